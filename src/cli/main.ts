@@ -1,6 +1,34 @@
-// The `pangu` command: parses arguments and hands each subcommand to the library.
+// The `pangu` command: picks the subcommand; each one parses its own flags and calls the library.
+import { runGenerate } from './generate.js';
+import { runLogits } from './logits.js';
+import { UsageError } from './options.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  logits: { run: runLogits, help: 'logits --model DIR --tokens 1,5,9      logits of every position, as JSON' },
+  generate: { run: runGenerate, help: 'generate --model DIR --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
+};
+
+function usage(): string {
+  return `usage: pangu <command> [flags]\n\ncommands:\n${Object.values(COMMANDS).map((c) => `  ${c.help}`).join('\n')}\n`;
+}
+
 export async function main(argv: string[]): Promise<number> {
-  const [command] = argv;
-  process.stderr.write(`pangu: unknown command ${command ?? '(none)'}\n`);
-  return 2;
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage());
+    return name === undefined ? 2 : 0;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    process.stderr.write(`pangu: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await command.run(rest);
+  } catch (e) {
+    const err = e as Error;
+    process.stderr.write(`pangu ${name}: ${err.message}\n`);
+    if (process.env['PANGU_DEBUG']) process.stderr.write(`${err.stack}\n`);
+    return err instanceof UsageError ? 2 : 1;
+  }
 }

@@ -1,0 +1,152 @@
+// The reference backend: every operation in plain TypeScript loops over float32 arrays, weights
+// converted to float32 at load. Slow and obviously correct; the fast backends are tested against it.
+import { toFloat32 } from '../formats/dtype.js';
+import { FormatError } from '../formats/safetensors.js';
+import type { Backend, Embedding, HostTensor, Linear, SwiGLU } from './backend.js';
+
+interface RefLinear extends Linear {
+  w: Float32Array; // [out, in]
+  b?: Float32Array; // [out]
+}
+
+interface RefEmbedding extends Embedding {
+  table: Float32Array; // [vocab, dim]
+}
+
+function matrixShape(t: HostTensor): [number, number] {
+  if (t.shape.length !== 2) throw new FormatError(t.name, `expected a 2-D matrix, got shape ${JSON.stringify(t.shape)}`);
+  return [t.shape[0]!, t.shape[1]!];
+}
+
+export function silu(x: number): number {
+  return x / (1 + Math.exp(-x));
+}
+
+export class ReferenceBackend implements Backend {
+  readonly name = 'reference';
+
+  alloc(n: number): Float32Array {
+    return new Float32Array(n);
+  }
+
+  linear(weight: HostTensor, bias?: HostTensor): Linear {
+    const [outFeatures, inFeatures] = matrixShape(weight);
+    if (bias && (bias.shape.length !== 1 || bias.shape[0] !== outFeatures)) {
+      throw new FormatError(bias.name, `bias shape ${JSON.stringify(bias.shape)} does not match ${outFeatures} outputs`);
+    }
+    const lin: RefLinear = { inFeatures, outFeatures, w: toFloat32(weight.dtype, weight.bytes) };
+    if (bias) lin.b = toFloat32(bias.dtype, bias.bytes);
+    return lin;
+  }
+
+  vector(t: HostTensor): Float32Array {
+    return toFloat32(t.dtype, t.bytes);
+  }
+
+  embedding(t: HostTensor): Embedding {
+    const [vocab, dim] = matrixShape(t);
+    const e: RefEmbedding = { vocab, dim, table: toFloat32(t.dtype, t.bytes) };
+    return e;
+  }
+
+  embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void {
+    const { table: t, dim, vocab } = table as RefEmbedding;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+      out.set(t.subarray(id * dim, (id + 1) * dim), i * dim);
+    }
+  }
+
+  matmul(out: Float32Array, x: Float32Array, n: number, lin: Linear): void {
+    const { w, b, inFeatures: d, outFeatures: m } = lin as RefLinear;
+    for (let i = 0; i < n; i++) {
+      const xo = i * d;
+      for (let r = 0; r < m; r++) {
+        const wo = r * d;
+        let acc = 0;
+        for (let c = 0; c < d; c++) acc += x[xo + c]! * w[wo + c]!;
+        out[i * m + r] = b ? acc + b[r]! : acc;
+      }
+    }
+  }
+
+  rmsnorm(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void {
+    const d = weight.length;
+    for (let i = 0; i < n; i++) {
+      let ss = 0;
+      for (let c = 0; c < d; c++) ss += x[i * d + c]! * x[i * d + c]!;
+      const inv = 1 / Math.sqrt(ss / d + eps);
+      for (let c = 0; c < d; c++) out[i * d + c] = x[i * d + c]! * inv * weight[c]!;
+    }
+  }
+
+  rope(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
+    const half = headDim / 2;
+    for (let i = 0; i < n; i++) {
+      const pos = pos0 + i;
+      for (let j = 0; j < half; j++) {
+        const angle = pos * Math.pow(theta, (-2 * j) / headDim);
+        const cos = Math.cos(angle), sin = Math.sin(angle);
+        for (let h = 0; h < heads; h++) {
+          const o = (i * heads + h) * headDim;
+          const a = x[o + j]!, b = x[o + j + half]!;
+          x[o + j] = a * cos - b * sin;
+          x[o + j + half] = b * cos + a * sin;
+        }
+      }
+    }
+  }
+
+  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array,
+    n: number, pos0: number, heads: number, kvHeads: number, headDim: number): void {
+    const group = heads / kvHeads;
+    const scale = 1 / Math.sqrt(headDim);
+    const scores = new Float64Array(pos0 + n);
+    for (let i = 0; i < n; i++) {
+      const len = pos0 + i + 1; // causal: this query sees positions 0 .. pos0+i
+      for (let h = 0; h < heads; h++) {
+        const qo = (i * heads + h) * headDim;
+        const kvh = Math.floor(h / group);
+        let max = -Infinity;
+        for (let t = 0; t < len; t++) {
+          const ko = (t * kvHeads + kvh) * headDim;
+          let s = 0;
+          for (let c = 0; c < headDim; c++) s += q[qo + c]! * kCache[ko + c]!;
+          scores[t] = s * scale;
+          if (scores[t]! > max) max = scores[t]!;
+        }
+        let sum = 0;
+        for (let t = 0; t < len; t++) { scores[t] = Math.exp(scores[t]! - max); sum += scores[t]!; }
+        for (let c = 0; c < headDim; c++) {
+          let acc = 0;
+          for (let t = 0; t < len; t++) acc += scores[t]! * vCache[(t * kvHeads + kvh) * headDim + c]!;
+          out[qo + c] = acc / sum;
+        }
+      }
+    }
+  }
+
+  swiglu(out: Float32Array, x: Float32Array, n: number, mlp: SwiGLU): void {
+    const inter = mlp.gate.outFeatures;
+    const g = new Float32Array(n * inter), u = new Float32Array(n * inter);
+    this.matmul(g, x, n, mlp.gate);
+    this.matmul(u, x, n, mlp.up);
+    for (let i = 0; i < g.length; i++) g[i] = silu(g[i]!) * u[i]!;
+    this.matmul(out, g, n, mlp.down);
+  }
+
+  experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
+    expertIds: Int32Array, weights: Float32Array, k: number): void {
+    const d = experts[0]!.down.outFeatures;
+    out.fill(0, 0, n * d);
+    const y = new Float32Array(d);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < k; j++) {
+        this.swiglu(y, x.subarray(i * d, (i + 1) * d), 1, experts[expertIds[i * k + j]!]!);
+        const w = weights[i * k + j]!;
+        for (let c = 0; c < d; c++) out[i * d + c] += w * y[c]!;
+      }
+    }
+  }
+}

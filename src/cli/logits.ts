@@ -1,0 +1,17 @@
+// `pangu logits --model DIR --tokens 1,5,9`: one JSON array, per input position the vocab logits.
+import { loadModel } from '../models/load.js';
+import { parse, tokenList, UsageError } from './options.js';
+
+export async function runLogits(argv: string[]): Promise<number> {
+  const { values } = parse(argv, { model: { type: 'string' }, tokens: { type: 'string' } });
+  if (!values.model) throw new UsageError('--model DIR is required');
+  const tokens = tokenList(values.tokens);
+  if (tokens.length === 0) throw new UsageError('--tokens must hold at least one token');
+  const model = loadModel(values.model);
+  const logits = model.forward(tokens, model.newCache(tokens.length), 'all');
+  const v = model.args.vocab_size;
+  const rows: string[] = [];
+  for (let i = 0; i < tokens.length; i++) rows.push(`[${Array.from(logits.subarray(i * v, (i + 1) * v)).join(',')}]`);
+  process.stdout.write(`[${rows.join(',')}]\n`);
+  return 0;
+}

@@ -1,0 +1,76 @@
+// Opening a model directory: config.json picks the architecture, the checkpoint supplies weights.
+import type { Backend, HostTensor } from '../backend/backend.js';
+import { ReferenceBackend } from '../backend/reference.js';
+import { Checkpoint } from '../formats/checkpoint.js';
+import { ConfigReader, readConfigFile, type RawConfig } from './config.js';
+import * as embedded from './pangu-embedded.js';
+import * as moe from './pangu-moe.js';
+import { WeightLoader, type DecoderArgs, type Transformer } from './transformer.js';
+
+interface Architecture {
+  MODEL_TYPE: string;
+  ARCHITECTURE: string;
+  parseArgs(c: ConfigReader): DecoderArgs;
+  load(args: never, w: WeightLoader): Transformer;
+}
+
+const ARCHITECTURES: readonly Architecture[] = [moe, embedded];
+
+function architectureOf(args: DecoderArgs): Architecture {
+  return ARCHITECTURES.find((a) => a.MODEL_TYPE === args.model_type)!;
+}
+
+/** Parses a config.json object of a supported architecture, chosen by model_type or architectures[0]. */
+export function parseModelArgs(raw: RawConfig, file = 'config.json'): DecoderArgs {
+  const c: ConfigReader = new ConfigReader(file, raw);
+  const modelType = raw['model_type'];
+  const archs = Array.isArray(raw['architectures']) ? raw['architectures'] : [];
+  const arch = ARCHITECTURES.find((a) => a.MODEL_TYPE === modelType) ??
+    (modelType === undefined ? ARCHITECTURES.find((a) => archs.includes(a.ARCHITECTURE)) : undefined);
+  if (!arch) {
+    const known = ARCHITECTURES.map((a) => a.MODEL_TYPE).join(', ');
+    c.fail(`unsupported model_type ${JSON.stringify(modelType)} (architectures ${JSON.stringify(archs)}); supported: ${known}`);
+  }
+  return arch.parseArgs(c);
+}
+
+export function readModelArgs(dir: string): DecoderArgs {
+  const { file, raw } = readConfigFile(dir);
+  return parseModelArgs(raw, file);
+}
+
+/** Builds the model from whatever tensors `w` supplies. */
+export function buildModel(args: DecoderArgs, w: WeightLoader): Transformer {
+  return architectureOf(args).load(args as never, w);
+}
+
+export interface LoadOptions {
+  backend?: Backend;
+}
+
+export function loadModel(dir: string, opts: LoadOptions = {}): Transformer {
+  const args = readModelArgs(dir);
+  const ckpt = Checkpoint.open(dir);
+  try {
+    return buildModel(args, new WeightLoader(ckpt, opts.backend ?? new ReferenceBackend()));
+  } finally {
+    ckpt.close();
+  }
+}
+
+/** Records the name and shape of every tensor a model reads, without reading any. */
+class ShapeRecorder extends WeightLoader {
+  readonly seen: { name: string; shape: number[] }[] = [];
+
+  override tensor(name: string, shape: readonly number[]): HostTensor {
+    this.seen.push({ name, shape: [...shape] });
+    return { name, dtype: 'F32', shape: [...shape], bytes: new Uint8Array(0) };
+  }
+}
+
+/** The tensors (names and shapes) that a checkpoint of this architecture must hold. */
+export function expectedTensors(args: DecoderArgs): { name: string; shape: number[] }[] {
+  const rec = new ShapeRecorder(null, new ReferenceBackend());
+  buildModel(args, rec);
+  return rec.seen;
+}

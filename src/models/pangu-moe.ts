@@ -1,0 +1,51 @@
+// Pangu Pro MoE: every layer a Mixture of Grouped Experts (MoGE) plus an ungated shared expert.
+import { ConfigReader } from './config.js';
+import { groupedRouter, MixtureOfExperts } from './layers/moe.js';
+import { parseDecoderArgs, Transformer, WeightLoader, type DecoderArgs } from './transformer.js';
+
+export const MODEL_TYPE = 'PanguProMoE';
+export const ARCHITECTURE = 'PanguProMoEForCausalLM';
+
+/** Hard-coded in the reference implementation: experts form 8 contiguous groups. */
+export const NUM_EXPERT_GROUPS = 8;
+
+export interface PanguMoeArgs extends DecoderArgs {
+  num_experts: number;
+  num_experts_per_tok: number;
+  moe_intermediate_size: number;
+  shared_expert_intermediate_size: number;
+  router_aux_loss_coef: number;
+  /** Not a config key: NUM_EXPERT_GROUPS. */
+  num_groups: number;
+}
+
+export function parseArgs(c: ConfigReader): PanguMoeArgs {
+  const args: PanguMoeArgs = {
+    ...parseDecoderArgs(c, MODEL_TYPE),
+    num_experts: c.int('num_experts'),
+    num_experts_per_tok: c.int('num_experts_per_tok', NUM_EXPERT_GROUPS),
+    moe_intermediate_size: c.int('moe_intermediate_size'),
+    shared_expert_intermediate_size: c.int('shared_expert_intermediate_size', 0, 0),
+    router_aux_loss_coef: c.nonNegative('router_aux_loss_coef', 0.001),
+    num_groups: NUM_EXPERT_GROUPS,
+  };
+  c.divisible('num_experts', args.num_experts, 'the number of expert groups', NUM_EXPERT_GROUPS);
+  c.divisible('num_experts_per_tok', args.num_experts_per_tok, 'the number of expert groups', NUM_EXPERT_GROUPS);
+  if (args.num_experts_per_tok > args.num_experts) {
+    c.fail(`"num_experts_per_tok" (${args.num_experts_per_tok}) exceeds "num_experts" (${args.num_experts})`);
+  }
+  return args;
+}
+
+export function load(args: PanguMoeArgs, w: WeightLoader): Transformer {
+  const { hidden_size: d, num_experts: e } = args;
+  const router = groupedRouter(e, args.num_groups, args.num_experts_per_tok);
+  return Transformer.load(args, w, (i) => {
+    const p = `model.layers.${i}.mlp`;
+    const experts = Array.from({ length: e }, (_, j) => w.swiglu(`${p}.experts.${j}`, d, args.moe_intermediate_size));
+    const shared = args.shared_expert_intermediate_size > 0
+      ? w.swiglu(`${p}.shared_expert`, d, args.shared_expert_intermediate_size) : null;
+    return new MixtureOfExperts(w.linear(`${p}.gate`, e, d, false), w.vector(`${p}.router_scale`, [1, e]),
+      experts, shared, args.num_experts_per_tok, router);
+  });
+}

@@ -1,0 +1,177 @@
+// The decoder stack shared by both Pangu architectures (a Llama layout with biased attention):
+// embed -> L x [x += attn(norm(x)); x += ffn(norm(x))] -> norm -> lm_head.
+// Architecture files supply the args and the feed-forward block of each layer.
+import type { Backend, Embedding, HostTensor, Linear, SwiGLU } from '../backend/backend.js';
+import { expectShape, type Checkpoint } from '../formats/checkpoint.js';
+import { KVCache } from '../engine/kv-cache.js';
+import { ConfigReader } from './config.js';
+import { Attention } from './layers/attention.js';
+import type { FeedForward } from './layers/feed-forward.js';
+import { Scratch } from './layers/scratch.js';
+
+/** config.json keys common to both architectures (names as in the file). */
+export interface DecoderArgs {
+  model_type: string;
+  vocab_size: number;
+  hidden_size: number;
+  num_hidden_layers: number;
+  num_attention_heads: number;
+  num_key_value_heads: number;
+  /** Not a config key: hidden_size / num_attention_heads. */
+  head_dim: number;
+  rms_norm_eps: number;
+  rope_theta: number;
+  max_position_embeddings: number;
+  tie_word_embeddings: boolean;
+  bos_token_id: number;
+  eos_token_id: number[];
+}
+
+export function parseDecoderArgs(c: ConfigReader, modelType: string): DecoderArgs {
+  const hidden = c.int('hidden_size');
+  const heads = c.int('num_attention_heads');
+  const kvHeads = c.int('num_key_value_heads', heads);
+  c.divisible('hidden_size', hidden, 'num_attention_heads', heads);
+  c.divisible('num_attention_heads', heads, 'num_key_value_heads', kvHeads);
+  const headDim = hidden / heads;
+  if (headDim % 2 !== 0) c.fail(`head dimension hidden_size / num_attention_heads = ${headDim} must be even for rope`);
+  const act = c.string('hidden_act', 'silu');
+  if (act !== 'silu') c.fail(`"hidden_act" ${JSON.stringify(act)} is not supported (Pangu uses "silu")`);
+  if (c.raw['rope_scaling'] != null) c.fail('"rope_scaling" is not supported: Pangu uses plain rope');
+  return {
+    model_type: modelType,
+    vocab_size: c.int('vocab_size'),
+    hidden_size: hidden,
+    num_hidden_layers: c.int('num_hidden_layers'),
+    num_attention_heads: heads,
+    num_key_value_heads: kvHeads,
+    head_dim: headDim,
+    rms_norm_eps: c.positive('rms_norm_eps', 1e-5),
+    rope_theta: c.positive('rope_theta', 10000),
+    max_position_embeddings: c.int('max_position_embeddings', 4096),
+    tie_word_embeddings: c.bool('tie_word_embeddings', false),
+    bos_token_id: c.ids('bos_token_id', [1])[0]!,
+    eos_token_id: c.ids('eos_token_id', [2]),
+  };
+}
+
+/** Reads named tensors from a checkpoint, checks their shapes, hands them to the backend. */
+export class WeightLoader {
+  constructor(readonly ckpt: Checkpoint | null, readonly backend: Backend) {}
+
+  /** Every tensor a model reads passes through here. */
+  tensor(name: string, shape: readonly number[]): HostTensor {
+    if (!this.ckpt) throw new Error('WeightLoader has no checkpoint');
+    const info = this.ckpt.info(name);
+    expectShape(info, shape);
+    return { name, dtype: info.dtype, shape: info.shape, bytes: this.ckpt.read(name) };
+  }
+
+  linear(prefix: string, outFeatures: number, inFeatures: number, bias: boolean): Linear {
+    const w = this.tensor(`${prefix}.weight`, [outFeatures, inFeatures]);
+    return bias ? this.backend.linear(w, this.tensor(`${prefix}.bias`, [outFeatures])) : this.backend.linear(w);
+  }
+
+  vector(name: string, shape: readonly number[]): Float32Array {
+    return this.backend.vector(this.tensor(name, shape));
+  }
+
+  swiglu(prefix: string, hidden: number, intermediate: number): SwiGLU {
+    return {
+      gate: this.linear(`${prefix}.gate_proj`, intermediate, hidden, false),
+      up: this.linear(`${prefix}.up_proj`, intermediate, hidden, false),
+      down: this.linear(`${prefix}.down_proj`, hidden, intermediate, false),
+    };
+  }
+}
+
+export interface DecoderLayer {
+  input_layernorm: Float32Array;          // [hidden]
+  self_attn: Attention;
+  post_attention_layernorm: Float32Array; // [hidden]
+  mlp: FeedForward;
+}
+
+export type LogitsMode = 'all' | 'last';
+
+export class Transformer {
+  private readonly scratch: Scratch;
+
+  constructor(
+    readonly args: DecoderArgs,
+    readonly backend: Backend,
+    readonly embed_tokens: Embedding,     // [vocab, hidden]
+    readonly layers: DecoderLayer[],
+    readonly norm: Float32Array,          // [hidden]
+    readonly lm_head: Linear,             // [vocab, hidden]
+  ) {
+    this.scratch = new Scratch(backend);
+  }
+
+  /** Loads the layers common to both architectures; `ffn(i)` builds layer i's feed-forward block. */
+  static load(args: DecoderArgs, w: WeightLoader, ffn: (layer: number) => FeedForward): Transformer {
+    const { hidden_size: d, vocab_size: v, num_attention_heads: h, num_key_value_heads: kv, head_dim: hd } = args;
+    const shape = { heads: h, kvHeads: kv, headDim: hd, ropeTheta: args.rope_theta };
+    const layers: DecoderLayer[] = [];
+    for (let i = 0; i < args.num_hidden_layers; i++) {
+      const p = `model.layers.${i}`;
+      layers.push({
+        input_layernorm: w.vector(`${p}.input_layernorm.weight`, [d]),
+        self_attn: new Attention(shape,
+          w.linear(`${p}.self_attn.q_proj`, h * hd, d, true),
+          w.linear(`${p}.self_attn.k_proj`, kv * hd, d, true),
+          w.linear(`${p}.self_attn.v_proj`, kv * hd, d, true),
+          w.linear(`${p}.self_attn.o_proj`, d, h * hd, true)),
+        post_attention_layernorm: w.vector(`${p}.post_attention_layernorm.weight`, [d]),
+        mlp: ffn(i),
+      });
+    }
+    const embed = w.tensor('model.embed_tokens.weight', [v, d]);
+    const lmHead = args.tie_word_embeddings ? w.backend.linear(embed) : w.linear('lm_head', v, d, false);
+    return new Transformer(args, w.backend, w.backend.embedding(embed), layers,
+      w.vector('model.norm.weight', [d]), lmHead);
+  }
+
+  newCache(maxSeq = this.args.max_position_embeddings): KVCache {
+    return new KVCache(this.backend, this.args.num_hidden_layers, maxSeq, this.args.num_key_value_heads * this.args.head_dim);
+  }
+
+  /**
+   * Runs `tokens` at positions cache.length.. and appends their K/V to the cache.
+   * Returns logits [n, vocab] ('all') or [1, vocab] for the last token ('last').
+   */
+  forward(tokens: ArrayLike<number>, cache: KVCache, mode: LogitsMode = 'last'): Float32Array {
+    const be = this.backend, s = this.scratch, n = tokens.length;
+    const { hidden_size: d, vocab_size: v, rms_norm_eps: eps } = this.args;
+    const pos0 = cache.length;
+    if (n === 0) throw new RangeError('forward needs at least one token');
+    if (pos0 + n > cache.maxSeq) {
+      throw new RangeError(`sequence of ${pos0 + n} tokens exceeds the context of ${cache.maxSeq}`);
+    }
+    const x = s.get('x', n * d);     // [n, hidden] residual stream
+    const h = s.get('h', n * d);     // [n, hidden] normed input of a block
+    const y = s.get('y', n * d);     // [n, hidden] output of a block
+    be.embed(x, tokens, this.embed_tokens);
+    this.layers.forEach((layer, i) => {
+      be.rmsnorm(h, x, n, layer.input_layernorm, eps);
+      layer.self_attn.forward(be, y, h, n, pos0, cache.layers[i]!, s);
+      addInPlace(x, y, n * d);
+      be.rmsnorm(h, x, n, layer.post_attention_layernorm, eps);
+      layer.mlp.forward(be, y, h, n, s);
+      addInPlace(x, y, n * d);
+    });
+    cache.length = pos0 + n;
+    const rows = mode === 'all' ? n : 1;
+    const last = x.subarray((n - rows) * d, n * d);
+    be.rmsnorm(h, last, rows, this.norm, eps);
+    const logits = new Float32Array(rows * v); // returned to the caller, so not scratch
+    const out = s.get('logits', rows * v);
+    be.matmul(out, h, rows, this.lm_head);
+    logits.set(out.subarray(0, rows * v));
+    return logits;
+  }
+}
+
+function addInPlace(x: Float32Array, y: Float32Array, len: number): void {
+  for (let i = 0; i < len; i++) x[i]! += y[i]!;
+}

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { argmax, Rng, Sampler } from '../../src/engine/sampler.js';
+
+const logits = Float32Array.from([0.5, 2.0, 1.9, -1, 0]);
+
+test('temperature 0 is greedy', () => {
+  assert.equal(new Sampler({}).sample(logits), 1);
+  assert.equal(argmax(logits), 1);
+});
+
+test('the same seed gives the same draws; different seeds differ', () => {
+  const draw = (seed: number) => Array.from({ length: 50 }, (() => { const s = new Sampler({ temperature: 1, seed }); return () => s.sample(logits); })());
+  assert.deepEqual(draw(7), draw(7));
+  assert.notDeepEqual(draw(7), draw(8));
+});
+
+test('sampled frequencies follow softmax(logits / T)', () => {
+  const s = new Sampler({ temperature: 0.7, seed: 1 });
+  const counts = new Array(5).fill(0);
+  const n = 20000;
+  for (let i = 0; i < n; i++) counts[s.sample(logits)]++;
+  const e = Array.from(logits, (l) => Math.exp(l / 0.7));
+  const z = e.reduce((a, b) => a + b, 0);
+  e.forEach((x, i) => assert.ok(Math.abs(counts[i] / n - x / z) < 0.015, `token ${i}: ${counts[i] / n} vs ${x / z}`));
+});
+
+test('top-k, top-p and min-p restrict the candidates', () => {
+  const seen = (opts: object) => {
+    const s = new Sampler({ temperature: 5, seed: 3, ...opts });
+    return new Set(Array.from({ length: 400 }, () => s.sample(logits)));
+  };
+  assert.deepEqual([...seen({ topK: 2 })].sort(), [1, 2]);
+  assert.deepEqual([...seen({ topP: 0.01 })], [1]);
+  assert.equal(seen({}).size, 5);
+  // min-p 0.9 of the best at T=5: only tokens within 5*ln(1/0.9) ≈ 0.53 of the top logit.
+  assert.deepEqual([...seen({ minP: 0.9 })].sort(), [1, 2]);
+});
+
+test('repetition and frequency penalties push seen tokens down', () => {
+  assert.equal(new Sampler({ repetitionPenalty: 1.2 }).sample(logits, [1]), 2);
+  assert.equal(new Sampler({ frequencyPenalty: 0.05 }).sample(logits, [1, 1, 1]), 2);
+  assert.equal(new Sampler({ presencePenalty: 0.2 }).sample(logits, [1]), 2);
+  assert.equal(new Sampler({}).sample(logits, [1]), 1);
+});
+
+test('Rng is uniform in [0, 1)', () => {
+  const r = new Rng(123);
+  let sum = 0;
+  for (let i = 0; i < 10000; i++) { const x = r.next(); assert.ok(x >= 0 && x < 1); sum += x; }
+  assert.ok(Math.abs(sum / 10000 - 0.5) < 0.02);
+});
