@@ -24,6 +24,11 @@ export interface Embedding {
   readonly dim: number;
 }
 
+/** The keys and values of one layer for every position of one sequence: [maxSeq, kvHeads, headDim] each. */
+export interface KVStore {
+  readonly maxSeq: number;
+}
+
 /** down(silu(gate(x)) * up(x)), no biases. */
 export interface SwiGLU {
   gate: Linear;
@@ -45,18 +50,23 @@ export interface Backend {
 
   /** out[n, dim] = table[ids[i]] */
   embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void;
+  /** A key/value store of one layer, positions 0 .. maxSeq-1. */
+  kvStore(maxSeq: number, kvHeads: number, headDim: number): KVStore;
+
   /** out[n, w.out] = x[n, w.in] · Wᵀ (+ bias) */
   matmul(out: Float32Array, x: Float32Array, n: number, w: Linear): void;
+  /** outs[j][n, ws[j].out] = x[n, in] · W_jᵀ (+ bias_j): several projections of one input at once. */
+  project(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Linear[]): void;
   /** out[n, dim] = x / sqrt(mean(x²) + eps) * weight, per row, in float32 */
   rmsnorm(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void;
   /** In place on x[n, heads, headDim]: NeoX rotate-half rope at positions pos0 .. pos0+n-1. */
   rope(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void;
   /**
-   * Causal grouped-query attention of n queries at positions pos0.. against a cache holding
-   * positions 0 .. pos0+n-1.
-   * q[n, heads, headDim], kCache/vCache[maxSeq, kvHeads, headDim], out[n, heads, headDim]
+   * Stores k, v at positions pos0 .. pos0+n-1 of the cache, then causal grouped-query attention
+   * of the n queries against positions 0 .. pos0+i, softmax(q·kᵀ/sqrt(headDim)) in float32.
+   * q[n, heads, headDim], k/v[n, kvHeads, headDim], out[n, heads, headDim]
    */
-  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array,
+  attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
     n: number, pos0: number, heads: number, kvHeads: number, headDim: number): void;
   /** out[n, dim] = down(silu(gate x) * up x) */
   swiglu(out: Float32Array, x: Float32Array, n: number, mlp: SwiGLU): void;

@@ -2,11 +2,16 @@
 // converted to float32 at load. Slow and obviously correct; the fast backends are tested against it.
 import { toFloat32 } from '../formats/dtype.js';
 import { FormatError } from '../formats/safetensors.js';
-import type { Backend, Embedding, HostTensor, Linear, SwiGLU } from './backend.js';
+import type { Backend, Embedding, HostTensor, KVStore, Linear, SwiGLU } from './backend.js';
 
 interface RefLinear extends Linear {
   w: Float32Array; // [out, in]
   b?: Float32Array; // [out]
+}
+
+interface RefKVStore extends KVStore {
+  k: Float32Array; // [maxSeq, kvHeads, headDim]
+  v: Float32Array; // [maxSeq, kvHeads, headDim]
 }
 
 interface RefEmbedding extends Embedding {
@@ -58,6 +63,15 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  kvStore(maxSeq: number, kvHeads: number, headDim: number): KVStore {
+    const store: RefKVStore = { maxSeq, k: new Float32Array(maxSeq * kvHeads * headDim), v: new Float32Array(maxSeq * kvHeads * headDim) };
+    return store;
+  }
+
+  project(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Linear[]): void {
+    ws.forEach((w, j) => this.matmul(outs[j]!, x, n, w));
+  }
+
   matmul(out: Float32Array, x: Float32Array, n: number, lin: Linear): void {
     const { w, b, inFeatures: d, outFeatures: m } = lin as RefLinear;
     for (let i = 0; i < n; i++) {
@@ -98,8 +112,12 @@ export class ReferenceBackend implements Backend {
     }
   }
 
-  attention(out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array,
+  attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
     n: number, pos0: number, heads: number, kvHeads: number, headDim: number): void {
+    const { k: kCache, v: vCache } = cache as RefKVStore;
+    const kvDim = kvHeads * headDim;
+    kCache.set(k.subarray(0, n * kvDim), pos0 * kvDim);
+    vCache.set(v.subarray(0, n * kvDim), pos0 * kvDim);
     const group = heads / kvHeads;
     const scale = 1 / Math.sqrt(headDim);
     const scores = new Float64Array(pos0 + n);

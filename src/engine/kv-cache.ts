@@ -1,21 +1,13 @@
-// The key/value cache of one sequence: for each layer, K and V rows of every position so far.
-import type { Backend } from '../backend/backend.js';
-
-export interface LayerCache {
-  k: Float32Array; // [maxSeq, kvHeads, headDim]
-  v: Float32Array; // [maxSeq, kvHeads, headDim]
-}
+// The key/value cache of one sequence: for each layer, K and V of every position so far.
+import type { Backend, KVStore } from '../backend/backend.js';
 
 export class KVCache {
-  readonly layers: LayerCache[];
+  readonly layers: KVStore[];
   /** Number of positions already stored. */
   length = 0;
 
-  constructor(backend: Backend, numLayers: number, readonly maxSeq: number, readonly kvDim: number) {
-    this.layers = Array.from({ length: numLayers }, () => ({
-      k: backend.alloc(maxSeq * kvDim),
-      v: backend.alloc(maxSeq * kvDim),
-    }));
+  constructor(backend: Backend, numLayers: number, readonly maxSeq: number, kvHeads: number, headDim: number) {
+    this.layers = Array.from({ length: numLayers }, () => backend.kvStore(maxSeq, kvHeads, headDim));
   }
 
   /** Drops every position from `length` on, e.g. to reuse a shared prompt prefix. */

@@ -133,7 +133,7 @@ export class Transformer {
   }
 
   newCache(maxSeq = this.args.max_position_embeddings): KVCache {
-    return new KVCache(this.backend, this.args.num_hidden_layers, maxSeq, this.args.num_key_value_heads * this.args.head_dim);
+    return new KVCache(this.backend, this.args.num_hidden_layers, maxSeq, this.args.num_key_value_heads, this.args.head_dim);
   }
 
   /**
