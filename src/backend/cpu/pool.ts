@@ -1,0 +1,155 @@
+// A pool of worker threads that run one operation at a time together with the main thread.
+// Hand-off through a SharedArrayBuffer: the main thread writes each participant's arguments,
+// bumps a sequence number and does its own share; workers spin briefly on the sequence number,
+// then sleep in Atomics.wait, so a dispatch during a forward pass costs microseconds and an idle
+// pool costs no CPU.
+import { Worker } from 'node:worker_threads';
+
+/** Float64 argument slots per participant. */
+export const ARG_SLOTS = 64;
+
+// Int32 control words.
+const SEQ = 0;      // bumped for every job
+const PENDING = 1;  // workers still running the current job
+const OP = 2;       // the job's operation code
+const STOP = 3;     // 1: workers exit
+const FAILED = 4;   // participant index + 1 of the first worker that threw
+const CONTROL_WORDS = 16;
+
+/** Iterations of the busy-wait before sleeping: long enough to bridge the main thread's work between two ops. */
+const SPIN = 1 << 16;
+
+export interface PoolShared {
+  control: SharedArrayBuffer;
+  args: SharedArrayBuffer;
+  /** The first failing worker's message: Int32 byte length, then UTF-8. */
+  error: SharedArrayBuffer;
+}
+
+const ERROR_BYTES = 4096;
+
+export interface WorkerInit {
+  shared: PoolShared;
+  /** This worker's participant index (the main thread is 0). */
+  index: number;
+  participants: number;
+  /** Whatever the worker module needs to set itself up (e.g. its WebAssembly memory). */
+  payload: unknown;
+}
+
+/** Runs in each worker: calls `handle(op, args)` for every job until the pool stops. */
+export function serveJobs(init: WorkerInit, handle: (op: number, args: Float64Array) => void): void {
+  const control = new Int32Array(init.shared.control);
+  const args = new Float64Array(init.shared.args, init.index * ARG_SLOTS * 8, ARG_SLOTS);
+  let seen = 0; // no job can have been posted before every worker is up
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(control, SEQ) === seen) {
+      if (++spins >= SPIN) {
+        Atomics.wait(control, SEQ, seen);
+        spins = 0;
+      }
+    }
+    seen = Atomics.load(control, SEQ);
+    if (Atomics.load(control, STOP)) return;
+    try {
+      handle(Atomics.load(control, OP), args);
+    } catch (e) {
+      if (Atomics.compareExchange(control, FAILED, 0, init.index + 1) === 0) {
+        const text = new TextEncoder().encode(e instanceof Error ? e.message : String(e)).subarray(0, ERROR_BYTES - 4);
+        new Uint8Array(init.shared.error, 4).set(text);
+        new Int32Array(init.shared.error, 0, 1)[0] = text.length;
+      }
+    }
+    if (Atomics.sub(control, PENDING, 1) === 1) Atomics.notify(control, PENDING);
+  }
+}
+
+export class ThreadPool {
+  private readonly control: Int32Array;
+  private readonly argViews: Float64Array[];
+  private closed = false;
+
+  private constructor(readonly participants: number, private readonly shared: PoolShared, private readonly workers: Worker[]) {
+    this.control = new Int32Array(shared.control);
+    this.argViews = Array.from({ length: participants }, (_, p) => new Float64Array(shared.args, p * ARG_SLOTS * 8, ARG_SLOTS));
+  }
+
+  /**
+   * Starts `participants - 1` workers running `script`; each gets its index and `payloads[index]`.
+   * Resolves once every worker has reported that it is ready.
+   */
+  static async start(participants: number, script: URL, payloads: unknown[]): Promise<ThreadPool> {
+    const shared: PoolShared = {
+      control: new SharedArrayBuffer(CONTROL_WORDS * 4),
+      args: new SharedArrayBuffer(participants * ARG_SLOTS * 8),
+      error: new SharedArrayBuffer(ERROR_BYTES),
+    };
+    const workers: Worker[] = [];
+    try {
+      for (let index = 1; index < participants; index++) {
+        const init: WorkerInit = { shared, index, participants, payload: payloads[index] };
+        const w = new Worker(script, { workerData: init });
+        workers.push(w);
+        await new Promise<void>((resolve, reject) => {
+          w.once('message', (m: { ready?: boolean; error?: string }) =>
+            m.ready ? resolve() : reject(new Error(`worker ${index} failed to start: ${m.error}`)));
+          w.once('error', reject);
+        });
+      }
+    } catch (e) {
+      await Promise.all(workers.map((w) => w.terminate()));
+      throw e;
+    }
+    for (const w of workers) w.unref();
+    return new ThreadPool(participants, shared, workers);
+  }
+
+  /** The argument slots of participant p, to fill before `run`. */
+  args(p: number): Float64Array {
+    return this.argViews[p]!;
+  }
+
+  /** Runs `op` on every worker while the main thread runs `mainShare`; returns when all are done. */
+  run(op: number, mainShare: () => void): void {
+    if (this.closed) throw new Error('thread pool is closed');
+    const c = this.control;
+    const workers = this.participants - 1;
+    if (workers > 0) {
+      Atomics.store(c, OP, op);
+      Atomics.store(c, PENDING, workers);
+      Atomics.add(c, SEQ, 1);
+      Atomics.notify(c, SEQ);
+    }
+    let mainError: unknown;
+    try {
+      mainShare();
+    } catch (e) {
+      mainError = e;
+    }
+    let spins = 0;
+    for (let left = Atomics.load(c, PENDING); left !== 0; left = Atomics.load(c, PENDING)) {
+      if (++spins >= SPIN) Atomics.wait(c, PENDING, left, 1);
+    }
+    if (mainError) throw mainError;
+    const failed = Atomics.exchange(c, FAILED, 0);
+    if (failed) {
+      const len = new Int32Array(this.shared.error, 0, 1)[0]!;
+      const message = new TextDecoder().decode(new Uint8Array(this.shared.error, 4, len).slice());
+      throw new Error(`worker ${failed - 1} failed: ${message}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    Atomics.store(this.control, STOP, 1);
+    Atomics.add(this.control, SEQ, 1);
+    Atomics.notify(this.control, SEQ);
+    await Promise.all(this.workers.map((w) => new Promise((resolve) => {
+      w.ref(); // keep the event loop alive until the worker has gone
+      w.once('exit', resolve);
+      setTimeout(() => void w.terminate(), 1000).unref();
+    })));
+  }
+}
