@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Builds the tokenizer fixtures under test/fixtures/tokenizer/.
 
-Needs Debian's python3-sentencepiece (`apt-get install -y python3-sentencepiece`); run it with the
-system interpreter: /usr/bin/python3 tools/tokenizer/make_fixtures.py
+Needs Debian's python3-sentencepiece and python3-jinja2 (`apt-get install -y python3-sentencepiece
+python3-jinja2`); run it with the system interpreter: /usr/bin/python3 tools/tokenizer/make_fixtures.py
+The output is deterministic (same bytes on every run with sentencepiece 0.1.97).
 
 Writes, for each of two models trained here on text written for this project (corpus.py):
   bpe/      BPE, byte_fallback, identity normalization (as Pangu's), Pangu-like user-defined
