@@ -64,28 +64,52 @@ export class DoubleArray {
   }
 }
 
+interface MatchNode {
+  next: Map<number, MatchNode>;
+  end: boolean;
+}
+
 /** Longest-match lookup of user-defined symbols (sentencepiece's PrefixMatcher). */
 export class PrefixMatcher {
-  private readonly symbols: Set<string>;
-  private readonly lengths: number[];
+  private readonly root: MatchNode = { next: new Map(), end: false };
+  private readonly count: number;
 
   /** `symbols` are binary strings. */
   constructor(symbols: Iterable<string>) {
-    this.symbols = new Set(symbols);
-    this.lengths = [...new Set([...this.symbols].map((s) => s.length))].sort((a, b) => b - a);
+    let count = 0;
+    for (const sym of symbols) {
+      if (sym.length === 0) continue;
+      let node = this.root;
+      for (let i = 0; i < sym.length; i++) {
+        const c = sym.charCodeAt(i);
+        let nxt = node.next.get(c);
+        if (!nxt) {
+          nxt = { next: new Map(), end: false };
+          node.next.set(c, nxt);
+        }
+        node = nxt;
+      }
+      node.end = true;
+      count++;
+    }
+    this.count = count;
   }
 
   get empty(): boolean {
-    return this.symbols.size === 0;
+    return this.count === 0;
   }
 
   /** Returns [length, found]: the longest symbol at `pos`, or one character when none matches. */
   prefixMatch(s: string, pos: number): [number, boolean] {
-    const rest = s.length - pos;
-    for (const len of this.lengths) {
-      if (len <= rest && this.symbols.has(s.substr(pos, len))) return [len, true];
+    let node: MatchNode | undefined = this.root;
+    let best = 0;
+    for (let i = pos; i < s.length; i++) {
+      node = node.next.get(s.charCodeAt(i));
+      if (!node) break;
+      if (node.end) best = i - pos + 1;
     }
-    return [Math.min(rest, oneCharLen(s.charCodeAt(pos))), false];
+    if (best > 0) return [best, true];
+    return [Math.min(s.length - pos, oneCharLen(s.charCodeAt(pos))), false];
   }
 }
 

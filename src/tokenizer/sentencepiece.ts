@@ -105,6 +105,12 @@ export class SentencePiece {
   private readonly maxScore: number;
   readonly unkId: number;
   readonly modelType: 'bpe' | 'unigram';
+  /** BPE: (left id * pieces + right id) → merged piece id, or -1 when the pair does not merge. */
+  private readonly pairCache = new Map<number, number>();
+  /** Unigram: every piece (→ id) and every proper prefix of a piece (→ -1). */
+  private readonly unigramPrefixes = new Map<string, number>();
+  /** PieceToId(IdToPiece(id)): what sentencepiece decodes an id's piece as. */
+  private readonly canonical: Int32Array;
 
   constructor(proto: SentencePieceModelProto) {
     this.proto = proto;
@@ -145,6 +151,22 @@ export class SentencePiece {
     this.normalizer = new Normalizer(proto.normalizerSpec, proto.trainerSpec.treatWhitespaceAsSuffix);
     this.normalizer.setPrefixMatcher(this.matcher);
     this.denormalizer = proto.denormalizerSpec ? new Normalizer(proto.denormalizerSpec) : undefined;
+    this.canonical = new Int32Array(n);
+    for (let i = 0; i < n; i++) this.canonical[i] = this.pieceToIdBin(this.pieceBins[i]!);
+    if (this.modelType === 'unigram') {
+      for (const bin of this.normalPieces.keys()) {
+        for (let k = 1; k < bin.length; k++) {
+          const pre = bin.slice(0, k);
+          if (!this.unigramPrefixes.has(pre)) this.unigramPrefixes.set(pre, -1);
+        }
+      }
+      for (const [bin, id] of this.normalPieces) this.unigramPrefixes.set(bin, id);
+    }
+  }
+
+  /** @internal The id sentencepiece's decoder uses for `id` (PieceToId of its piece). */
+  canonicalId(id: number): number {
+    return this.canonical[id]!;
   }
 
   /** Reads and parses a tokenizer.model file; errors name the file. */
@@ -245,7 +267,8 @@ export class SentencePiece {
     return this.encodeWithPieces(text).map(([p]) => fromBinary(p));
   }
 
-  private encodeWithPieces(text: string): EncodeResult {
+  /** @internal Pieces (binary strings) and ids of `text`. */
+  encodeWithPieces(text: string): EncodeResult {
     const normalized = this.normalizer.normalize(toBinary(text));
     if (normalized.length === 0) return [];
     const result = this.modelType === 'bpe' ? this.encodeBpe(normalized) : this.encodeUnigram(normalized);
@@ -277,62 +300,77 @@ export class SentencePiece {
     return out;
   }
 
-  private normalPieceId(bin: string): number | undefined {
-    return this.normalPieces.get(bin);
-  }
-
-  private pieceToIdBin(bin: string): number {
+  /** @internal PieceToId for a binary-string piece. */
+  pieceToIdBin(bin: string): number {
     return this.reservedPieces.get(bin) ?? this.normalPieces.get(bin) ?? this.unkId;
   }
 
   private encodeBpe(normalized: string): EncodeResult {
-    interface Sym {
-      prev: number;
-      next: number;
-      freeze: boolean;
-      start: number;
-      len: number;
-    }
-    const symbols: Sym[] = [];
+    // Symbols as a doubly linked list over the normalized bytes; symId is the piece id of the
+    // symbol's current text (-1 if it is no piece), which keys a cache of pair merges.
+    const cap = normalized.length;
+    const prev = new Int32Array(cap);
+    const next = new Int32Array(cap);
+    const start = new Int32Array(cap);
+    const len = new Int32Array(cap);
+    const symId = new Int32Array(cap);
+    const freeze = new Uint8Array(cap);
+    let count = 0;
     let pos = 0;
     while (pos < normalized.length) {
-      const [len, found] = this.matcher.prefixMatch(normalized, pos);
-      const index = symbols.length;
-      pos += len;
-      symbols.push({ prev: index - 1, next: pos < normalized.length ? index + 1 : -1, freeze: found, start: pos - len, len });
+      const [l, found] = this.matcher.prefixMatch(normalized, pos);
+      prev[count] = count - 1;
+      next[count] = pos + l < normalized.length ? count + 1 : -1;
+      start[count] = pos;
+      len[count] = l;
+      freeze[count] = found ? 1 : 0;
+      symId[count] = this.normalPieces.get(normalized.substr(pos, l)) ?? -1;
+      count++;
+      pos += l;
     }
-    if (symbols.length === 0) return [];
+    if (count === 0) return [];
 
     const agenda = new PairHeap();
     // Reverse merge rules for UNUSED pieces: merged piece → [left piece, right piece].
     const revMerge = new Map<string, [string, string]>();
+    const n = this.pieceBins.length;
+    const cache = this.pairCache;
     const maybeAdd = (left: number, right: number): void => {
-      if (left === -1 || right === -1) return;
-      const l = symbols[left]!;
-      const r = symbols[right]!;
-      if (l.freeze || r.freeze) return;
-      const piece = normalized.substr(l.start, l.len + r.len);
-      const id = this.normalPieceId(piece);
-      if (id === undefined) return;
-      agenda.push({ left, right, score: this.scores[id]!, size: piece.length });
+      if (left === -1 || right === -1 || freeze[left] || freeze[right]) return;
+      let id: number | undefined;
+      const li = symId[left]!;
+      const ri = symId[right]!;
+      if (li >= 0 && ri >= 0) {
+        const key = li * n + ri;
+        id = cache.get(key);
+        if (id === undefined) {
+          id = this.normalPieces.get(this.pieceBins[li]! + this.pieceBins[ri]!) ?? -1;
+          cache.set(key, id);
+        }
+      } else {
+        id = this.normalPieces.get(normalized.substr(start[left]!, len[left]! + len[right]!)) ?? -1;
+      }
+      if (id < 0) return;
+      agenda.push({ left, right, score: this.scores[id]!, size: len[left]! + len[right]! });
       if (this.types[id] === PieceType.UNUSED) {
-        revMerge.set(piece, [normalized.substr(l.start, l.len), normalized.substr(r.start, r.len)]);
+        revMerge.set(this.pieceBins[id]!, [normalized.substr(start[left]!, len[left]!), normalized.substr(start[right]!, len[right]!)]);
       }
     };
-    for (let i = 1; i < symbols.length; i++) maybeAdd(i - 1, i);
+    for (let i = 1; i < count; i++) maybeAdd(i - 1, i);
 
     for (;;) {
       const top = agenda.pop();
       if (!top) break;
-      const l = symbols[top.left]!;
-      const r = symbols[top.right]!;
-      if (l.len === 0 || r.len === 0 || l.len + r.len !== top.size) continue;
-      l.len += r.len;
-      l.next = r.next;
-      if (r.next >= 0) symbols[r.next]!.prev = top.left;
-      r.len = 0;
-      maybeAdd(l.prev, top.left);
-      maybeAdd(top.left, l.next);
+      const l = top.left;
+      const r = top.right;
+      if (len[l] === 0 || len[r] === 0 || len[l]! + len[r]! !== top.size) continue;
+      len[l] = len[l]! + len[r]!;
+      symId[l] = this.normalPieces.get(normalized.substr(start[l]!, len[l]!)) ?? -1;
+      next[l] = next[r]!;
+      if (next[r]! >= 0) prev[next[r]!] = l;
+      len[r] = 0;
+      maybeAdd(prev[l]!, l);
+      maybeAdd(l, next[l]!);
     }
 
     const out: EncodeResult = [];
@@ -350,9 +388,8 @@ export class SentencePiece {
       resegment(p[0]);
       resegment(p[1]);
     };
-    for (let index = 0; index !== -1; index = symbols[index]!.next) {
-      const s = symbols[index]!;
-      resegment(normalized.substr(s.start, s.len));
+    for (let index = 0; index !== -1; index = next[index]!) {
+      resegment(normalized.substr(start[index]!, len[index]!));
     }
     return out;
   }
@@ -372,9 +409,12 @@ export class SentencePiece {
       const lead = normalized.charCodeAt(startsAt);
       const mblen = Math.min(lead < 0xc0 ? 1 : lead < 0xe0 ? 2 : lead < 0xf0 ? 3 : 4, size - startsAt);
       const maxEnd = Math.min(size, startsAt + this.maxPieceBytes);
+      const prefixes = this.unigramPrefixes;
       for (let end = startsAt + 1; end <= maxEnd; end++) {
-        const id = this.normalPieces.get(normalized.slice(startsAt, end));
-        if (id === undefined) continue;
+        // -1: a proper prefix of some piece only; undefined: no piece continues this way.
+        const id = prefixes.get(normalized.slice(startsAt, end));
+        if (id === undefined) break;
+        if (id < 0) continue;
         if (this.types[id] === PieceType.UNUSED) continue;
         const length = end - startsAt;
         // User-defined symbols get a bonus so that they are always chosen. The C++ computes

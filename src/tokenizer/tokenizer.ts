@@ -12,7 +12,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
 import { PieceDecoder, SentencePiece } from './sentencepiece.js';
-import { fromBinary } from './utf8.js';
+import { fromBinary, toBinary } from './utf8.js';
 
 export interface AddedToken {
   id: number;
@@ -238,6 +238,9 @@ export class Tokenizer {
   /** Added tokens written verbatim at decode time that are not special tokens. */
   private readonly legacyAdded: Set<string>;
   private readonly trie = new AddedTokenTrie();
+  private readonly verbatim = new Map<number, string>();
+  /** Added token contents as binary strings → id, to map SentencePiece's pieces as HF does. */
+  private readonly addedByBin = new Map<string, number>();
   private readonly chatTemplates: Map<string, string>;
   private readonly templateCache = new Map<string, Template>();
   /** Where the files came from, for messages. */
@@ -295,6 +298,7 @@ export class Tokenizer {
       this.addedByContent.set(content, t);
     }
     this.addedTokens = added;
+    for (const t of added.values()) this.addedByBin.set(toBinary(t.content), t.id);
     for (const t of added.values()) this.trie.add(t.content);
 
     this.allSpecialTokens = new Set([...specials.values(), ...additional]);
@@ -303,6 +307,14 @@ export class Tokenizer {
     for (const c of additional) {
       const t = this.addedByContent.get(c)!;
       if (t.id >= sp.pieceCount) this.legacyAdded.add(c);
+    }
+
+    // Ids written verbatim by decode: added tokens, and pieces whose text is a special or added
+    // token (HF compares token strings).
+    for (const t of added.values()) this.verbatim.set(t.id, toBinary(t.content));
+    for (const content of [...this.allSpecialTokens, ...this.legacyAdded]) {
+      const spId = sp.pieceToId(content);
+      if (!this.verbatim.has(spId) && sp.idToPiece(spId) === content) this.verbatim.set(spId, toBinary(content));
     }
 
     this.chatTemplates = new Map();
@@ -432,8 +444,15 @@ export class Tokenizer {
       const bos = this.bosId;
       if (bos !== undefined) ids.push(bos);
     }
-    for (const token of this.tokenize(text)) {
-      ids.push(this.addedByContent.get(token)?.id ?? this.sp.pieceToId(token));
+    for (const part of this.splitOnAddedTokens(text)) {
+      if (part.added) {
+        ids.push(this.addedByContent.get(part.text)!.id);
+        continue;
+      }
+      // HF maps each piece string to an id: added tokens first, then PieceToId.
+      for (const [bin] of this.sp.encodeWithPieces(part.text)) {
+        ids.push(this.addedByBin.get(bin) ?? this.sp.pieceToIdBin(bin));
+      }
     }
     if (addSpecial && this.addEosToken) {
       const eos = this.eosId;
@@ -445,10 +464,10 @@ export class Tokenizer {
   /** Decodes ids like the slow HF tokenizer's decode(). Throws RangeError for unknown ids. */
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     for (const id of ids) this.checkId(id);
-    const d = this.createStreamDecoder(options);
+    const d = new BinaryStreamDecoder(this, options.skipSpecialTokens ?? false);
     let out = '';
     for (const id of ids) out += d.push(id);
-    return out + d.flush();
+    return fromBinary(out + d.flush());
   }
 
   /**
@@ -457,43 +476,24 @@ export class Tokenizer {
    * all returned strings and flush() equals decode() of all the ids pushed.
    */
   createStreamDecoder(options: DecodeOptions = {}): StreamDecoder {
-    const skip = options.skipSpecialTokens ?? false;
-    const sp = this.sp;
-    const denorm = sp.hasDenormalizer;
-    let pieces: PieceDecoder | undefined;
-    let held = ''; // binary text held for the denormalizer
-    const endChunk = (): string => {
-      if (!pieces) return '';
-      let bin = pieces.flush();
-      pieces = undefined;
-      if (denorm) {
-        bin = sp.denormalize(held + bin);
-        held = '';
-      }
-      return fromBinary(bin);
-    };
+    const d = new BinaryStreamDecoder(this, options.skipSpecialTokens ?? false);
     return {
       push: (id: number): string => {
         this.checkId(id);
-        if (skip && this.allSpecialIds.has(id)) return '';
-        const added = this.addedTokens.get(id);
-        const token = added ? added.content : sp.idToPiece(id);
-        // Every added token is either special or "legacy added": both are written verbatim and
-        // end the current run of pieces, which SentencePiece decodes on its own.
-        if (added || this.allSpecialTokens.has(token) || this.legacyAdded.has(token)) {
-          return endChunk() + token;
-        }
-        if (!pieces) pieces = sp.newPieceDecoder();
-        // sentencepiece decodes pieces, mapping each back to an id.
-        const bin = pieces.push(sp.pieceToId(token));
-        if (denorm) {
-          held += bin;
-          return '';
-        }
-        return fromBinary(bin);
+        return fromBinary(d.push(id));
       },
-      flush: (): string => endChunk(),
+      flush: (): string => fromBinary(d.flush()),
     };
+  }
+
+  /** @internal For the decoder: the verbatim text (binary) of an id that is written as-is, if it is one. */
+  verbatimBin(id: number): string | undefined {
+    return this.verbatim.get(id);
+  }
+
+  /** @internal */
+  skipsId(id: number): boolean {
+    return this.allSpecialIds.has(id);
   }
 
   /** Names of the chat templates (usually just "default"). */
@@ -558,5 +558,53 @@ function readJson(path: string): unknown {
     return JSON.parse(text);
   } catch (err) {
     throw new TokenizerLoadError(`${path}: invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The decode state shared by decode() and the stream decoder, producing binary strings (UTF-8
+ * bytes, whole characters only): added and special tokens verbatim, the runs of pieces between
+ * them through SentencePiece's decoder, each run on its own.
+ */
+class BinaryStreamDecoder {
+  private pieces: PieceDecoder | undefined;
+  private held = '';
+  private readonly sp: SentencePiece;
+  private readonly denorm: boolean;
+
+  constructor(
+    private readonly tok: Tokenizer,
+    private readonly skip: boolean,
+  ) {
+    this.sp = tok.sp;
+    this.denorm = tok.sp.hasDenormalizer;
+  }
+
+  private endRun(): string {
+    if (!this.pieces) return '';
+    let bin = this.pieces.flush();
+    this.pieces = undefined;
+    if (this.denorm) {
+      bin = this.sp.denormalize(this.held + bin);
+      this.held = '';
+    }
+    return bin;
+  }
+
+  push(id: number): string {
+    if (this.skip && this.tok.skipsId(id)) return '';
+    const verbatim = this.tok.verbatimBin(id);
+    if (verbatim !== undefined) return this.endRun() + verbatim;
+    if (!this.pieces) this.pieces = this.sp.newPieceDecoder();
+    const bin = this.pieces.push(this.sp.canonicalId(id));
+    if (this.denorm) {
+      this.held += bin;
+      return '';
+    }
+    return bin;
+  }
+
+  flush(): string {
+    return this.endRun();
   }
 }
