@@ -2,9 +2,11 @@
 import { runGenerate } from './generate.js';
 import { runLogits } from './logits.js';
 import { UsageError } from './options.js';
+import { runTokenize } from './tokenize.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   logits: { run: runLogits, help: 'logits --model DIR --tokens 1,5,9      logits of every position, as JSON' },
+  tokenize: { run: runTokenize, help: 'tokenize --model DIR TEXT | --jsonl      token ids of TEXT (or of each JSON string line on stdin)' },
   generate: { run: runGenerate, help: 'generate --model DIR --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
 };
 

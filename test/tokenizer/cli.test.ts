@@ -1,15 +1,12 @@
-// `pangu tokenize` through runTokenize, run in a child process (it writes to stdout/stderr).
+// `pangu tokenize`, run as the command in a child process.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { Tokenizer } from '../../src/tokenizer/tokenizer.js';
+import { runCli } from '../helpers.js';
 import { modelDir } from './helpers.js';
 
-const runner = fileURLToPath(new URL('../../tools/tokenizer/run-tokenize.js', import.meta.url));
-
 function run(args: string[], input?: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [runner, ...args], { input: input ?? '', encoding: 'utf8' });
+  const r = runCli(['tokenize', ...args], input ?? '');
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -10,8 +10,7 @@ the fixtures' (the "unseen" sentences of corpus.py, docstrings of Python's stand
 letters of many scripts), writes each with a Pangu-style tokenizer_config.json into a temporary
 directory holding nothing else, makes new test strings, and runs
     node bin/pangu.js tokenize --model DIR --jsonl
-(or, while the main CLI does not dispatch `tokenize`, dist/tools/tokenizer/run-tokenize.js with the
-same arguments), comparing every line with the slow HF tokenizer's ids (hf_reference.py). It also
+comparing every line with the slow HF tokenizer's ids (hf_reference.py). It also
 decodes random id sequences with dist/tools/tokenizer/run-decode.js and compares them with the
 slow tokenizer's decode. Prints the agreement per model; exits 1 unless everything agrees.
 """
@@ -121,15 +120,10 @@ MODELS = [
 
 
 def node_cmd():
-    """`node bin/pangu.js tokenize` when the main CLI dispatches it, else the direct runner."""
-    probe = subprocess.run(["node", os.path.join(ROOT, "bin", "pangu.js"), "tokenize", "--help"],
-                           capture_output=True, text=True, cwd=ROOT)
-    if probe.returncode == 0 and "tokenize" in probe.stdout:
-        return ["node", os.path.join(ROOT, "bin", "pangu.js"), "tokenize"], "node bin/pangu.js tokenize"
-    runner = os.path.join(ROOT, "dist", "tools", "tokenizer", "run-tokenize.js")
-    if not os.path.exists(runner):
+    """`node bin/pangu.js tokenize`, built by `npm run build`."""
+    if not os.path.exists(os.path.join(ROOT, "dist", "src", "cli", "main.js")):
         sys.exit("build first: npm run build")
-    return ["node", runner], "node dist/tools/tokenizer/run-tokenize.js (bin/pangu.js does not dispatch tokenize yet)"
+    return ["node", os.path.join(ROOT, "bin", "pangu.js"), "tokenize"], "node bin/pangu.js tokenize"
 
 
 def run_jsonl(cmd, lines):
