@@ -14,7 +14,7 @@ export async function runGenerate(argv: string[]): Promise<number> {
   const maxTokens = integer('max-tokens', values['max-tokens'], 32, 1);
   const model = loadModel(values.model);
   const out: number[] = [];
-  for (const { token } of generate(model, prompt, {
+  for (const token of generate(model, prompt, {
     ...samplingOptions(values), maxTokens, stopTokens: values['stop-at-eos'] ? model.args.eos_token_id : [],
   })) {
     out.push(token);

@@ -1,10 +1,14 @@
 // The `pangu` command: picks the subcommand; each one parses its own flags and calls the library.
+import { runChat } from './chat.js';
 import { runGenerate } from './generate.js';
 import { runLogits } from './logits.js';
 import { UsageError } from './options.js';
+import { runRun } from './run.js';
 import { runTokenize } from './tokenize.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  run: { run: runRun, help: 'run [--model DIR] [--max-tokens N] [--raw] [sampling flags] "prompt"      generate text' },
+  chat: { run: runChat, help: 'chat [--model DIR] [--system TEXT] [sampling flags]      interactive chat' },
   logits: { run: runLogits, help: 'logits --model DIR --tokens 1,5,9      logits of every position, as JSON' },
   tokenize: { run: runTokenize, help: 'tokenize --model DIR TEXT | --jsonl      token ids of TEXT (or of each JSON string line on stdin)' },
   generate: { run: runGenerate, help: 'generate --model DIR --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },

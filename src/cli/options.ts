@@ -50,13 +50,14 @@ export function tokenList(value: string | undefined): number[] {
   return ids;
 }
 
-export function samplingOptions(v: { [K in keyof typeof SAMPLING_FLAGS]?: string }): SamplingOptions {
+/** Sampling flags over `defaults` (e.g. the model's generation_config.json); greedy when neither sets a temperature. */
+export function samplingOptions(v: { [K in keyof typeof SAMPLING_FLAGS]?: string | undefined }, defaults: SamplingOptions = {}): SamplingOptions {
   const opts: SamplingOptions = {
-    temperature: number('temperature', v.temperature, 0, 0, 100),
-    topK: integer('top-k', v['top-k'], 0),
-    topP: number('top-p', v['top-p'], 1, 0, 1),
-    minP: number('min-p', v['min-p'], 0, 0, 1),
-    repetitionPenalty: number('repeat-penalty', v['repeat-penalty'], 1, 0.01, 100),
+    temperature: number('temperature', v.temperature, defaults.temperature ?? 0, 0, 100),
+    topK: integer('top-k', v['top-k'], defaults.topK ?? 0),
+    topP: number('top-p', v['top-p'], defaults.topP ?? 1, 0, 1),
+    minP: number('min-p', v['min-p'], defaults.minP ?? 0, 0, 1),
+    repetitionPenalty: number('repeat-penalty', v['repeat-penalty'], defaults.repetitionPenalty ?? 1, 0.01, 100),
   };
   if (v.seed !== undefined) opts.seed = integer('seed', v.seed, 0, 0, 2 ** 32 - 1);
   return opts;

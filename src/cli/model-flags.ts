@@ -1,0 +1,70 @@
+// Opening the model (and its tokenizer) that a text command runs on: --model DIR or the bundled default.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Session } from '../engine/generate.js';
+import type { SamplingOptions } from '../engine/sampler.js';
+import { loadModel } from '../models/load.js';
+import type { Transformer } from '../models/transformer.js';
+import { Tokenizer } from '../tokenizer/tokenizer.js';
+import { integer, UsageError } from './options.js';
+
+/** models/default in the package, shipped trained weights used when no --model is given. */
+export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../models/default');
+
+export const MODEL_FLAGS = {
+  model: { type: 'string', short: 'm' },
+  ctx: { type: 'string' },
+} as const;
+
+export interface OpenedModel {
+  dir: string;
+  model: Transformer;
+  tokenizer: Tokenizer;
+  /** Sampling defaults from generation_config.json, when the model has one. */
+  generationDefaults: SamplingOptions;
+}
+
+export function modelDir(value: string | undefined): string {
+  if (value) return value;
+  if (!fs.existsSync(path.join(DEFAULT_MODEL_DIR, 'config.json'))) {
+    throw new UsageError(`no --model given, and the bundled default model is missing (${DEFAULT_MODEL_DIR})`);
+  }
+  return DEFAULT_MODEL_DIR;
+}
+
+export function openModel(values: { model?: string | undefined }): OpenedModel {
+  const dir = modelDir(values.model);
+  const tokenizer = Tokenizer.load(dir);
+  const model = loadModel(dir);
+  if (tokenizer.vocabSize > model.args.vocab_size) {
+    throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.args.vocab_size}`);
+  }
+  return { dir, model, tokenizer, generationDefaults: readGenerationConfig(dir) };
+}
+
+/** A session with --ctx positions (default 4096, at most the model's max_position_embeddings). */
+export function openSession(opened: OpenedModel, values: { ctx?: string | undefined }): Session {
+  const max = opened.model.args.max_position_embeddings;
+  return new Session(opened.model, integer('ctx', values.ctx, Math.min(4096, max), 1, max));
+}
+
+/** generation_config.json's sampling settings (do_sample false or absent temperature: greedy). */
+function readGenerationConfig(dir: string): SamplingOptions {
+  const file = path.join(dir, 'generation_config.json');
+  if (!fs.existsSync(file)) return {};
+  let g: Record<string, unknown>;
+  try {
+    g = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new Error(`${file}: not valid JSON: ${(e as Error).message}`);
+  }
+  const num = (k: string) => (typeof g[k] === 'number' ? (g[k] as number) : undefined);
+  if (g['do_sample'] !== true) return {};
+  const opts: SamplingOptions = { temperature: num('temperature') ?? 1 };
+  if (num('top_k') !== undefined) opts.topK = num('top_k')!;
+  if (num('top_p') !== undefined) opts.topP = num('top_p')!;
+  if (num('min_p') !== undefined) opts.minP = num('min_p')!;
+  if (num('repetition_penalty') !== undefined) opts.repetitionPenalty = num('repetition_penalty')!;
+  return opts;
+}
