@@ -1,0 +1,226 @@
+// Q4_K weights (llama.cpp block_q4_K, 256 elements in 144 bytes):
+//   { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] }
+// 8 sub-blocks of 32 with 6-bit scale sc_s and min m_s (get_scale_min_k4
+// packing); qs[32c .. 32c+32) hold sub-block 2c in the low nibbles and 2c+1
+// in the high nibbles; value = d * sc_s * q - dmin * m_s.
+//
+// The integer path takes Q8_0 activations (one Q8_0 block per sub-block),
+// unlike llama.cpp's Q8_K; per sub-block s:
+//   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
+
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4_i32 } from "./common";
+
+const Q4_K_BYTES: usize = 144;
+const Q8_0_BYTES: usize = 34;
+
+/** Four bytes of a u32 as f32x4 (byte 0 in lane 0). */
+// @ts-ignore: decorator
+@inline function bytes_f32x4(word: u32): v128 {
+  return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(word))));
+}
+
+// Scales of a super-block at wb: sc[0..3], sc[4..7], m[0..3], m[4..7] as f32x4.
+// @ts-ignore: decorator
+@inline function scales_lo(a: u32): v128 { return bytes_f32x4(a & 0x3f3f3f3f); }
+// @ts-ignore: decorator
+@inline function scales_hi(a: u32, c: u32): v128 { return bytes_f32x4((c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4)); }
+// @ts-ignore: decorator
+@inline function mins_lo(b: u32): v128 { return bytes_f32x4(b & 0x3f3f3f3f); }
+// @ts-ignore: decorator
+@inline function mins_hi(b: u32, c: u32): v128 { return bytes_f32x4(((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4)); }
+
+/** d_x of the four Q8_0 blocks at xb, xb+34, xb+68, xb+102 as f32x4. */
+// @ts-ignore: decorator
+@inline function dx4(xb: usize): v128 {
+  let h = i32x4.splat(<i32>load<i16>(xb));
+  h = i32x4.replace_lane(h, 1, <i32>load<i16>(xb + Q8_0_BYTES));
+  h = i32x4.replace_lane(h, 2, <i32>load<i16>(xb + 2 * Q8_0_BYTES));
+  h = i32x4.replace_lane(h, 3, <i32>load<i16>(xb + 3 * Q8_0_BYTES));
+  return f16x4_to_f32x4(h);
+}
+
+// @ts-ignore: decorator
+@inline function even_s8(v: v128): v128 { return i16x8.shr_s(i16x8.shl(v, 8), 8); }
+// @ts-ignore: decorator
+@inline function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
+
+/** i32x4 partial sums of Q8_0 block xb (32 x i8): sum(qx). */
+// @ts-ignore: decorator
+@inline function xsum(xb: usize): v128 {
+  const s = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 2)), i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 18)));
+  return i32x4.extadd_pairwise_i16x8_s(s);
+}
+
+/**
+ * Nibble dots of one 32-byte chunk (qa = bytes 0..15, qb = 16..31) with two
+ * Q8_0 blocks: chunk_lo pairs the low nibbles with block X at xb, chunk_hi
+ * the high nibbles with block Y at xb + 34. i16 lane t of qa is
+ * { X[2t] | Y[2t] << 4 | X[2t+1] << 8 | Y[2t+1] << 12 }, qb likewise for
+ * elements 16 + 2t. Returns i32x4 partial sums.
+ */
+// @ts-ignore: decorator
+@inline function chunk_lo(qa: v128, qb: v128, xb: usize): v128 {
+  const m = i16x8.splat(0x000f);
+  const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
+  let p = i32x4.dot_i16x8_s(v128.and(qa, m), even_s8(xl));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qa, 8), m), odd_s8(xl)));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(qb, m), even_s8(xh)));
+  return i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qb, 8), m), odd_s8(xh)));
+}
+
+// @ts-ignore: decorator
+@inline function chunk_hi(qa: v128, qb: v128, xb: usize): v128 {
+  const m = i16x8.splat(0x000f);
+  const yl = v128.load(xb, 36), yh = v128.load(xb, 52);
+  let p = i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qa, 4), m), even_s8(yl));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(qa, 12), odd_s8(yl)));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qb, 4), m), even_s8(yh)));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(qb, 12), odd_s8(yh)));
+}
+
+/** dot of one Q8_0 activation row xq[nsb*8 blocks] with one Q4_K weight row w[nsb]. */
+// @ts-ignore: decorator
+@inline function q4k_dot(xq: usize, w: usize, nsb: i32): f32 {
+  let acc = f32x4.splat(0);
+  let wb = w;
+  let xb = xq;
+  for (let sb = 0; sb < nsb; sb++) {
+    const d = f16_to_f32(load<u16>(wb));
+    const dmin = f16_to_f32(load<u16>(wb, 2));
+    const a = load<u32>(wb, 4), b = load<u32>(wb, 8), c = load<u32>(wb, 12);
+    // integer dots per sub-block, lanes = sub-blocks 0..3 (isA) and 4..7 (isB)
+    let qa = v128.load(wb, 16), qb = v128.load(wb, 32);
+    const p0 = chunk_lo(qa, qb, xb), p1 = chunk_hi(qa, qb, xb);
+    qa = v128.load(wb, 48);
+    qb = v128.load(wb, 64);
+    const p2 = chunk_lo(qa, qb, xb + 2 * Q8_0_BYTES), p3 = chunk_hi(qa, qb, xb + 2 * Q8_0_BYTES);
+    const isA = f32x4.convert_i32x4_s(hsum4_i32(p0, p1, p2, p3));
+    qa = v128.load(wb, 80);
+    qb = v128.load(wb, 96);
+    const p4 = chunk_lo(qa, qb, xb + 4 * Q8_0_BYTES), p5 = chunk_hi(qa, qb, xb + 4 * Q8_0_BYTES);
+    qa = v128.load(wb, 112);
+    qb = v128.load(wb, 128);
+    const p6 = chunk_lo(qa, qb, xb + 6 * Q8_0_BYTES), p7 = chunk_hi(qa, qb, xb + 6 * Q8_0_BYTES);
+    const isB = f32x4.convert_i32x4_s(hsum4_i32(p4, p5, p6, p7));
+    const sxA = f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES)));
+    const sxB = f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES)));
+    const dxA = dx4(xb), dxB = dx4(xb + 4 * Q8_0_BYTES);
+    // d * sum_s dx_s sc_s is_s  -  dmin * sum_s dx_s m_s sx_s
+    const t = f32x4.add(f32x4.mul(f32x4.mul(dxA, scales_lo(a)), isA), f32x4.mul(f32x4.mul(dxB, scales_hi(a, c)), isB));
+    const u = f32x4.add(f32x4.mul(f32x4.mul(dxA, mins_lo(b)), sxA), f32x4.mul(f32x4.mul(dxB, mins_hi(b, c)), sxB));
+    acc = fmadd(t, f32x4.splat(d), acc);
+    acc = fmadd(u, f32x4.splat(-dmin), acc);
+    wb += Q4_K_BYTES;
+    xb += 8 * Q8_0_BYTES;
+  }
+  return hsum(acc);
+}
+
+/** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/256] Q4_K ^T, W rows [r0, r1). */
+export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  const nsb = inDim >> 8;
+  const ws = <usize>nsb * Q4_K_BYTES;
+  const xs = <usize>nsb * 8 * Q8_0_BYTES;
+  const os = <usize>rows << 2;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * ws;
+    for (let j = 0; j < n; j++) {
+      store<f32>(out + <usize>j * os + (<usize>r << 2), q4k_dot(xq + <usize>j * xs, wr, nsb));
+    }
+  }
+}
+
+// ---------------------------------------------------------------- f32 activations / dequantize
+
+/** 6-bit scale of sub-block j (0..7) of the super-block at wb (get_scale_min_k4). */
+// @ts-ignore: decorator
+@inline function q4k_scale(wb: usize, j: i32): u32 {
+  const s = wb + 4;
+  if (j < 4) return <u32>load<u8>(s + <usize>j) & 63;
+  return (<u32>load<u8>(s + <usize>(j + 4)) & 0xf) | ((<u32>load<u8>(s + <usize>(j - 4)) >> 6) << 4);
+}
+
+/** 6-bit min of sub-block j (0..7) of the super-block at wb. */
+// @ts-ignore: decorator
+@inline function q4k_min(wb: usize, j: i32): u32 {
+  const s = wb + 4;
+  if (j < 4) return <u32>load<u8>(s + <usize>(j + 4)) & 63;
+  return (<u32>load<u8>(s + <usize>(j + 4)) >> 4) | ((<u32>load<u8>(s + <usize>j) >> 6) << 4);
+}
+
+/** Nibbles 0..15 of 16 bytes (low, or high if hi) widened to f32x4 lanes, elements 4i..4i+3. */
+// @ts-ignore: decorator
+@inline function nib(q: v128, hi: bool, i: i32): v128 {
+  const v = hi ? v128.and(i16x8.shr_u(q, 4), i8x16.splat(0x0f)) : v128.and(q, i8x16.splat(0x0f));
+  const h = i < 2 ? i16x8.extend_low_i8x16_u(v) : i16x8.extend_high_i8x16_u(v);
+  return f32x4.convert_i32x4_u((i & 1) == 0 ? i32x4.extend_low_i16x8_u(h) : i32x4.extend_high_i16x8_u(h));
+}
+
+/** dst[count] f32 = dequantized Q4_K blocks at src (count % 256 == 0). */
+export function dequantize_q4_k(dst: usize, src: usize, count: i32): void {
+  const nsb = count >> 8;
+  for (let sb = 0; sb < nsb; sb++) {
+    const wb = src + <usize>sb * Q4_K_BYTES;
+    const d = f16_to_f32(load<u16>(wb));
+    const dmin = f16_to_f32(load<u16>(wb, 2));
+    for (let s = 0; s < 8; s++) {
+      const ds = f32x4.splat(d * <f32>q4k_scale(wb, s));
+      const ms = f32x4.splat(dmin * <f32>q4k_min(wb, s));
+      const hi = (s & 1) != 0;
+      const q = wb + 16 + (<usize>(s >> 1) << 5); // chunk s>>1: 32 bytes
+      const y = dst + (<usize>sb << 10) + (<usize>s << 7); // 32 f32
+      const qa = v128.load(q), qb = v128.load(q, 16);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 0)), ms));
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 1)), ms), 16);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 2)), ms), 32);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 3)), ms), 48);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 0)), ms), 64);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 1)), ms), 80);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 2)), ms), 96);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 3)), ms), 112);
+    }
+  }
+}
+
+/** out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256] Q4_K) ^T, W rows [r0, r1). */
+export function matmul_q4_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  const nsb = inDim >> 8;
+  const ws = <usize>nsb * Q4_K_BYTES;
+  const xs = <usize>inDim << 2;
+  const os = <usize>rows << 2;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * ws;
+    for (let j = 0; j < n; j++) {
+      let acc = f32x4.splat(0);
+      let wb = wr;
+      let xb = x + <usize>j * xs;
+      for (let sb = 0; sb < nsb; sb++) {
+        const d = f16_to_f32(load<u16>(wb));
+        const dmin = f16_to_f32(load<u16>(wb, 2));
+        for (let s = 0; s < 8; s++) {
+          // sum x*(ds*q - ms) = ds * sum(x*q) - ms * sum(x)
+          const hi = (s & 1) != 0;
+          const q = wb + 16 + (<usize>(s >> 1) << 5);
+          const xv = xb + (<usize>s << 7);
+          const qa = v128.load(q), qb = v128.load(q, 16);
+          const x0 = v128.load(xv), x1 = v128.load(xv, 16), x2 = v128.load(xv, 32), x3 = v128.load(xv, 48);
+          const x4 = v128.load(xv, 64), x5 = v128.load(xv, 80), x6 = v128.load(xv, 96), x7 = v128.load(xv, 112);
+          let tq = f32x4.mul(x0, nib(qa, hi, 0));
+          tq = fmadd(x1, nib(qa, hi, 1), tq);
+          tq = fmadd(x2, nib(qa, hi, 2), tq);
+          tq = fmadd(x3, nib(qa, hi, 3), tq);
+          tq = fmadd(x4, nib(qb, hi, 0), tq);
+          tq = fmadd(x5, nib(qb, hi, 1), tq);
+          tq = fmadd(x6, nib(qb, hi, 2), tq);
+          tq = fmadd(x7, nib(qb, hi, 3), tq);
+          const ts = f32x4.add(f32x4.add(f32x4.add(x0, x1), f32x4.add(x2, x3)), f32x4.add(f32x4.add(x4, x5), f32x4.add(x6, x7)));
+          acc = fmadd(tq, f32x4.splat(d * <f32>q4k_scale(wb, s)), acc);
+          acc = fmadd(ts, f32x4.splat(-(dmin * <f32>q4k_min(wb, s))), acc);
+        }
+        wb += Q4_K_BYTES;
+        xb += 1024;
+      }
+      store<f32>(out + <usize>j * os + (<usize>r << 2), hsum(acc));
+    }
+  }
+}
