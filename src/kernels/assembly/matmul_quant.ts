@@ -8,20 +8,23 @@
 // Slow, more accurate path (*_f32): f32 activations against dequantized
 // weights.
 //
-// Activation block prep: a Q8_0 block x[0..32) is split into four i16x8
-// vectors holding the even / odd elements of each half,
-//   xe0 = x[0,2,..,14]  xo0 = x[1,3,..,15]  xe1 = x[16,18,..,30]  xo1 = x[17,..,31]
-// which matches how weight bytes decode cheaply with 16-bit shifts (no
-// shuffles): byte pair (2t, 2t+1) viewed as i16 lane t.
+// Activation block prep, x = the 32 int8 of one Q8_0 block:
+//   Q8_0 weights: natural order, x0..x3 = x[0..8), x[8..16), x[16..24), x[24..32)
+//     as i16x8 (v128.load8x8_s), matched by load8x8_s of the weight bytes.
+//   Q4_0 weights: even / odd elements of each half,
+//     x0 = x[0,2,..,14]  x1 = x[1,3,..,15]  x2 = x[16,18,..,30]  x3 = x[17,..,31]
+//     so that the nibbles decode with 16-bit shifts only: i16 lane t of qs is
+//     { e(2t) | e(16+2t) << 4 | e(2t+1) << 8 | e(17+2t) << 12 }.
+// Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
+// block by d_w * d_x; the four rows are reduced once at the end.
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4_i32, hsum_i32 } from "./common";
+import { f16_to_f32, fmadd, hsum, hsum4 } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
 
 const Q8_0_BYTES: usize = 34;
 const Q4_0_BYTES: usize = 18;
-const Q4_K_BYTES: usize = 144;
 
 /** Bytes per 32-element weight block. */
 // @ts-ignore: decorator
@@ -43,28 +46,49 @@ const Q4_K_BYTES: usize = 144;
   return i16x8.shr_s(v, 8);
 }
 
+/** Activation vector i (0..3) of the Q8_0 block at xb, in the order weight type qt wants. */
+// @ts-ignore: decorator
+@inline function xvec(qt: i32, xb: usize, i: i32): v128 {
+  if (qt == Q8_0) {
+    return i == 0 ? v128.load8x8_s(xb, 2) : i == 1 ? v128.load8x8_s(xb, 10) : i == 2 ? v128.load8x8_s(xb, 18) : v128.load8x8_s(xb, 26);
+  }
+  return i == 0 ? even_s8(v128.load(xb, 2)) : i == 1 ? odd_s8(v128.load(xb, 2)) : i == 2 ? even_s8(v128.load(xb, 18)) : odd_s8(v128.load(xb, 18));
+}
+
 /**
- * Integer dot of one weight block at wb (Q8_0 or Q4_0 as raw nibbles 0..15,
- * the -8 offset is applied by the caller) with a prepared activation block.
- * Returns i32x4 partial sums.
+ * Integer dot of one weight block at wb with the prepared activation block
+ * x0..x3, as i32x4 partial sums; Q4_0 nibbles count 0..15 here (the -8 is
+ * applied by the caller through sum(x)).
  */
 // @ts-ignore: decorator
-@inline function wdot(qt: i32, wb: usize, xe0: v128, xo0: v128, xe1: v128, xo1: v128): v128 {
+@inline function wdot(qt: i32, wb: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   if (qt == Q8_0) {
-    const wl = v128.load(wb, 2); //  elements 0..15
-    const wh = v128.load(wb, 18); // elements 16..31
-    let p = i32x4.dot_i16x8_s(even_s8(wl), xe0);
-    p = i32x4.add(p, i32x4.dot_i16x8_s(odd_s8(wl), xo0));
-    p = i32x4.add(p, i32x4.dot_i16x8_s(even_s8(wh), xe1));
-    return i32x4.add(p, i32x4.dot_i16x8_s(odd_s8(wh), xo1));
+    let p = i32x4.dot_i16x8_s(v128.load8x8_s(wb, 2), x0);
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 10), x1));
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 18), x2));
+    return i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 26), x3));
   }
-  // Q4_0: i16 lane t of qs = nibbles { e(2t) | e(16+2t) << 4 | e(2t+1) << 8 | e(17+2t) << 12 }
   const q = v128.load(wb, 2);
   const m = i16x8.splat(0x000f);
-  let p = i32x4.dot_i16x8_s(v128.and(q, m), xe0);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 8), m), xo0));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 4), m), xe1));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(q, 12), xo1));
+  let p = i32x4.dot_i16x8_s(v128.and(q, m), x0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 8), m), x1));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 4), m), x2));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(q, 12), x3));
+}
+
+/** Q4_0 offset: i32x4 partials of 8 * sum(x) (zero for Q8_0). */
+// @ts-ignore: decorator
+@inline function xoff(qt: i32, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  if (qt == Q8_0) return i32x4.splat(0);
+  return i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(8));
+}
+
+/** acc + (block dot - offset) * d_w * d_x, for the weight block at wb. */
+// @ts-ignore: decorator
+@inline function accum(qt: i32, wb: usize, dx: f32, x0: v128, x1: v128, x2: v128, x3: v128, off: v128, acc: v128): v128 {
+  let p = wdot(qt, wb, x0, x1, x2, x3);
+  if (qt == Q4_0) p = i32x4.sub(p, off);
+  return fmadd(f32x4.convert_i32x4_s(p), f32x4.splat(dx * f16_to_f32(load<u16>(wb))), acc);
 }
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0 x Q8_0
@@ -76,61 +100,37 @@ const Q4_K_BYTES: usize = 144;
 // @ts-ignore: decorator
 @inline function qdot4x1(qt: i32, xq: usize, w: usize, ws: usize, nb: i32): v128 {
   const bw = wblock(qt);
-  let acc = f32x4.splat(0);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let xb = xq;
   let wb = w;
   for (let b = 0; b < nb; b++) {
-    // activation block: scale and permuted i16 halves
-    const xl = v128.load(xb, 2);
-    const xh = v128.load(xb, 18);
-    const xe0 = even_s8(xl), xo0 = odd_s8(xl), xe1 = even_s8(xh), xo1 = odd_s8(xh);
+    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
+    const off = xoff(qt, x0, x1, x2, x3);
     const dx = f16_to_f32(load<u16>(xb));
-    // integer block dots of the four rows, lane i = row i
-    let s = hsum4_i32(
-      wdot(qt, wb, xe0, xo0, xe1, xo1),
-      wdot(qt, wb + ws, xe0, xo0, xe1, xo1),
-      wdot(qt, wb + 2 * ws, xe0, xo0, xe1, xo1),
-      wdot(qt, wb + 3 * ws, xe0, xo0, xe1, xo1),
-    );
-    if (qt == Q4_0) {
-      // sum((q - 8) * x) = sum(q * x) - 8 * sum(x)
-      const sx = hsum_i32(i32x4.dot_i16x8_s(i16x8.add(i16x8.add(xe0, xo0), i16x8.add(xe1, xo1)), i16x8.splat(8)));
-      s = i32x4.sub(s, i32x4.splat(sx));
-    }
-    // row scales d_w (f16) -> f32x4, times d_x
-    let dh = i32x4.splat(<i32>load<i16>(wb));
-    dh = i32x4.replace_lane(dh, 1, <i32>load<i16>(wb + ws));
-    dh = i32x4.replace_lane(dh, 2, <i32>load<i16>(wb + 2 * ws));
-    dh = i32x4.replace_lane(dh, 3, <i32>load<i16>(wb + 3 * ws));
-    const dw = f32x4.mul(f16x4_to_f32x4(dh), f32x4.splat(dx));
-    acc = fmadd(f32x4.convert_i32x4_s(s), dw, acc);
+    a0 = accum(qt, wb, dx, x0, x1, x2, x3, off, a0);
+    a1 = accum(qt, wb + ws, dx, x0, x1, x2, x3, off, a1);
+    a2 = accum(qt, wb + 2 * ws, dx, x0, x1, x2, x3, off, a2);
+    a3 = accum(qt, wb + 3 * ws, dx, x0, x1, x2, x3, off, a3);
     xb += Q8_0_BYTES;
     wb += bw;
   }
-  return acc;
+  return hsum4(a0, a1, a2, a3);
 }
 
 /** One Q8_0 activation row against one weight row; same rounding as a lane of qdot4x1. */
 // @ts-ignore: decorator
 @inline function qdot1x1(qt: i32, xq: usize, w: usize, nb: i32): f32 {
   const bw = wblock(qt);
-  let acc = f32x4.splat(0);
+  let a = f32x4.splat(0);
   let xb = xq;
   let wb = w;
   for (let b = 0; b < nb; b++) {
-    const xl = v128.load(xb, 2);
-    const xh = v128.load(xb, 18);
-    const xe0 = even_s8(xl), xo0 = odd_s8(xl), xe1 = even_s8(xh), xo1 = odd_s8(xh);
-    let s = hsum_i32(wdot(qt, wb, xe0, xo0, xe1, xo1));
-    if (qt == Q4_0) {
-      s -= hsum_i32(i32x4.dot_i16x8_s(i16x8.add(i16x8.add(xe0, xo0), i16x8.add(xe1, xo1)), i16x8.splat(8)));
-    }
-    const dw = f32x4.splat(f16_to_f32(load<u16>(wb)) * f16_to_f32(load<u16>(xb)));
-    acc = fmadd(f32x4.splat(<f32>s), dw, acc);
+    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
+    a = accum(qt, wb, f16_to_f32(load<u16>(xb)), x0, x1, x2, x3, xoff(qt, x0, x1, x2, x3), a);
     xb += Q8_0_BYTES;
     wb += bw;
   }
-  return f32x4.extract_lane(acc, 0);
+  return hsum(a);
 }
 
 /** Activation rows per pass so that the chunk (~256 KiB) stays in L2. */
