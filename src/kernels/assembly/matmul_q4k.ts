@@ -8,7 +8,7 @@
 // unlike llama.cpp's Q8_K; per sub-block s:
 //   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4_i32 } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32 } from "./common";
 
 const Q4_K_BYTES: usize = 144;
 const Q8_0_BYTES: usize = 34;
@@ -39,93 +39,109 @@ const Q8_0_BYTES: usize = 34;
   return f16x4_to_f32x4(h);
 }
 
-// @ts-ignore: decorator
-@inline function even_s8(v: v128): v128 { return i16x8.shr_s(i16x8.shl(v, 8), 8); }
-// @ts-ignore: decorator
-@inline function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
-
-/** i32x4 partial sums of Q8_0 block xb (32 x i8): sum(qx). */
+/** i32x4 partial sums of sum(qx) over the Q8_0 block at xb. */
 // @ts-ignore: decorator
 @inline function xsum(xb: usize): v128 {
   const s = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 2)), i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 18)));
   return i32x4.extadd_pairwise_i16x8_s(s);
 }
 
+/** Lane i of v splatted to all four lanes. */
+// @ts-ignore: decorator
+@inline function lane(v: v128, i: i32): v128 {
+  return i == 0 ? i32x4.shuffle(v, v, 0, 0, 0, 0) : i == 1 ? i32x4.shuffle(v, v, 1, 1, 1, 1) : i == 2 ? i32x4.shuffle(v, v, 2, 2, 2, 2) : i32x4.shuffle(v, v, 3, 3, 3, 3);
+}
+
 /**
- * Nibble dots of one 32-byte chunk (qa = bytes 0..15, qb = 16..31) with two
- * Q8_0 blocks: chunk_lo pairs the low nibbles with block X at xb, chunk_hi
- * the high nibbles with block Y at xb + 34. i16 lane t of qa is
- * { X[2t] | Y[2t] << 4 | X[2t+1] << 8 | Y[2t+1] << 12 }, qb likewise for
- * elements 16 + 2t. Returns i32x4 partial sums.
+ * Integer dot of 16 nibbles-as-bytes pairs (lo16: elements 0..15, hi16:
+ * 16..31 of one sub-block, values 0..15) with the Q8_0 block at xb.
  */
 // @ts-ignore: decorator
-@inline function chunk_lo(qa: v128, qb: v128, xb: usize): v128 {
-  const m = i16x8.splat(0x000f);
-  const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
-  let p = i32x4.dot_i16x8_s(v128.and(qa, m), even_s8(xl));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qa, 8), m), odd_s8(xl)));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(qb, m), even_s8(xh)));
-  return i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qb, 8), m), odd_s8(xh)));
+@inline function nibble_dot(lo16: v128, hi16: v128, xb: usize): v128 {
+  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo16), v128.load8x8_s(xb, 2));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo16), v128.load8x8_s(xb, 10)));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi16), v128.load8x8_s(xb, 18)));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi16), v128.load8x8_s(xb, 26)));
 }
 
+/**
+ * One Q4_K super-block at wb against the 8 Q8_0 blocks at xb, added to acc
+ * (f32x4 partials). dxA/dxB: d_x of blocks 0..3 / 4..7; xsA/xsB: d_x * sum(qx)
+ * of the same blocks (activation-side, shared by all rows).
+ */
 // @ts-ignore: decorator
-@inline function chunk_hi(qa: v128, qb: v128, xb: usize): v128 {
-  const m = i16x8.splat(0x000f);
-  const yl = v128.load(xb, 36), yh = v128.load(xb, 52);
-  let p = i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qa, 4), m), even_s8(yl));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(qa, 12), odd_s8(yl)));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qb, 4), m), even_s8(yh)));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(qb, 12), odd_s8(yh)));
+@inline function q4k_block(wb: usize, xb: usize, dxA: v128, dxB: v128, xsA: v128, xsB: v128, acc: v128): v128 {
+  const d = f32x4.splat(f16_to_f32(load<u16>(wb)));
+  const a = load<u32>(wb, 4), b = load<u32>(wb, 8), c = load<u32>(wb, 12);
+  // per sub-block multipliers d * sc_s * dx_s
+  const sA = f32x4.mul(f32x4.mul(scales_lo(a), dxA), d);
+  const sB = f32x4.mul(f32x4.mul(scales_hi(a, c), dxB), d);
+  // - dmin * sum_s m_s * dx_s * sum(qx_s)
+  const mt = f32x4.add(f32x4.mul(mins_lo(b), xsA), f32x4.mul(mins_hi(b, c), xsB));
+  let r = fmadd(mt, f32x4.splat(-f16_to_f32(load<u16>(wb, 2))), acc);
+  const m = i8x16.splat(0x0f);
+  // chunk c: 32 bytes; low nibbles = sub-block 2c, high nibbles = 2c+1
+  let qa = v128.load(wb, 16), qb = v128.load(wb, 32);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb)), lane(sA, 0), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + Q8_0_BYTES)), lane(sA, 1), r);
+  qa = v128.load(wb, 48);
+  qb = v128.load(wb, 64);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 2 * Q8_0_BYTES)), lane(sA, 2), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 3 * Q8_0_BYTES)), lane(sA, 3), r);
+  qa = v128.load(wb, 80);
+  qb = v128.load(wb, 96);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 4 * Q8_0_BYTES)), lane(sB, 0), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 5 * Q8_0_BYTES)), lane(sB, 1), r);
+  qa = v128.load(wb, 112);
+  qb = v128.load(wb, 128);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 6 * Q8_0_BYTES)), lane(sB, 2), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 7 * Q8_0_BYTES)), lane(sB, 3), r);
+  return r;
 }
 
-/** dot of one Q8_0 activation row xq[nsb*8 blocks] with one Q4_K weight row w[nsb]. */
+/**
+ * One Q8_0 activation row xq against `nr` (1..4) Q4_K weight rows (w + i*ws):
+ * returns [dot_0, .., dot_3] (unused lanes 0). Rows share the activation-side
+ * terms; every row gets the same arithmetic whatever nr is.
+ */
 // @ts-ignore: decorator
-@inline function q4k_dot(xq: usize, w: usize, nsb: i32): f32 {
-  let acc = f32x4.splat(0);
+@inline function q4k_dot4(xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let wb = w;
   let xb = xq;
   for (let sb = 0; sb < nsb; sb++) {
-    const d = f16_to_f32(load<u16>(wb));
-    const dmin = f16_to_f32(load<u16>(wb, 2));
-    const a = load<u32>(wb, 4), b = load<u32>(wb, 8), c = load<u32>(wb, 12);
-    // integer dots per sub-block, lanes = sub-blocks 0..3 (isA) and 4..7 (isB)
-    let qa = v128.load(wb, 16), qb = v128.load(wb, 32);
-    const p0 = chunk_lo(qa, qb, xb), p1 = chunk_hi(qa, qb, xb);
-    qa = v128.load(wb, 48);
-    qb = v128.load(wb, 64);
-    const p2 = chunk_lo(qa, qb, xb + 2 * Q8_0_BYTES), p3 = chunk_hi(qa, qb, xb + 2 * Q8_0_BYTES);
-    const isA = f32x4.convert_i32x4_s(hsum4_i32(p0, p1, p2, p3));
-    qa = v128.load(wb, 80);
-    qb = v128.load(wb, 96);
-    const p4 = chunk_lo(qa, qb, xb + 4 * Q8_0_BYTES), p5 = chunk_hi(qa, qb, xb + 4 * Q8_0_BYTES);
-    qa = v128.load(wb, 112);
-    qb = v128.load(wb, 128);
-    const p6 = chunk_lo(qa, qb, xb + 6 * Q8_0_BYTES), p7 = chunk_hi(qa, qb, xb + 6 * Q8_0_BYTES);
-    const isB = f32x4.convert_i32x4_s(hsum4_i32(p4, p5, p6, p7));
-    const sxA = f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES)));
-    const sxB = f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES)));
     const dxA = dx4(xb), dxB = dx4(xb + 4 * Q8_0_BYTES);
-    // d * sum_s dx_s sc_s is_s  -  dmin * sum_s dx_s m_s sx_s
-    const t = f32x4.add(f32x4.mul(f32x4.mul(dxA, scales_lo(a)), isA), f32x4.mul(f32x4.mul(dxB, scales_hi(a, c)), isB));
-    const u = f32x4.add(f32x4.mul(f32x4.mul(dxA, mins_lo(b)), sxA), f32x4.mul(f32x4.mul(dxB, mins_hi(b, c)), sxB));
-    acc = fmadd(t, f32x4.splat(d), acc);
-    acc = fmadd(u, f32x4.splat(-dmin), acc);
+    const xsA = f32x4.mul(dxA, f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
+    const xsB = f32x4.mul(dxB, f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES))));
+    a0 = q4k_block(wb, xb, dxA, dxB, xsA, xsB, a0);
+    if (nr > 1) a1 = q4k_block(wb + ws, xb, dxA, dxB, xsA, xsB, a1);
+    if (nr > 2) a2 = q4k_block(wb + 2 * ws, xb, dxA, dxB, xsA, xsB, a2);
+    if (nr > 3) a3 = q4k_block(wb + 3 * ws, xb, dxA, dxB, xsA, xsB, a3);
     wb += Q4_K_BYTES;
     xb += 8 * Q8_0_BYTES;
   }
-  return hsum(acc);
+  return hsum4(a0, a1, a2, a3);
 }
 
 /** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/256] Q4_K ^T, W rows [r0, r1). */
 export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
   const nsb = inDim >> 8;
-  const ws = <usize>nsb * Q4_K_BYTES;
-  const xs = <usize>nsb * 8 * Q8_0_BYTES;
-  const os = <usize>rows << 2;
-  for (let r = r0; r < r1; r++) {
-    const wr = w + <usize>r * ws;
-    for (let j = 0; j < n; j++) {
-      store<f32>(out + <usize>j * os + (<usize>r << 2), q4k_dot(xq + <usize>j * xs, wr, nsb));
+  const ws = <usize>nsb * Q4_K_BYTES; //        W row stride
+  const xs = <usize>nsb * 8 * Q8_0_BYTES; //    xq row stride
+  const os = <usize>rows << 2; //               out row stride
+  const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
+  for (let j0 = 0; j0 < n; j0 += jc) {
+    const j1 = min<i32>(n, j0 + jc);
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      for (let j = j0; j < j1; j++) {
+        v128.store(out + <usize>j * os + (<usize>r << 2), q4k_dot4(xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 4));
+      }
+    }
+    for (; r < r1; r++) {
+      for (let j = j0; j < j1; j++) {
+        store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(q4k_dot4(xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 1), 0));
+      }
     }
   }
 }
