@@ -1,0 +1,14 @@
+// Entry point of the kernel module. Every export takes byte offsets into the
+// imported shared memory (env.memory) plus sizes; nothing allocates, and the
+// module has no data segments, so any number of instances (one per thread)
+// can share one memory.
+export { matmul_f32, matmul_bf16, matmul_f16 } from "./matmul_float";
+export { matmul_q8_0, matmul_q4_0, matmul_q8_0_f32, matmul_q4_0_f32 } from "./matmul_quant";
+export {
+  f32_to_bf16_row, bf16_to_f32_row, f32_to_f16_row, f16_to_f32_row,
+  quantize_q8_0, dequantize_q8_0, quantize_q4_0, dequantize_q4_0,
+} from "./convert";
+export { stream_triad, stream_sum } from "./stream";
+export { rmsnorm, softmax, swiglu, add, mul, axpy, scale, rope_neox } from "./ops";
+export { attention } from "./attention";
+export { matmul_q4_k, matmul_q4_k_f32, dequantize_q4_k } from "./matmul_q4k";

@@ -1,0 +1,227 @@
+// Float-weight matmul: out[n][rows] = x[n][in] . W[rows][in]^T, for W in
+// f32, bf16 or f16, f32 activations, f32 accumulation. Only W rows [r0, r1)
+// are computed, so threads can split the output columns between them.
+//
+// One generic body per shape, specialised at compile time by the dtype
+// constant `dt` (every helper is @inline, so the branches fold away).
+
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4 } from "./common";
+
+const F32: i32 = 0;
+const BF16: i32 = 1;
+const F16: i32 = 2;
+
+/** Four consecutive weights at p as f32x4. */
+// @ts-ignore: decorator
+@inline function wvec(dt: i32, p: usize): v128 {
+  if (dt == F32) return v128.load(p);
+  if (dt == BF16) return i32x4.shl(v128.load16x4_u(p), 16);
+  return f16x4_to_f32x4(v128.load16x4_s(p));
+}
+
+/** One weight at p as f32. */
+// @ts-ignore: decorator
+@inline function wone(dt: i32, p: usize): f32 {
+  if (dt == F32) return load<f32>(p);
+  if (dt == BF16) return reinterpret<f32>(<u32>load<u16>(p) << 16);
+  return f16_to_f32(load<u16>(p));
+}
+
+/** log2 of the weight element size in bytes. */
+// @ts-ignore: decorator
+@inline function wshift(dt: i32): usize {
+  return dt == F32 ? 2 : 1;
+}
+
+// ---------------------------------------------------------------- micro-kernels
+
+/**
+ * dot(x[len], w[len]) for one weight row. Same lane order and rounding as
+ * one lane of dot4x1, so results do not depend on how rows are split.
+ */
+// @ts-ignore: decorator
+@inline function dot1x1(dt: i32, x: usize, w: usize, len: i32): f32 {
+  const sh = wshift(dt);
+  let a0 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= len; k += 4) {
+    a0 = fmadd(v128.load(x + (<usize>k << 2)), wvec(dt, w + (<usize>k << sh)), a0);
+  }
+  const s = hsum(a0);
+  if (k == len) return s;
+  let t: f32 = 0;
+  for (; k < len; k++) {
+    t += load<f32>(x + (<usize>k << 2)) * wone(dt, w + (<usize>k << sh));
+  }
+  return s + t;
+}
+
+/**
+ * One activation row against four weight rows w, w+ws, w+2ws, w+3ws:
+ * returns [dot(x,w0), dot(x,w1), dot(x,w2), dot(x,w3)].
+ */
+// @ts-ignore: decorator
+@inline function dot4x1(dt: i32, x: usize, w: usize, ws: usize, len: i32): v128 {
+  const sh = wshift(dt);
+  const w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws;
+  let a0 = f32x4.splat(0);
+  let a1 = f32x4.splat(0);
+  let a2 = f32x4.splat(0);
+  let a3 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= len; k += 4) {
+    const xv = v128.load(x + (<usize>k << 2));
+    const o = <usize>k << sh;
+    a0 = fmadd(xv, wvec(dt, w0 + o), a0);
+    a1 = fmadd(xv, wvec(dt, w1 + o), a1);
+    a2 = fmadd(xv, wvec(dt, w2 + o), a2);
+    a3 = fmadd(xv, wvec(dt, w3 + o), a3);
+  }
+  let s = hsum4(a0, a1, a2, a3);
+  if (k < len) {
+    let t0: f32 = 0, t1: f32 = 0, t2: f32 = 0, t3: f32 = 0;
+    for (; k < len; k++) {
+      const xk = load<f32>(x + (<usize>k << 2));
+      const o = <usize>k << sh;
+      t0 += xk * wone(dt, w0 + o);
+      t1 += xk * wone(dt, w1 + o);
+      t2 += xk * wone(dt, w2 + o);
+      t3 += xk * wone(dt, w3 + o);
+    }
+    let t = f32x4.splat(t0);
+    t = f32x4.replace_lane(t, 1, t1);
+    t = f32x4.replace_lane(t, 2, t2);
+    t = f32x4.replace_lane(t, 3, t3);
+    s = f32x4.add(s, t);
+  }
+  return s;
+}
+
+/**
+ * Two activation rows (x, x+xs) against four weight rows (w + i*ws):
+ * stores [dot(x_j, w_0..3)] to o0 (j = 0) and o1 (j = 1).
+ */
+// @ts-ignore: decorator
+@inline function dot4x2(dt: i32, x: usize, xs: usize, w: usize, ws: usize, len: i32, o0: usize, o1: usize): void {
+  const sh = wshift(dt);
+  const w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws;
+  const x0 = x, x1 = x + xs;
+  let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a02 = f32x4.splat(0), a03 = f32x4.splat(0);
+  let a10 = f32x4.splat(0), a11 = f32x4.splat(0), a12 = f32x4.splat(0), a13 = f32x4.splat(0);
+  let k = 0;
+  for (; k + 4 <= len; k += 4) {
+    const xo = <usize>k << 2;
+    const o = <usize>k << sh;
+    const u = v128.load(x0 + xo);
+    const v = v128.load(x1 + xo);
+    let wv = wvec(dt, w0 + o);
+    a00 = fmadd(u, wv, a00);
+    a10 = fmadd(v, wv, a10);
+    wv = wvec(dt, w1 + o);
+    a01 = fmadd(u, wv, a01);
+    a11 = fmadd(v, wv, a11);
+    wv = wvec(dt, w2 + o);
+    a02 = fmadd(u, wv, a02);
+    a12 = fmadd(v, wv, a12);
+    wv = wvec(dt, w3 + o);
+    a03 = fmadd(u, wv, a03);
+    a13 = fmadd(v, wv, a13);
+  }
+  let s0 = hsum4(a00, a01, a02, a03);
+  let s1 = hsum4(a10, a11, a12, a13);
+  if (k < len) {
+    let t00: f32 = 0, t01: f32 = 0, t02: f32 = 0, t03: f32 = 0;
+    let t10: f32 = 0, t11: f32 = 0, t12: f32 = 0, t13: f32 = 0;
+    for (; k < len; k++) {
+      const u = load<f32>(x0 + (<usize>k << 2));
+      const v = load<f32>(x1 + (<usize>k << 2));
+      const o = <usize>k << sh;
+      const q0 = wone(dt, w0 + o), q1 = wone(dt, w1 + o), q2 = wone(dt, w2 + o), q3 = wone(dt, w3 + o);
+      t00 += u * q0; t01 += u * q1; t02 += u * q2; t03 += u * q3;
+      t10 += v * q0; t11 += v * q1; t12 += v * q2; t13 += v * q3;
+    }
+    let t = f32x4.splat(t00);
+    t = f32x4.replace_lane(t, 1, t01);
+    t = f32x4.replace_lane(t, 2, t02);
+    t = f32x4.replace_lane(t, 3, t03);
+    s0 = f32x4.add(s0, t);
+    t = f32x4.splat(t10);
+    t = f32x4.replace_lane(t, 1, t11);
+    t = f32x4.replace_lane(t, 2, t12);
+    t = f32x4.replace_lane(t, 3, t13);
+    s1 = f32x4.add(s1, t);
+  }
+  v128.store(o0, s0);
+  v128.store(o1, s1);
+}
+
+// ---------------------------------------------------------------- drivers
+
+/** n == 1: out[rows] = W[rows][in] . x[in], rows [r0, r1). Streams W once. */
+// @ts-ignore: decorator
+@inline function matvec(dt: i32, out: usize, x: usize, w: usize, inDim: i32, r0: i32, r1: i32): void {
+  const ws = <usize>inDim << wshift(dt);
+  let r = r0;
+  for (; r + 4 <= r1; r += 4) {
+    v128.store(out + (<usize>r << 2), dot4x1(dt, x, w + <usize>r * ws, ws, inDim));
+  }
+  for (; r < r1; r++) {
+    store<f32>(out + (<usize>r << 2), dot1x1(dt, x, w + <usize>r * ws, inDim));
+  }
+}
+
+/** Activation rows per pass: keep the x chunk (~256 KiB) in L2 while W streams. */
+// @ts-ignore: decorator
+@inline function xChunk(inDim: i32): i32 {
+  const c = (262144 / max<i32>(inDim * 4, 1)) & ~1;
+  return max<i32>(c, 2);
+}
+
+/** n > 1: 4 W rows x 2 x rows register tile; each W load feeds two rows. */
+// @ts-ignore: decorator
+@inline function matmul(dt: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  if (n == 1) {
+    matvec(dt, out, x, w, inDim, r0, r1);
+    return;
+  }
+  const ws = <usize>inDim << wshift(dt); // W row stride (bytes)
+  const xs = <usize>inDim << 2; //          x row stride
+  const os = <usize>rows << 2; //           out row stride
+  const jc = xChunk(inDim);
+  for (let j0 = 0; j0 < n; j0 += jc) {
+    const j1 = min<i32>(n, j0 + jc);
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      const wr = w + <usize>r * ws;
+      const oc = out + (<usize>r << 2);
+      let j = j0;
+      for (; j + 2 <= j1; j += 2) {
+        dot4x2(dt, x + <usize>j * xs, xs, wr, ws, inDim, oc + <usize>j * os, oc + <usize>(j + 1) * os);
+      }
+      if (j < j1) v128.store(oc + <usize>j * os, dot4x1(dt, x + <usize>j * xs, wr, ws, inDim));
+    }
+    for (; r < r1; r++) {
+      const wr = w + <usize>r * ws;
+      for (let j = j0; j < j1; j++) {
+        store<f32>(out + <usize>j * os + (<usize>r << 2), dot1x1(dt, x + <usize>j * xs, wr, inDim));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- exports
+
+/** out[n][rows] f32 = x[n][in] f32 . W[rows][in] f32 ^T, W rows [r0, r1). */
+export function matmul_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  matmul(F32, out, x, w, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] f32 = x[n][in] f32 . W[rows][in] bf16 ^T, W rows [r0, r1). */
+export function matmul_bf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  matmul(BF16, out, x, w, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] f32 = x[n][in] f32 . W[rows][in] f16 ^T, W rows [r0, r1). */
+export function matmul_f16(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  matmul(F16, out, x, w, n, inDim, rows, r0, r1);
+}

@@ -1,0 +1,242 @@
+// Q4_K weights (llama.cpp block_q4_K, 256 elements in 144 bytes):
+//   { f16 d; f16 dmin; u8 scales[12]; u8 qs[128] }
+// 8 sub-blocks of 32 with 6-bit scale sc_s and min m_s (get_scale_min_k4
+// packing); qs[32c .. 32c+32) hold sub-block 2c in the low nibbles and 2c+1
+// in the high nibbles; value = d * sc_s * q - dmin * m_s.
+//
+// The integer path takes Q8_0 activations (one Q8_0 block per sub-block),
+// unlike llama.cpp's Q8_K; per sub-block s:
+//   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
+
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32 } from "./common";
+
+const Q4_K_BYTES: usize = 144;
+const Q8_0_BYTES: usize = 34;
+
+/** Four bytes of a u32 as f32x4 (byte 0 in lane 0). */
+// @ts-ignore: decorator
+@inline function bytes_f32x4(word: u32): v128 {
+  return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(word))));
+}
+
+// Scales of a super-block at wb: sc[0..3], sc[4..7], m[0..3], m[4..7] as f32x4.
+// @ts-ignore: decorator
+@inline function scales_lo(a: u32): v128 { return bytes_f32x4(a & 0x3f3f3f3f); }
+// @ts-ignore: decorator
+@inline function scales_hi(a: u32, c: u32): v128 { return bytes_f32x4((c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4)); }
+// @ts-ignore: decorator
+@inline function mins_lo(b: u32): v128 { return bytes_f32x4(b & 0x3f3f3f3f); }
+// @ts-ignore: decorator
+@inline function mins_hi(b: u32, c: u32): v128 { return bytes_f32x4(((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4)); }
+
+/** d_x of the four Q8_0 blocks at xb, xb+34, xb+68, xb+102 as f32x4. */
+// @ts-ignore: decorator
+@inline function dx4(xb: usize): v128 {
+  let h = i32x4.splat(<i32>load<i16>(xb));
+  h = i32x4.replace_lane(h, 1, <i32>load<i16>(xb + Q8_0_BYTES));
+  h = i32x4.replace_lane(h, 2, <i32>load<i16>(xb + 2 * Q8_0_BYTES));
+  h = i32x4.replace_lane(h, 3, <i32>load<i16>(xb + 3 * Q8_0_BYTES));
+  return f16x4_to_f32x4(h);
+}
+
+/** i32x4 partial sums of sum(qx) over the Q8_0 block at xb. */
+// @ts-ignore: decorator
+@inline function xsum(xb: usize): v128 {
+  const s = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 2)), i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 18)));
+  return i32x4.extadd_pairwise_i16x8_s(s);
+}
+
+/** Lane i of v splatted to all four lanes. */
+// @ts-ignore: decorator
+@inline function lane(v: v128, i: i32): v128 {
+  return i == 0 ? i32x4.shuffle(v, v, 0, 0, 0, 0) : i == 1 ? i32x4.shuffle(v, v, 1, 1, 1, 1) : i == 2 ? i32x4.shuffle(v, v, 2, 2, 2, 2) : i32x4.shuffle(v, v, 3, 3, 3, 3);
+}
+
+/**
+ * Integer dot of 16 nibbles-as-bytes pairs (lo16: elements 0..15, hi16:
+ * 16..31 of one sub-block, values 0..15) with the Q8_0 block at xb.
+ */
+// @ts-ignore: decorator
+@inline function nibble_dot(lo16: v128, hi16: v128, xb: usize): v128 {
+  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo16), v128.load8x8_s(xb, 2));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo16), v128.load8x8_s(xb, 10)));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi16), v128.load8x8_s(xb, 18)));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi16), v128.load8x8_s(xb, 26)));
+}
+
+/**
+ * One Q4_K super-block at wb against the 8 Q8_0 blocks at xb, added to acc
+ * (f32x4 partials). dxA/dxB: d_x of blocks 0..3 / 4..7; xsA/xsB: d_x * sum(qx)
+ * of the same blocks (activation-side, shared by all rows).
+ */
+// @ts-ignore: decorator
+@inline function q4k_block(wb: usize, xb: usize, dxA: v128, dxB: v128, xsA: v128, xsB: v128, acc: v128): v128 {
+  const d = f32x4.splat(f16_to_f32(load<u16>(wb)));
+  const a = load<u32>(wb, 4), b = load<u32>(wb, 8), c = load<u32>(wb, 12);
+  // per sub-block multipliers d * sc_s * dx_s
+  const sA = f32x4.mul(f32x4.mul(scales_lo(a), dxA), d);
+  const sB = f32x4.mul(f32x4.mul(scales_hi(a, c), dxB), d);
+  // - dmin * sum_s m_s * dx_s * sum(qx_s)
+  const mt = f32x4.add(f32x4.mul(mins_lo(b), xsA), f32x4.mul(mins_hi(b, c), xsB));
+  let r = fmadd(mt, f32x4.splat(-f16_to_f32(load<u16>(wb, 2))), acc);
+  const m = i8x16.splat(0x0f);
+  // chunk c: 32 bytes; low nibbles = sub-block 2c, high nibbles = 2c+1
+  let qa = v128.load(wb, 16), qb = v128.load(wb, 32);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb)), lane(sA, 0), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + Q8_0_BYTES)), lane(sA, 1), r);
+  qa = v128.load(wb, 48);
+  qb = v128.load(wb, 64);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 2 * Q8_0_BYTES)), lane(sA, 2), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 3 * Q8_0_BYTES)), lane(sA, 3), r);
+  qa = v128.load(wb, 80);
+  qb = v128.load(wb, 96);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 4 * Q8_0_BYTES)), lane(sB, 0), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 5 * Q8_0_BYTES)), lane(sB, 1), r);
+  qa = v128.load(wb, 112);
+  qb = v128.load(wb, 128);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 6 * Q8_0_BYTES)), lane(sB, 2), r);
+  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 7 * Q8_0_BYTES)), lane(sB, 3), r);
+  return r;
+}
+
+/**
+ * One Q8_0 activation row xq against `nr` (1..4) Q4_K weight rows (w + i*ws):
+ * returns [dot_0, .., dot_3] (unused lanes 0). Rows share the activation-side
+ * terms; every row gets the same arithmetic whatever nr is.
+ */
+// @ts-ignore: decorator
+@inline function q4k_dot4(xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let wb = w;
+  let xb = xq;
+  for (let sb = 0; sb < nsb; sb++) {
+    const dxA = dx4(xb), dxB = dx4(xb + 4 * Q8_0_BYTES);
+    const xsA = f32x4.mul(dxA, f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
+    const xsB = f32x4.mul(dxB, f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES))));
+    a0 = q4k_block(wb, xb, dxA, dxB, xsA, xsB, a0);
+    if (nr > 1) a1 = q4k_block(wb + ws, xb, dxA, dxB, xsA, xsB, a1);
+    if (nr > 2) a2 = q4k_block(wb + 2 * ws, xb, dxA, dxB, xsA, xsB, a2);
+    if (nr > 3) a3 = q4k_block(wb + 3 * ws, xb, dxA, dxB, xsA, xsB, a3);
+    wb += Q4_K_BYTES;
+    xb += 8 * Q8_0_BYTES;
+  }
+  return hsum4(a0, a1, a2, a3);
+}
+
+/** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/256] Q4_K ^T, W rows [r0, r1). */
+export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  const nsb = inDim >> 8;
+  const ws = <usize>nsb * Q4_K_BYTES; //        W row stride
+  const xs = <usize>nsb * 8 * Q8_0_BYTES; //    xq row stride
+  const os = <usize>rows << 2; //               out row stride
+  const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
+  for (let j0 = 0; j0 < n; j0 += jc) {
+    const j1 = min<i32>(n, j0 + jc);
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      for (let j = j0; j < j1; j++) {
+        v128.store(out + <usize>j * os + (<usize>r << 2), q4k_dot4(xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 4));
+      }
+    }
+    for (; r < r1; r++) {
+      for (let j = j0; j < j1; j++) {
+        store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(q4k_dot4(xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 1), 0));
+      }
+    }
+  }
+}
+
+// ---------------------------------------------------------------- f32 activations / dequantize
+
+/** 6-bit scale of sub-block j (0..7) of the super-block at wb (get_scale_min_k4). */
+// @ts-ignore: decorator
+@inline function q4k_scale(wb: usize, j: i32): u32 {
+  const s = wb + 4;
+  if (j < 4) return <u32>load<u8>(s + <usize>j) & 63;
+  return (<u32>load<u8>(s + <usize>(j + 4)) & 0xf) | ((<u32>load<u8>(s + <usize>(j - 4)) >> 6) << 4);
+}
+
+/** 6-bit min of sub-block j (0..7) of the super-block at wb. */
+// @ts-ignore: decorator
+@inline function q4k_min(wb: usize, j: i32): u32 {
+  const s = wb + 4;
+  if (j < 4) return <u32>load<u8>(s + <usize>(j + 4)) & 63;
+  return (<u32>load<u8>(s + <usize>(j + 4)) >> 4) | ((<u32>load<u8>(s + <usize>j) >> 6) << 4);
+}
+
+/** Nibbles 0..15 of 16 bytes (low, or high if hi) widened to f32x4 lanes, elements 4i..4i+3. */
+// @ts-ignore: decorator
+@inline function nib(q: v128, hi: bool, i: i32): v128 {
+  const v = hi ? v128.and(i16x8.shr_u(q, 4), i8x16.splat(0x0f)) : v128.and(q, i8x16.splat(0x0f));
+  const h = i < 2 ? i16x8.extend_low_i8x16_u(v) : i16x8.extend_high_i8x16_u(v);
+  return f32x4.convert_i32x4_u((i & 1) == 0 ? i32x4.extend_low_i16x8_u(h) : i32x4.extend_high_i16x8_u(h));
+}
+
+/** dst[count] f32 = dequantized Q4_K blocks at src (count % 256 == 0). */
+export function dequantize_q4_k(dst: usize, src: usize, count: i32): void {
+  const nsb = count >> 8;
+  for (let sb = 0; sb < nsb; sb++) {
+    const wb = src + <usize>sb * Q4_K_BYTES;
+    const d = f16_to_f32(load<u16>(wb));
+    const dmin = f16_to_f32(load<u16>(wb, 2));
+    for (let s = 0; s < 8; s++) {
+      const ds = f32x4.splat(d * <f32>q4k_scale(wb, s));
+      const ms = f32x4.splat(dmin * <f32>q4k_min(wb, s));
+      const hi = (s & 1) != 0;
+      const q = wb + 16 + (<usize>(s >> 1) << 5); // chunk s>>1: 32 bytes
+      const y = dst + (<usize>sb << 10) + (<usize>s << 7); // 32 f32
+      const qa = v128.load(q), qb = v128.load(q, 16);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 0)), ms));
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 1)), ms), 16);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 2)), ms), 32);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qa, hi, 3)), ms), 48);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 0)), ms), 64);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 1)), ms), 80);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 2)), ms), 96);
+      v128.store(y, f32x4.sub(f32x4.mul(ds, nib(qb, hi, 3)), ms), 112);
+    }
+  }
+}
+
+/** out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256] Q4_K) ^T, W rows [r0, r1). */
+export function matmul_q4_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  const nsb = inDim >> 8;
+  const ws = <usize>nsb * Q4_K_BYTES;
+  const xs = <usize>inDim << 2;
+  const os = <usize>rows << 2;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * ws;
+    for (let j = 0; j < n; j++) {
+      let acc = f32x4.splat(0);
+      let wb = wr;
+      let xb = x + <usize>j * xs;
+      for (let sb = 0; sb < nsb; sb++) {
+        const d = f16_to_f32(load<u16>(wb));
+        const dmin = f16_to_f32(load<u16>(wb, 2));
+        for (let s = 0; s < 8; s++) {
+          // sum x*(ds*q - ms) = ds * sum(x*q) - ms * sum(x)
+          const hi = (s & 1) != 0;
+          const q = wb + 16 + (<usize>(s >> 1) << 5);
+          const xv = xb + (<usize>s << 7);
+          const qa = v128.load(q), qb = v128.load(q, 16);
+          const x0 = v128.load(xv), x1 = v128.load(xv, 16), x2 = v128.load(xv, 32), x3 = v128.load(xv, 48);
+          const x4 = v128.load(xv, 64), x5 = v128.load(xv, 80), x6 = v128.load(xv, 96), x7 = v128.load(xv, 112);
+          let tq = f32x4.mul(x0, nib(qa, hi, 0));
+          tq = fmadd(x1, nib(qa, hi, 1), tq);
+          tq = fmadd(x2, nib(qa, hi, 2), tq);
+          tq = fmadd(x3, nib(qa, hi, 3), tq);
+          tq = fmadd(x4, nib(qb, hi, 0), tq);
+          tq = fmadd(x5, nib(qb, hi, 1), tq);
+          tq = fmadd(x6, nib(qb, hi, 2), tq);
+          tq = fmadd(x7, nib(qb, hi, 3), tq);
+          const ts = f32x4.add(f32x4.add(f32x4.add(x0, x1), f32x4.add(x2, x3)), f32x4.add(f32x4.add(x4, x5), f32x4.add(x6, x7)));
+          acc = fmadd(tq, f32x4.splat(d * <f32>q4k_scale(wb, s)), acc);
+          acc = fmadd(ts, f32x4.splat(-(dmin * <f32>q4k_min(wb, s))), acc);
+        }
+        wb += Q4_K_BYTES;
+        xb += 1024;
+      }
+      store<f32>(out + <usize>j * os + (<usize>r << 2), hsum(acc));
+    }
+  }
+}

@@ -1,0 +1,242 @@
+// Quantized-weight matmul: out[n][rows] = x[n][in] . W[rows][in]^T with W in
+// GGUF Q8_0 / Q4_0 / Q4_K blocks (llama.cpp layouts), in % 32 == 0 (Q4_K:
+// in % 256 == 0), f32 accumulation, W rows [r0, r1) only.
+//
+// Fast path (as llama.cpp): the activations are first quantized to Q8_0
+// (quantize_q8_0) and each 32-element block is an exact integer dot product
+// (i32x4.dot_i16x8_s), scaled by d_w * d_x and accumulated in f32.
+// Slow, more accurate path (*_f32): f32 activations against dequantized
+// weights.
+//
+// Activation block prep, x = the 32 int8 of one Q8_0 block:
+//   Q8_0 weights: natural order, x0..x3 = x[0..8), x[8..16), x[16..24), x[24..32)
+//     as i16x8 (v128.load8x8_s), matched by load8x8_s of the weight bytes.
+//   Q4_0 weights: even / odd elements of each half,
+//     x0 = x[0,2,..,14]  x1 = x[1,3,..,15]  x2 = x[16,18,..,30]  x3 = x[17,..,31]
+//     so that the nibbles decode with 16-bit shifts only: i16 lane t of qs is
+//     { e(2t) | e(16+2t) << 4 | e(2t+1) << 8 | e(17+2t) << 12 }.
+// Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
+// block by d_w * d_x; the four rows are reduced once at the end.
+
+import { f16_to_f32, fmadd, hsum, hsum4 } from "./common";
+
+const Q8_0: i32 = 0;
+const Q4_0: i32 = 1;
+
+const Q8_0_BYTES: usize = 34;
+const Q4_0_BYTES: usize = 18;
+
+/** Bytes per 32-element weight block. */
+// @ts-ignore: decorator
+@inline function wblock(qt: i32): usize {
+  return qt == Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
+}
+
+// ---------------------------------------------------------------- block dots
+
+/** Sign-extended even bytes of v as i16x8. */
+// @ts-ignore: decorator
+@inline function even_s8(v: v128): v128 {
+  return i16x8.shr_s(i16x8.shl(v, 8), 8);
+}
+
+/** Sign-extended odd bytes of v as i16x8. */
+// @ts-ignore: decorator
+@inline function odd_s8(v: v128): v128 {
+  return i16x8.shr_s(v, 8);
+}
+
+/** Activation vector i (0..3) of the Q8_0 block at xb, in the order weight type qt wants. */
+// @ts-ignore: decorator
+@inline function xvec(qt: i32, xb: usize, i: i32): v128 {
+  if (qt == Q8_0) {
+    return i == 0 ? v128.load8x8_s(xb, 2) : i == 1 ? v128.load8x8_s(xb, 10) : i == 2 ? v128.load8x8_s(xb, 18) : v128.load8x8_s(xb, 26);
+  }
+  return i == 0 ? even_s8(v128.load(xb, 2)) : i == 1 ? odd_s8(v128.load(xb, 2)) : i == 2 ? even_s8(v128.load(xb, 18)) : odd_s8(v128.load(xb, 18));
+}
+
+/**
+ * Integer dot of one weight block at wb with the prepared activation block
+ * x0..x3, as i32x4 partial sums; Q4_0 nibbles count 0..15 here (the -8 is
+ * applied by the caller through sum(x)).
+ */
+// @ts-ignore: decorator
+@inline function wdot(qt: i32, wb: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  if (qt == Q8_0) {
+    let p = i32x4.dot_i16x8_s(v128.load8x8_s(wb, 2), x0);
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 10), x1));
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 18), x2));
+    return i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 26), x3));
+  }
+  const q = v128.load(wb, 2);
+  const m = i16x8.splat(0x000f);
+  let p = i32x4.dot_i16x8_s(v128.and(q, m), x0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 8), m), x1));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 4), m), x2));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(q, 12), x3));
+}
+
+/** Q4_0 offset: i32x4 partials of 8 * sum(x) (zero for Q8_0). */
+// @ts-ignore: decorator
+@inline function xoff(qt: i32, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  if (qt == Q8_0) return i32x4.splat(0);
+  return i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(8));
+}
+
+/** acc + (block dot - offset) * d_w * d_x, for the weight block at wb. */
+// @ts-ignore: decorator
+@inline function accum(qt: i32, wb: usize, dx: f32, x0: v128, x1: v128, x2: v128, x3: v128, off: v128, acc: v128): v128 {
+  let p = wdot(qt, wb, x0, x1, x2, x3);
+  if (qt == Q4_0) p = i32x4.sub(p, off);
+  return fmadd(f32x4.convert_i32x4_s(p), f32x4.splat(dx * f16_to_f32(load<u16>(wb))), acc);
+}
+
+// ---------------------------------------------------------------- Q8_0 / Q4_0 x Q8_0
+
+/**
+ * One Q8_0 activation row xq[nb blocks] against four weight rows
+ * (w + i*ws): returns [dot_0, dot_1, dot_2, dot_3] in f32.
+ */
+// @ts-ignore: decorator
+@inline function qdot4x1(qt: i32, xq: usize, w: usize, ws: usize, nb: i32): v128 {
+  const bw = wblock(qt);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let xb = xq;
+  let wb = w;
+  for (let b = 0; b < nb; b++) {
+    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
+    const off = xoff(qt, x0, x1, x2, x3);
+    const dx = f16_to_f32(load<u16>(xb));
+    a0 = accum(qt, wb, dx, x0, x1, x2, x3, off, a0);
+    a1 = accum(qt, wb + ws, dx, x0, x1, x2, x3, off, a1);
+    a2 = accum(qt, wb + 2 * ws, dx, x0, x1, x2, x3, off, a2);
+    a3 = accum(qt, wb + 3 * ws, dx, x0, x1, x2, x3, off, a3);
+    xb += Q8_0_BYTES;
+    wb += bw;
+  }
+  return hsum4(a0, a1, a2, a3);
+}
+
+/** One Q8_0 activation row against one weight row; same rounding as a lane of qdot4x1. */
+// @ts-ignore: decorator
+@inline function qdot1x1(qt: i32, xq: usize, w: usize, nb: i32): f32 {
+  const bw = wblock(qt);
+  let a = f32x4.splat(0);
+  let xb = xq;
+  let wb = w;
+  for (let b = 0; b < nb; b++) {
+    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
+    a = accum(qt, wb, f16_to_f32(load<u16>(xb)), x0, x1, x2, x3, xoff(qt, x0, x1, x2, x3), a);
+    xb += Q8_0_BYTES;
+    wb += bw;
+  }
+  return hsum(a);
+}
+
+/** Activation rows per pass so that the chunk (~256 KiB) stays in L2. */
+// @ts-ignore: decorator
+@inline function xChunkBytes(rowBytes: i32): i32 {
+  return max<i32>(262144 / max<i32>(rowBytes, 1), 1);
+}
+
+// @ts-ignore: decorator
+@inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  const nb = inDim >> 5;
+  const ws = <usize>nb * wblock(qt); //     W row stride (bytes)
+  const xs = <usize>nb * Q8_0_BYTES; //     xq row stride
+  const os = <usize>rows << 2; //           out row stride
+  const jc = xChunkBytes(nb * <i32>Q8_0_BYTES);
+  for (let j0 = 0; j0 < n; j0 += jc) {
+    const j1 = min<i32>(n, j0 + jc);
+    let r = r0;
+    for (; r + 4 <= r1; r += 4) {
+      const wr = w + <usize>r * ws;
+      const oc = out + (<usize>r << 2);
+      for (let j = j0; j < j1; j++) {
+        v128.store(oc + <usize>j * os, qdot4x1(qt, xq + <usize>j * xs, wr, ws, nb));
+      }
+    }
+    for (; r < r1; r++) {
+      const wr = w + <usize>r * ws;
+      for (let j = j0; j < j1; j++) {
+        store<f32>(out + <usize>j * os + (<usize>r << 2), qdot1x1(qt, xq + <usize>j * xs, wr, nb));
+      }
+    }
+  }
+}
+
+/** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q8_0 ^T, W rows [r0, r1). */
+export function matmul_q8_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  qmatmul(Q8_0, out, xq, w, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q4_0 ^T, W rows [r0, r1). */
+export function matmul_q4_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  qmatmul(Q4_0, out, xq, w, n, inDim, rows, r0, r1);
+}
+
+// ---------------------------------------------------------------- f32 activations
+
+/** sum over one 32-element block of x[k] * q[k] (q unscaled; Q4_0: q - 8), as f32x4 partials. */
+// @ts-ignore: decorator
+@inline function fblock(qt: i32, wb: usize, xb: usize): v128 {
+  let q0: v128, q1: v128, q2: v128, q3: v128; // i16x8: elements 0-7, 8-15, 16-23, 24-31
+  if (qt == Q8_0) {
+    q0 = v128.load8x8_s(wb, 2);
+    q1 = v128.load8x8_s(wb, 10);
+    q2 = v128.load8x8_s(wb, 18);
+    q3 = v128.load8x8_s(wb, 26);
+  } else {
+    const q = v128.load(wb, 2);
+    const m = i8x16.splat(0x0f);
+    const e8 = i8x16.splat(8);
+    const lo = i8x16.sub(v128.and(q, m), e8);
+    const hi = i8x16.sub(v128.and(i16x8.shr_u(q, 4), m), e8);
+    q0 = i16x8.extend_low_i8x16_s(lo);
+    q1 = i16x8.extend_high_i8x16_s(lo);
+    q2 = i16x8.extend_low_i8x16_s(hi);
+    q3 = i16x8.extend_high_i8x16_s(hi);
+  }
+  let a = f32x4.mul(v128.load(xb), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q0)));
+  let c = f32x4.mul(v128.load(xb, 16), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q0)));
+  a = fmadd(v128.load(xb, 32), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q1)), a);
+  c = fmadd(v128.load(xb, 48), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q1)), c);
+  a = fmadd(v128.load(xb, 64), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q2)), a);
+  c = fmadd(v128.load(xb, 80), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q2)), c);
+  a = fmadd(v128.load(xb, 96), f32x4.convert_i32x4_s(i32x4.extend_low_i16x8_s(q3)), a);
+  c = fmadd(v128.load(xb, 112), f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(q3)), c);
+  return f32x4.add(a, c);
+}
+
+// @ts-ignore: decorator
+@inline function fqmatmul(qt: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  const nb = inDim >> 5;
+  const bw = wblock(qt);
+  const ws = <usize>nb * bw;
+  const xs = <usize>inDim << 2;
+  const os = <usize>rows << 2;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * ws;
+    for (let j = 0; j < n; j++) {
+      let acc = f32x4.splat(0);
+      let xb = x + <usize>j * xs;
+      let wb = wr;
+      for (let b = 0; b < nb; b++) {
+        acc = fmadd(fblock(qt, wb, xb), f32x4.splat(f16_to_f32(load<u16>(wb))), acc);
+        xb += 128;
+        wb += bw;
+      }
+      store<f32>(out + <usize>j * os + (<usize>r << 2), hsum(acc));
+    }
+  }
+}
+
+/** out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/32] Q8_0) ^T, W rows [r0, r1). */
+export function matmul_q8_0_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  fqmatmul(Q8_0, out, x, w, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/32] Q4_0) ^T, W rows [r0, r1). */
+export function matmul_q4_0_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  fqmatmul(Q4_0, out, x, w, n, inDim, rows, r0, r1);
+}

@@ -1,0 +1,519 @@
+// Plain TypeScript reference for every wasm kernel, plus the dtype helpers
+// (bf16 / f16 / Q8_0 / Q4_0 / Q4_K) that the rest of the runtime can import.
+//
+// These are written to be obviously correct, not fast: scalar loops, f64
+// accumulation, f32 rounding (Math.fround) only where the format demands it.
+// Argument meanings match the wasm exports (see wasm.ts), but buffers are
+// typed arrays and offsets are element indices.
+
+// ---------------------------------------------------------------- f32 bits
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** IEEE bits of Math.fround(x). */
+export function f32ToBits(x: number): number {
+  f32Scratch[0] = x;
+  return u32Scratch[0]!;
+}
+
+/** f32 value of the given IEEE bits. */
+export function bitsToF32(bits: number): number {
+  u32Scratch[0] = bits >>> 0;
+  return f32Scratch[0]!;
+}
+
+/** Round half to even (x finite). */
+function roundHalfEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  if (d > 0.5) return f + 1;
+  if (d < 0.5) return f;
+  return f % 2 === 0 ? f : f + 1;
+}
+
+/** C roundf(): nearest, ties away from zero. */
+export function roundAway(x: number): number {
+  return x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
+}
+
+// ---------------------------------------------------------------- bf16
+
+/** bf16 bits -> f32 value (exact). */
+export function bf16ToF32(h: number): number {
+  return bitsToF32((h & 0xffff) << 16);
+}
+
+/** f32 value -> bf16 bits, round to nearest even; nan -> quiet nan. */
+export function f32ToBf16(x: number): number {
+  const bits = f32ToBits(x);
+  if (Number.isNaN(x)) return (bits >>> 16) | 0x40;
+  const hi = bits >>> 16;
+  const lo = bits & 0xffff;
+  if (lo > 0x8000 || (lo === 0x8000 && (hi & 1) === 1)) return (hi + 1) & 0xffff;
+  return hi;
+}
+
+// ---------------------------------------------------------------- f16
+
+/** f16 bits -> f32 value (exact, incl. subnormals, inf, nan). */
+export function f16ToF32(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
+  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
+}
+
+/** f32 value -> f16 bits, round to nearest even; overflow -> inf; nan -> 0x7e00. */
+export function f32ToF16(x: number): number {
+  const v = Math.fround(x);
+  const sign = f32ToBits(v) & 0x80000000 ? 0x8000 : 0;
+  if (Number.isNaN(v)) return sign | 0x7e00;
+  const a = Math.abs(v);
+  if (a >= 65520) return sign | 0x7c00; // rounds past 65504
+  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24); // subnormal (may round to 0x400)
+  let e = ((f32ToBits(a) >>> 23) & 0xff) - 127; // a is a normal f32 here
+  let m = roundHalfEven((a / 2 ** e - 1) * 1024);
+  if (m === 1024) {
+    m = 0;
+    e += 1;
+  }
+  return sign | ((e + 15) << 10) | m;
+}
+
+// ---------------------------------------------------------------- block formats
+
+/** Elements per Q8_0 / Q4_0 block. */
+export const QK = 32;
+/** Elements per Q4_K super-block. */
+export const QK_K = 256;
+/** Bytes per Q8_0 block: f16 d + 32 x i8. */
+export const Q8_0_BYTES = 34;
+/** Bytes per Q4_0 block: f16 d + 16 bytes of nibbles. */
+export const Q4_0_BYTES = 18;
+/** Bytes per Q4_K super-block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles. */
+export const Q4_K_BYTES = 144;
+
+export type WeightType = 'f32' | 'bf16' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k';
+
+/** Bytes of one weight row of `inDim` elements. Throws if inDim does not fit the block size. */
+export function rowBytes(type: WeightType, inDim: number): number {
+  switch (type) {
+    case 'f32':
+      return inDim * 4;
+    case 'bf16':
+    case 'f16':
+      return inDim * 2;
+    case 'q8_0':
+      checkBlocks(type, inDim, QK);
+      return (inDim / QK) * Q8_0_BYTES;
+    case 'q4_0':
+      checkBlocks(type, inDim, QK);
+      return (inDim / QK) * Q4_0_BYTES;
+    case 'q4_k':
+      checkBlocks(type, inDim, QK_K);
+      return (inDim / QK_K) * Q4_K_BYTES;
+  }
+}
+
+/** Throws a clear error unless `count` is a positive multiple of the block size. */
+export function checkBlocks(type: string, count: number, block: number): void {
+  if (!Number.isInteger(count) || count < 0 || count % block !== 0) {
+    throw new RangeError(`${type}: length ${count} is not a multiple of the ${block}-element block size`);
+  }
+}
+
+function readU16(b: Uint8Array, o: number): number {
+  return b[o]! | (b[o + 1]! << 8);
+}
+
+function writeU16(b: Uint8Array, o: number, v: number): void {
+  b[o] = v & 0xff;
+  b[o + 1] = (v >> 8) & 0xff;
+}
+
+/** Q8_0 quantization as ggml's quantize_row_q8_0_ref: d = amax/127, q = roundf(x / d). */
+export function quantizeQ8_0(src: Float32Array, dst: Uint8Array = new Uint8Array((src.length / QK) * Q8_0_BYTES)): Uint8Array {
+  checkBlocks('q8_0', src.length, QK);
+  const nb = src.length / QK;
+  for (let b = 0; b < nb; b++) {
+    let amax = 0;
+    for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[b * QK + j]!));
+    const d = Math.fround(amax / 127);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    const o = b * Q8_0_BYTES;
+    writeU16(dst, o, f32ToF16(d));
+    for (let j = 0; j < QK; j++) {
+      const q = roundAway(Math.fround(src[b * QK + j]! * id));
+      dst[o + 2 + j] = q & 0xff;
+    }
+  }
+  return dst;
+}
+
+/** Q8_0 dequantization: x = q * d. */
+export function dequantizeQ8_0(src: Uint8Array, count: number, dst: Float32Array = new Float32Array(count)): Float32Array {
+  checkBlocks('q8_0', count, QK);
+  for (let b = 0; b < count / QK; b++) {
+    const o = b * Q8_0_BYTES;
+    const d = f16ToF32(readU16(src, o));
+    for (let j = 0; j < QK; j++) dst[b * QK + j] = Math.fround(((src[o + 2 + j]! << 24) >> 24) * d);
+  }
+  return dst;
+}
+
+/**
+ * Q4_0 quantization as ggml's quantize_row_q4_0_ref: max = first element of
+ * largest magnitude, d = max / -8, q = min(15, trunc(x / d + 8.5)).
+ */
+export function quantizeQ4_0(src: Float32Array, dst: Uint8Array = new Uint8Array((src.length / QK) * Q4_0_BYTES)): Uint8Array {
+  checkBlocks('q4_0', src.length, QK);
+  const nb = src.length / QK;
+  for (let b = 0; b < nb; b++) {
+    let amax = 0;
+    let max = 0;
+    for (let j = 0; j < QK; j++) {
+      const v = src[b * QK + j]!;
+      if (amax < Math.abs(v)) {
+        amax = Math.abs(v);
+        max = v;
+      }
+    }
+    const d = Math.fround(max / -8);
+    const id = d !== 0 ? Math.fround(1 / d) : 0;
+    const o = b * Q4_0_BYTES;
+    writeU16(dst, o, f32ToF16(d));
+    for (let j = 0; j < QK / 2; j++) {
+      const x0 = Math.fround(src[b * QK + j]! * id);
+      const x1 = Math.fround(src[b * QK + QK / 2 + j]! * id);
+      const q0 = Math.min(15, Math.trunc(Math.fround(x0 + 8.5)));
+      const q1 = Math.min(15, Math.trunc(Math.fround(x1 + 8.5)));
+      dst[o + 2 + j] = q0 | (q1 << 4);
+    }
+  }
+  return dst;
+}
+
+/** Q4_0 dequantization: x[j] = (lo(qs[j]) - 8) * d, x[16 + j] = (hi(qs[j]) - 8) * d. */
+export function dequantizeQ4_0(src: Uint8Array, count: number, dst: Float32Array = new Float32Array(count)): Float32Array {
+  checkBlocks('q4_0', count, QK);
+  for (let b = 0; b < count / QK; b++) {
+    const o = b * Q4_0_BYTES;
+    const d = f16ToF32(readU16(src, o));
+    for (let j = 0; j < QK / 2; j++) {
+      const q = src[o + 2 + j]!;
+      dst[b * QK + j] = Math.fround(((q & 0x0f) - 8) * d);
+      dst[b * QK + QK / 2 + j] = Math.fround(((q >> 4) - 8) * d);
+    }
+  }
+  return dst;
+}
+
+/** Q4_K sub-block j (0..7) scale and min, 6 bits each, as ggml's get_scale_min_k4. */
+export function q4kScaleMin(scales: Uint8Array, o: number, j: number): [number, number] {
+  if (j < 4) return [scales[o + j]! & 63, scales[o + j + 4]! & 63];
+  const sc = (scales[o + j + 4]! & 0x0f) | ((scales[o + j - 4]! >> 6) << 4);
+  const m = (scales[o + j + 4]! >> 4) | ((scales[o + j]! >> 6) << 4);
+  return [sc, m];
+}
+
+/**
+ * Q4_K dequantization (ggml dequantize_row_q4_K): per 64 elements c, bytes
+ * qs[32c .. 32c+32): low nibbles -> sub-block 2c, high nibbles -> 2c+1;
+ * x = d * sc * q - dmin * m.
+ */
+export function dequantizeQ4_K(src: Uint8Array, count: number, dst: Float32Array = new Float32Array(count)): Float32Array {
+  checkBlocks('q4_k', count, QK_K);
+  for (let b = 0; b < count / QK_K; b++) {
+    const o = b * Q4_K_BYTES;
+    const d = f16ToF32(readU16(src, o));
+    const dmin = f16ToF32(readU16(src, o + 2));
+    for (let c = 0; c < 4; c++) {
+      const [sc0, m0] = q4kScaleMin(src, o + 4, 2 * c);
+      const [sc1, m1] = q4kScaleMin(src, o + 4, 2 * c + 1);
+      const d0 = Math.fround(d * sc0), mm0 = Math.fround(dmin * m0);
+      const d1 = Math.fround(d * sc1), mm1 = Math.fround(dmin * m1);
+      for (let l = 0; l < 32; l++) {
+        const q = src[o + 16 + 32 * c + l]!;
+        dst[b * QK_K + 64 * c + l] = Math.fround(Math.fround(d0 * (q & 0x0f)) - mm0);
+        dst[b * QK_K + 64 * c + 32 + l] = Math.fround(Math.fround(d1 * (q >> 4)) - mm1);
+      }
+    }
+  }
+  return dst;
+}
+
+/** f32 array -> bf16 bits. */
+export function toBf16(src: ArrayLike<number>, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  for (let i = 0; i < src.length; i++) dst[i] = f32ToBf16(src[i]!);
+  return dst;
+}
+
+/** bf16 bits -> f32 array. */
+export function fromBf16(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  for (let i = 0; i < src.length; i++) dst[i] = bf16ToF32(src[i]!);
+  return dst;
+}
+
+/** f32 array -> f16 bits. */
+export function toF16(src: ArrayLike<number>, dst: Uint16Array = new Uint16Array(src.length)): Uint16Array {
+  for (let i = 0; i < src.length; i++) dst[i] = f32ToF16(src[i]!);
+  return dst;
+}
+
+/** f16 bits -> f32 array. */
+export function fromF16(src: Uint16Array, dst: Float32Array = new Float32Array(src.length)): Float32Array {
+  for (let i = 0; i < src.length; i++) dst[i] = f16ToF32(src[i]!);
+  return dst;
+}
+
+// ---------------------------------------------------------------- matmul
+
+/**
+ * out[n][rows] = x[n][inDim] . W[rows][inDim]^T for the W rows [r0, r1),
+ * W given by an element accessor. f64 accumulation.
+ */
+function matmulWith(
+  out: Float32Array, x: Float32Array, weight: (r: number, k: number) => number,
+  n: number, inDim: number, rows: number, r0: number, r1: number,
+): void {
+  for (let j = 0; j < n; j++) {
+    for (let r = r0; r < r1; r++) {
+      let s = 0;
+      for (let k = 0; k < inDim; k++) s += x[j * inDim + k]! * weight(r, k);
+      out[j * rows + r] = s;
+    }
+  }
+}
+
+/** out[n][rows] = x[n][in] . W[rows][in]^T, W f32. */
+export function matmulF32(out: Float32Array, x: Float32Array, w: Float32Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulWith(out, x, (r, k) => w[r * inDim + k]!, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] = x[n][in] . W[rows][in]^T, W bf16 bits. */
+export function matmulBf16(out: Float32Array, x: Float32Array, w: Uint16Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulWith(out, x, (r, k) => bf16ToF32(w[r * inDim + k]!), n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] = x[n][in] . W[rows][in]^T, W f16 bits. */
+export function matmulF16(out: Float32Array, x: Float32Array, w: Uint16Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulWith(out, x, (r, k) => f16ToF32(w[r * inDim + k]!), n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] = x[n][in] f32 . dequant(W[rows] Q8_0)^T (the f32-activation path). */
+export function matmulQ8_0F32(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  const wf = dequantizeQ8_0(w, rows * inDim);
+  matmulF32(out, x, wf, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] = x[n][in] f32 . dequant(W[rows] Q4_0)^T (the f32-activation path). */
+export function matmulQ4_0F32(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  const wf = dequantizeQ4_0(w, rows * inDim);
+  matmulF32(out, x, wf, n, inDim, rows, r0, r1);
+}
+
+/**
+ * Integer-path matmul: xq = quantizeQ8_0(x) rows [n][in/32], W Q8_0 or Q4_0.
+ * out = sum over blocks b of d_w(b) * d_x(b) * sum_k qw[k] * qx[k], where
+ * Q4_0 qw = nibble - 8. Block dots are exact integers, accumulation in f64.
+ */
+function matmulQuantQ8(
+  type: 'q8_0' | 'q4_0', out: Float32Array, xq: Uint8Array, w: Uint8Array,
+  n: number, inDim: number, rows: number, r0: number, r1: number,
+): void {
+  checkBlocks(type, inDim, QK);
+  const nb = inDim / QK;
+  const wb = type === 'q8_0' ? Q8_0_BYTES : Q4_0_BYTES;
+  for (let j = 0; j < n; j++) {
+    for (let r = r0; r < r1; r++) {
+      let s = 0;
+      for (let b = 0; b < nb; b++) {
+        const xo = (j * nb + b) * Q8_0_BYTES;
+        const wo = (r * nb + b) * wb;
+        let isum = 0;
+        for (let k = 0; k < QK; k++) {
+          const qx = (xq[xo + 2 + k]! << 24) >> 24;
+          let qw: number;
+          if (type === 'q8_0') qw = (w[wo + 2 + k]! << 24) >> 24;
+          else qw = (k < 16 ? w[wo + 2 + k]! & 0x0f : w[wo + 2 + k - 16]! >> 4) - 8;
+          isum += qw * qx;
+        }
+        s += f16ToF32(readU16(w, wo)) * f16ToF32(readU16(xq, xo)) * isum;
+      }
+      out[j * rows + r] = s;
+    }
+  }
+}
+
+/** out[n][rows] = xq[n] Q8_0 . W[rows] Q8_0 ^T (integer path; xq = quantizeQ8_0(x)). */
+export function matmulQ8_0(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulQuantQ8('q8_0', out, xq, w, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] = xq[n] Q8_0 . W[rows] Q4_0 ^T (integer path; xq = quantizeQ8_0(x)). */
+export function matmulQ4_0(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulQuantQ8('q4_0', out, xq, w, n, inDim, rows, r0, r1);
+}
+
+/**
+ * out[n][rows] = xq[n] Q8_0 . W[rows] Q4_K ^T (integer path). For each
+ * 32-element sub-block s (scale sc, min m) against activation block s:
+ *   d_x * (d * sc * sum(q * qx) - dmin * m * sum(qx)).
+ */
+export function matmulQ4_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  checkBlocks('q4_k', inDim, QK_K);
+  const nsb = inDim / QK_K;
+  const nb = inDim / QK;
+  for (let j = 0; j < n; j++) {
+    for (let r = r0; r < r1; r++) {
+      let s = 0;
+      for (let sb = 0; sb < nsb; sb++) {
+        const wo = (r * nsb + sb) * Q4_K_BYTES;
+        const d = f16ToF32(readU16(w, wo));
+        const dmin = f16ToF32(readU16(w, wo + 2));
+        for (let sub = 0; sub < 8; sub++) {
+          const [sc, m] = q4kScaleMin(w, wo + 4, sub);
+          const xo = (j * nb + sb * 8 + sub) * Q8_0_BYTES;
+          const c = sub >> 1;
+          let isum = 0;
+          let xsum = 0;
+          for (let l = 0; l < 32; l++) {
+            const byte = w[wo + 16 + 32 * c + l]!;
+            const q = sub & 1 ? byte >> 4 : byte & 0x0f;
+            const qx = (xq[xo + 2 + l]! << 24) >> 24;
+            isum += q * qx;
+            xsum += qx;
+          }
+          s += f16ToF32(readU16(xq, xo)) * (d * sc * isum - dmin * m * xsum);
+        }
+      }
+      out[j * rows + r] = s;
+    }
+  }
+}
+
+/** out[n][rows] = x[n][in] f32 . dequant(W[rows] Q4_K)^T (the f32-activation path). */
+export function matmulQ4_KF32(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  const wf = dequantizeQ4_K(w, rows * inDim);
+  matmulF32(out, x, wf, n, inDim, rows, r0, r1);
+}
+
+// ---------------------------------------------------------------- row ops
+
+/** out[r] = x[r] / sqrt(mean(x[r]^2) + eps) * w, rows [r0, r1) of [*, dim]. */
+export function rmsnorm(out: Float32Array, x: Float32Array, w: Float32Array, dim: number, eps: number, r0: number, r1: number): void {
+  for (let r = r0; r < r1; r++) {
+    let ss = 0;
+    for (let k = 0; k < dim; k++) ss += x[r * dim + k]! ** 2;
+    const inv = 1 / Math.sqrt(ss / dim + eps);
+    for (let k = 0; k < dim; k++) out[r * dim + k] = x[r * dim + k]! * inv * w[k]!;
+  }
+}
+
+/** Stable softmax in place over rows [r0, r1) of [*, len]. */
+export function softmax(x: Float32Array, len: number, r0: number, r1: number): void {
+  for (let r = r0; r < r1; r++) {
+    let m = -Infinity;
+    for (let k = 0; k < len; k++) m = Math.max(m, x[r * len + k]!);
+    let s = 0;
+    for (let k = 0; k < len; k++) s += Math.exp(x[r * len + k]! - m);
+    for (let k = 0; k < len; k++) x[r * len + k] = Math.exp(x[r * len + k]! - m) / s;
+  }
+}
+
+/** out = silu(g) * u = g / (1 + exp(-g)) * u. */
+export function swiglu(out: Float32Array, g: Float32Array, u: Float32Array, count: number): void {
+  for (let i = 0; i < count; i++) out[i] = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!;
+}
+
+/** out = a + b. */
+export function add(out: Float32Array, a: Float32Array, b: Float32Array, count: number): void {
+  for (let i = 0; i < count; i++) out[i] = a[i]! + b[i]!;
+}
+
+/** out = a * b. */
+export function mul(out: Float32Array, a: Float32Array, b: Float32Array, count: number): void {
+  for (let i = 0; i < count; i++) out[i] = a[i]! * b[i]!;
+}
+
+/** y += alpha * x. */
+export function axpy(y: Float32Array, x: Float32Array, alpha: number, count: number): void {
+  for (let i = 0; i < count; i++) y[i] = y[i]! + alpha * x[i]!;
+}
+
+/** out = alpha * x. */
+export function scale(out: Float32Array, x: Float32Array, alpha: number, count: number): void {
+  for (let i = 0; i < count; i++) out[i] = alpha * x[i]!;
+}
+
+/** RoPE inverse frequencies: invFreq[i] = theta^(-2i / headDim), i < headDim/2, as f32. */
+export function ropeInvFreq(headDim: number, theta: number): Float32Array {
+  if (headDim % 2 !== 0) throw new RangeError(`rope: head_dim ${headDim} must be even`);
+  const f = new Float32Array(headDim / 2);
+  for (let i = 0; i < headDim / 2; i++) f[i] = theta ** ((-2 * i) / headDim);
+  return f;
+}
+
+/**
+ * NeoX ("rotate_half") RoPE in place on x[row][nHeads][headDim], rows
+ * [r0, r1), row i at position p0 + i. Angle a = f32(pos * invFreq[j]);
+ * pairs (j, j + headDim/2).
+ */
+export function ropeNeox(x: Float32Array, invFreq: Float32Array, nHeads: number, headDim: number, p0: number, r0: number, r1: number): void {
+  const half = headDim / 2;
+  for (let r = r0; r < r1; r++) {
+    for (let h = 0; h < nHeads; h++) {
+      const o = (r * nHeads + h) * headDim;
+      for (let j = 0; j < half; j++) {
+        const a = Math.fround((p0 + r) * invFreq[j]!);
+        const c = Math.cos(a);
+        const s = Math.sin(a);
+        const u = x[o + j]!;
+        const v = x[o + half + j]!;
+        x[o + j] = u * c - v * s;
+        x[o + half + j] = v * c + u * s;
+      }
+    }
+  }
+}
+
+/**
+ * Causal grouped-query attention, query heads [h0, h1).
+ * q, out [n][nHeads][headDim]; k, v [>= p0+n][nKv][headDim];
+ * query row i (position p0+i) attends to positions 0..p0+i.
+ */
+export function attention(
+  out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array,
+  n: number, p0: number, nHeads: number, nKv: number, headDim: number, scale: number, h0: number, h1: number,
+): void {
+  const group = nHeads / nKv;
+  for (let h = h0; h < h1; h++) {
+    const g = Math.floor(h / group);
+    for (let i = 0; i < n; i++) {
+      const len = p0 + i + 1;
+      const qo = (i * nHeads + h) * headDim;
+      const scores = new Float64Array(len);
+      let m = -Infinity;
+      for (let t = 0; t < len; t++) {
+        const ko = (t * nKv + g) * headDim;
+        let s = 0;
+        for (let d = 0; d < headDim; d++) s += q[qo + d]! * k[ko + d]!;
+        scores[t] = s * scale;
+        m = Math.max(m, scores[t]!);
+      }
+      let sum = 0;
+      for (let t = 0; t < len; t++) {
+        scores[t] = Math.exp(scores[t]! - m);
+        sum += scores[t]!;
+      }
+      for (let d = 0; d < headDim; d++) {
+        let a = 0;
+        for (let t = 0; t < len; t++) a += scores[t]! * v[(t * nKv + g) * headDim + d]!;
+        out[qo + d] = a / sum;
+      }
+    }
+  }
+}

@@ -1,0 +1,232 @@
+// matmul kernels vs the TypeScript reference.
+//
+// Tolerances, per output element, relative to S = sum_k |x_k * w_k| (the
+// natural scale of f32 rounding in a dot product):
+//   f32 / bf16 / f16 weights:                  |wasm - ref| <= 1e-5 * S
+//   Q8_0 / Q4_0 / Q4_K (integer path) against the reference of the same
+//   quantized math (same Q8_0 activations):    |wasm - ref| <= 1e-5 * S_q
+//   f32-activation quantized paths vs f32 matmul of the dequantized W: 1e-5 * S
+// and separately the quantization error against plain f32 math is bounded
+// (relative RMS over the output on Gaussian data: Q8_0 x Q8_0 < 1.5%,
+// Q4_0 x Q8_0 < 15%; Q4_K has no quantizer here, so only the Q8_0 activation
+// error is measured, < 1.5%).
+
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import * as ref from '../../src/kernels/reference.js';
+import type { WeightType } from '../../src/kernels/wasm.js';
+import { maxRelErr, randn, rng, setup } from './helpers.js';
+
+type Shape = [n: number, inDim: number, rows: number];
+
+const floatShapes: Shape[] = [
+  [1, 1, 1], [1, 3, 5], [1, 4, 4], [1, 7, 9], [1, 8, 3], [1, 33, 17], [1, 130, 11], [1, 1000, 37],
+  [2, 5, 3], [2, 16, 8], [3, 64, 13], [4, 31, 6], [5, 130, 11], [7, 257, 9], [16, 96, 21],
+  [1, 4096, 8], [3, 4099, 5],
+];
+const quantShapes: Shape[] = [
+  [1, 32, 1], [1, 32, 5], [1, 64, 7], [1, 96, 4], [2, 32, 3], [3, 96, 9], [4, 256, 5], [5, 160, 13],
+  [9, 64, 6], [1, 4096, 33], [2, 4096, 6],
+];
+const q4kShapes: Shape[] = [[1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3]];
+
+/** S[j][r] = sum_k |x[j][k] * w[r][k]| for dequantized w. */
+function absDot(x: Float32Array, w: Float32Array, n: number, inDim: number, rows: number): Float32Array {
+  const s = new Float32Array(n * rows);
+  for (let j = 0; j < n; j++)
+    for (let r = 0; r < rows; r++) {
+      let a = 0;
+      for (let k = 0; k < inDim; k++) a += Math.abs(x[j * inDim + k]! * w[r * inDim + k]!);
+      s[j * rows + r] = a;
+    }
+  return s;
+}
+
+/** Random weights of a type, as stored bytes plus the dequantized f32 values. */
+function makeWeights(type: WeightType, r: () => number, rows: number, inDim: number): { bytes: Uint8Array | Uint16Array | Float32Array; deq: Float32Array } {
+  const wf = randn(r, rows * inDim, 0.05);
+  switch (type) {
+    case 'f32':
+      return { bytes: wf, deq: wf };
+    case 'bf16': {
+      const b = ref.toBf16(wf);
+      return { bytes: b, deq: ref.fromBf16(b) };
+    }
+    case 'f16': {
+      const b = ref.toF16(wf);
+      return { bytes: b, deq: ref.fromF16(b) };
+    }
+    case 'q8_0': {
+      const b = ref.quantizeQ8_0(wf);
+      return { bytes: b, deq: ref.dequantizeQ8_0(b, wf.length) };
+    }
+    case 'q4_0': {
+      const b = ref.quantizeQ4_0(wf);
+      return { bytes: b, deq: ref.dequantizeQ4_0(b, wf.length) };
+    }
+    case 'q4_k': {
+      // random Q4_K blocks (no reference quantizer): random nibbles and 6-bit scales, modest d / dmin
+      const nsb = (rows * inDim) / 256;
+      const b = new Uint8Array(nsb * 144);
+      for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
+      for (let s = 0; s < nsb; s++) {
+        const d = ref.f32ToF16(0.002 * (0.5 + r()));
+        const dm = ref.f32ToF16(0.004 * (0.5 + r()));
+        b[s * 144] = d & 0xff;
+        b[s * 144 + 1] = d >> 8;
+        b[s * 144 + 2] = dm & 0xff;
+        b[s * 144 + 3] = dm >> 8;
+      }
+      return { bytes: b, deq: ref.dequantizeQ4_K(b, rows * inDim) };
+    }
+  }
+}
+
+const refFloat = { f32: ref.matmulF32, bf16: ref.matmulBf16, f16: ref.matmulF16 } as const;
+const refQuant = { q8_0: ref.matmulQ8_0, q4_0: ref.matmulQ4_0, q4_k: ref.matmulQ4_K } as const;
+const refF32Act = { q8_0: ref.matmulQ8_0F32, q4_0: ref.matmulQ4_0F32, q4_k: ref.matmulQ4_KF32 } as const;
+
+describe('matmul, float weights', () => {
+  for (const type of ['f32', 'bf16', 'f16'] as const) {
+    it(`${type}: wasm matches reference within 1e-5 * sum|x*w| over ${floatShapes.length} shapes`, () => {
+      const r = rng(17);
+      for (const [n, inDim, rows] of floatShapes) {
+        const { k, arena } = setup();
+        const x = randn(r, n * inDim);
+        const w = makeWeights(type, r, rows, inDim);
+        const xp = arena.put(x);
+        const wp = arena.put(w.bytes);
+        const op = arena.alloc(n * rows * 4);
+        k.matmul(type, op, xp, wp, n, inDim, rows);
+        const want = new Float32Array(n * rows);
+        refFloat[type](want, x, w.bytes as never, n, inDim, rows);
+        const err = maxRelErr(arena.f32(op, n * rows), want, absDot(x, w.deq, n, inDim, rows));
+        assert.ok(err <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows}: rel err ${err}`);
+      }
+    });
+  }
+});
+
+describe('matmul, quantized weights (integer path with Q8_0 activations)', () => {
+  for (const type of ['q8_0', 'q4_0', 'q4_k'] as const) {
+    const shapes = type === 'q4_k' ? q4kShapes : quantShapes;
+    it(`${type}: wasm matches the reference of the same quantized math (1e-5)`, () => {
+      const r = rng(23);
+      for (const [n, inDim, rows] of shapes) {
+        const { k, arena } = setup();
+        const x = randn(r, n * inDim);
+        const w = makeWeights(type, r, rows, inDim);
+        const xp = arena.put(x);
+        const xq = arena.alloc((n * inDim / 32) * 34);
+        k.quantizeQ8_0(xq, xp, n * inDim);
+        const xqBytes = arena.u8(xq, (n * inDim / 32) * 34).slice();
+        assert.deepEqual(xqBytes, ref.quantizeQ8_0(x), 'activation quantization');
+        const wp = arena.put(w.bytes);
+        const op = arena.alloc(n * rows * 4);
+        k.matmul(type, op, xq, wp, n, inDim, rows);
+        const want = new Float32Array(n * rows);
+        refQuant[type](want, xqBytes, w.bytes as Uint8Array, n, inDim, rows);
+        const xdeq = ref.dequantizeQ8_0(xqBytes, n * inDim);
+        const err = maxRelErr(arena.f32(op, n * rows), want, absDot(xdeq, w.deq, n, inDim, rows));
+        assert.ok(err <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows}: rel err ${err}`);
+      }
+    });
+
+    it(`${type}: f32-activation path matches f32 matmul of the dequantized weights (1e-5)`, () => {
+      const r = rng(29);
+      for (const [n, inDim, rows] of shapes) {
+        const { k, arena } = setup();
+        const x = randn(r, n * inDim);
+        const w = makeWeights(type, r, rows, inDim);
+        const xp = arena.put(x);
+        const wp = arena.put(w.bytes);
+        const op = arena.alloc(n * rows * 4);
+        k.matmulF32Act(type, op, xp, wp, n, inDim, rows);
+        const want = new Float32Array(n * rows);
+        refF32Act[type](want, x, w.bytes as Uint8Array, n, inDim, rows);
+        const err = maxRelErr(arena.f32(op, n * rows), want, absDot(x, w.deq, n, inDim, rows));
+        assert.ok(err <= 1e-5, `${type} f32-act n=${n} in=${inDim} rows=${rows}: rel err ${err}`);
+      }
+    });
+  }
+
+  it('quantization error vs f32 math is bounded (relative RMS of the output)', () => {
+    const r = rng(31);
+    const [n, inDim, rows] = [4, 1024, 64];
+    for (const [type, bound] of [['q8_0', 0.015], ['q4_0', 0.15], ['q4_k', 0.015]] as const) {
+      const { k, arena } = setup(4 << 20);
+      const x = randn(r, n * inDim);
+      let bytes: Uint8Array;
+      let wf: Float32Array;
+      if (type === 'q4_k') {
+        // Q4_K has no quantizer here: take W = its own dequantized values plus
+        // the error of the Q8_0 activations only.
+        const w = makeWeights('q4_k', r, rows, inDim);
+        bytes = w.bytes as Uint8Array;
+        wf = w.deq;
+      } else {
+        wf = randn(r, rows * inDim, 0.05);
+        bytes = type === 'q8_0' ? ref.quantizeQ8_0(wf) : ref.quantizeQ4_0(wf);
+      }
+      const xp = arena.put(x);
+      const xq = arena.alloc((n * inDim / 32) * 34);
+      k.quantizeQ8_0(xq, xp, n * inDim);
+      const wp = arena.put(bytes);
+      const op = arena.alloc(n * rows * 4);
+      k.matmul(type, op, xq, wp, n, inDim, rows);
+      const exact = new Float32Array(n * rows);
+      ref.matmulF32(exact, x, wf, n, inDim, rows);
+      const got = arena.f32(op, n * rows);
+      let se = 0;
+      let ss = 0;
+      for (let i = 0; i < n * rows; i++) {
+        se += (got[i]! - exact[i]!) ** 2;
+        ss += exact[i]! ** 2;
+      }
+      const rel = Math.sqrt(se / ss);
+      assert.ok(rel < bound, `${type}: relative RMS error ${rel} >= ${bound}`);
+    }
+  });
+});
+
+describe('matmul row-range splitting', () => {
+  const all: WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k'];
+  for (const type of all) {
+    it(`${type}: split calls give bit-identical results to one call`, () => {
+      const r = rng(37);
+      for (const n of [1, 3]) {
+        const inDim = type === 'q4_k' ? 512 : type.startsWith('q') ? 160 : 75;
+        const rows = 23;
+        const { k, arena } = setup();
+        const x = randn(r, n * inDim);
+        const w = makeWeights(type, r, rows, inDim);
+        let xp = arena.put(x);
+        if (type.startsWith('q')) {
+          const xq = arena.alloc((n * inDim / 32) * 34);
+          k.quantizeQ8_0(xq, xp, n * inDim);
+          xp = xq;
+        }
+        const wp = arena.put(w.bytes);
+        const one = arena.alloc(n * rows * 4);
+        const split = arena.alloc(n * rows * 4);
+        k.matmul(type, one, xp, wp, n, inDim, rows);
+        const cuts = [0, 1, 6, 11, 12, 19, 23];
+        for (let i = 0; i + 1 < cuts.length; i++) k.matmul(type, split, xp, wp, n, inDim, rows, cuts[i], cuts[i + 1]);
+        assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `${type} n=${n}`);
+        if (type.startsWith('q')) {
+          const qt = type as 'q8_0' | 'q4_0' | 'q4_k';
+          const xf = arena.put(x);
+          k.matmulF32Act(qt, one, xf, wp, n, inDim, rows);
+          for (let i = 0; i + 1 < cuts.length; i++) k.matmulF32Act(qt, split, xf, wp, n, inDim, rows, cuts[i], cuts[i + 1]);
+          assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `${type} f32-act n=${n}`);
+        }
+      }
+    });
+  }
+
+  it('rejects bad row ranges', () => {
+    const { k } = setup();
+    assert.throws(() => k.matmul('f32', 64, 128, 256, 1, 4, 8, 5, 3), /range/);
+    assert.throws(() => k.matmul('f32', 64, 128, 256, 1, 4, 8, 0, 9), /range/);
+  });
+});
