@@ -31,9 +31,17 @@ export interface KVStore {
 
 /** down(silu(gate(x)) * up(x)), no biases. */
 export interface SwiGLU {
-  gate: Linear;
-  up: Linear;
-  down: Linear;
+  readonly hidden: number;
+  readonly intermediate: number;
+}
+
+/**
+ * Where an expert belongs: experts of one group live together (MoGE's expert parallelism: with one
+ * group per device, every device does the same work for every token).
+ */
+export interface ExpertPlacement {
+  group: number;
+  groups: number;
 }
 
 export interface Backend {
@@ -47,6 +55,8 @@ export interface Backend {
   /** A small float32 parameter (norm weight, router scale). */
   vector(t: HostTensor): Float32Array;
   embedding(t: HostTensor): Embedding;
+  /** Takes the three matrices of a SwiGLU: gate/up [inter, hidden], down [hidden, inter]. */
+  mlp(gate: HostTensor, up: HostTensor, down: HostTensor, placement?: ExpertPlacement): SwiGLU;
 
   /** out[n, dim] = table[ids[i]] */
   embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void;

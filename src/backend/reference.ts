@@ -4,6 +4,12 @@ import { toFloat32 } from '../formats/dtype.js';
 import { FormatError } from '../formats/safetensors.js';
 import type { Backend, Embedding, HostTensor, KVStore, Linear, SwiGLU } from './backend.js';
 
+interface RefSwiGLU extends SwiGLU {
+  gate: Linear;
+  up: Linear;
+  down: Linear;
+}
+
 interface RefLinear extends Linear {
   w: Float32Array; // [out, in]
   b?: Float32Array; // [out]
@@ -21,6 +27,39 @@ interface RefEmbedding extends Embedding {
 function matrixShape(t: HostTensor): [number, number] {
   if (t.shape.length !== 2) throw new FormatError(t.name, `expected a 2-D matrix, got shape ${JSON.stringify(t.shape)}`);
   return [t.shape[0]!, t.shape[1]!];
+}
+
+/** out[n, dim] = x / sqrt(mean(x²) + eps) * weight, per row (sums in float64). */
+export function rmsnormRows(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void {
+  const d = weight.length;
+  for (let i = 0; i < n; i++) {
+    let ss = 0;
+    for (let c = 0; c < d; c++) ss += x[i * d + c]! * x[i * d + c]!;
+    const inv = 1 / Math.sqrt(ss / d + eps);
+    for (let c = 0; c < d; c++) out[i * d + c] = x[i * d + c]! * inv * weight[c]!;
+  }
+}
+
+/**
+ * In place on x[n, heads, headDim]: NeoX rotate-half rope, pairs (j, j + headDim/2) rotated by
+ * pos · theta^(-2j/headDim), angles in float64 (positions up to 131072 need it).
+ */
+export function ropeNeox(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
+  const half = headDim / 2;
+  const invFreq = Array.from({ length: half }, (_, j) => Math.pow(theta, (-2 * j) / headDim));
+  for (let i = 0; i < n; i++) {
+    const pos = pos0 + i;
+    for (let j = 0; j < half; j++) {
+      const angle = pos * invFreq[j]!;
+      const cos = Math.cos(angle), sin = Math.sin(angle);
+      for (let h = 0; h < heads; h++) {
+        const o = (i * heads + h) * headDim;
+        const a = x[o + j]!, b = x[o + j + half]!;
+        x[o + j] = a * cos - b * sin;
+        x[o + j + half] = b * cos + a * sin;
+      }
+    }
+  }
 }
 
 export function silu(x: number): number {
@@ -63,6 +102,12 @@ export class ReferenceBackend implements Backend {
     }
   }
 
+  mlp(gate: HostTensor, up: HostTensor, down: HostTensor): SwiGLU {
+    const m: RefSwiGLU = { hidden: matrixShape(gate)[1], intermediate: matrixShape(gate)[0],
+      gate: this.linear(gate), up: this.linear(up), down: this.linear(down) };
+    return m;
+  }
+
   kvStore(maxSeq: number, kvHeads: number, headDim: number): KVStore {
     const store: RefKVStore = { maxSeq, k: new Float32Array(maxSeq * kvHeads * headDim), v: new Float32Array(maxSeq * kvHeads * headDim) };
     return store;
@@ -86,30 +131,11 @@ export class ReferenceBackend implements Backend {
   }
 
   rmsnorm(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void {
-    const d = weight.length;
-    for (let i = 0; i < n; i++) {
-      let ss = 0;
-      for (let c = 0; c < d; c++) ss += x[i * d + c]! * x[i * d + c]!;
-      const inv = 1 / Math.sqrt(ss / d + eps);
-      for (let c = 0; c < d; c++) out[i * d + c] = x[i * d + c]! * inv * weight[c]!;
-    }
+    rmsnormRows(out, x, n, weight, eps);
   }
 
   rope(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
-    const half = headDim / 2;
-    for (let i = 0; i < n; i++) {
-      const pos = pos0 + i;
-      for (let j = 0; j < half; j++) {
-        const angle = pos * Math.pow(theta, (-2 * j) / headDim);
-        const cos = Math.cos(angle), sin = Math.sin(angle);
-        for (let h = 0; h < heads; h++) {
-          const o = (i * heads + h) * headDim;
-          const a = x[o + j]!, b = x[o + j + half]!;
-          x[o + j] = a * cos - b * sin;
-          x[o + j + half] = b * cos + a * sin;
-        }
-      }
-    }
+    ropeNeox(x, n, heads, headDim, pos0, theta);
   }
 
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
@@ -145,8 +171,9 @@ export class ReferenceBackend implements Backend {
     }
   }
 
-  swiglu(out: Float32Array, x: Float32Array, n: number, mlp: SwiGLU): void {
-    const inter = mlp.gate.outFeatures;
+  swiglu(out: Float32Array, x: Float32Array, n: number, swiglu: SwiGLU): void {
+    const mlp = swiglu as RefSwiGLU;
+    const inter = mlp.intermediate;
     const g = new Float32Array(n * inter), u = new Float32Array(n * inter);
     this.matmul(g, x, n, mlp.gate);
     this.matmul(u, x, n, mlp.up);
@@ -156,7 +183,7 @@ export class ReferenceBackend implements Backend {
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
     expertIds: Int32Array, weights: Float32Array, k: number): void {
-    const d = experts[0]!.down.outFeatures;
+    const d = experts[0]!.hidden;
     out.fill(0, 0, n * d);
     const y = new Float32Array(d);
     for (let i = 0; i < n; i++) {

@@ -12,7 +12,7 @@ const HELP = 'commands: /reset starts a new chat, /exit quits; end a message wit
 
 export async function runChat(argv: string[]): Promise<number> {
   const { values } = parse(argv, { ...MODEL_FLAGS, ...SAMPLING_FLAGS, 'max-tokens': { type: 'string' }, system: { type: 'string' } });
-  const opened = openModel(values);
+  const opened = await openModel(values);
   const { tokenizer, dir } = opened;
   const session = openSession(opened, values);
   const sampling = samplingOptions(values, opened.generationDefaults);

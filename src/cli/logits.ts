@@ -1,13 +1,13 @@
 // `pangu logits --model DIR --tokens 1,5,9`: one JSON array, per input position the vocab logits.
-import { loadModel } from '../models/load.js';
+import { loadModelFromFlags, MODEL_FLAGS } from './model-flags.js';
 import { parse, tokenList, UsageError } from './options.js';
 
 export async function runLogits(argv: string[]): Promise<number> {
-  const { values } = parse(argv, { model: { type: 'string' }, tokens: { type: 'string' } });
+  const { values } = parse(argv, { ...MODEL_FLAGS, tokens: { type: 'string' } });
   if (!values.model) throw new UsageError('--model DIR is required');
   const tokens = tokenList(values.tokens);
   if (tokens.length === 0) throw new UsageError('--tokens must hold at least one token');
-  const model = loadModel(values.model);
+  const model = await loadModelFromFlags(values);
   const logits = model.forward(tokens, model.newCache(tokens.length), 'all');
   const v = model.args.vocab_size;
   const rows: string[] = [];

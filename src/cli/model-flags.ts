@@ -1,7 +1,11 @@
 // Opening the model (and its tokenizer) that a text command runs on: --model DIR or the bundled default.
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Backend } from '../backend/backend.js';
+import { CpuBackend, type CpuBackendOptions } from '../backend/cpu/backend.js';
+import { ReferenceBackend } from '../backend/reference.js';
 import { Session } from '../engine/generate.js';
 import type { SamplingOptions } from '../engine/sampler.js';
 import { loadModel } from '../models/load.js';
@@ -15,7 +19,34 @@ export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.
 export const MODEL_FLAGS = {
   model: { type: 'string', short: 'm' },
   ctx: { type: 'string' },
+  backend: { type: 'string' },
+  threads: { type: 'string' },
+  quant: { type: 'string' },
 } as const;
+
+export type BackendFlags = { backend?: string | undefined; threads?: string | undefined; quant?: string | undefined };
+
+/** --backend cpu (default: WebAssembly on --threads threads, --quant q8_0|q4_0 at load) or reference. */
+export async function createBackend(values: BackendFlags): Promise<Backend> {
+  const name = values.backend ?? 'cpu';
+  if (name === 'reference') {
+    if (values.quant || values.threads) throw new UsageError('--quant and --threads need --backend cpu');
+    return new ReferenceBackend();
+  }
+  if (name !== 'cpu') throw new UsageError(`--backend must be cpu or reference, got ${JSON.stringify(name)}`);
+  if (values.quant !== undefined && values.quant !== 'q8_0' && values.quant !== 'q4_0') {
+    throw new UsageError(`--quant must be q8_0 or q4_0, got ${JSON.stringify(values.quant)}`);
+  }
+  const opts: CpuBackendOptions = { threads: integer('threads', values.threads, os.availableParallelism(), 1, 256) };
+  if (values.quant) opts.quant = values.quant;
+  return CpuBackend.create(opts);
+}
+
+/** The model at --model DIR (or the default), on the backend the flags ask for. */
+export async function loadModelFromFlags(values: BackendFlags & { model?: string | undefined }): Promise<Transformer> {
+  const dir = modelDir(values.model);
+  return loadModel(dir, { backend: await createBackend(values) });
+}
 
 export interface OpenedModel {
   dir: string;
@@ -33,10 +64,10 @@ export function modelDir(value: string | undefined): string {
   return DEFAULT_MODEL_DIR;
 }
 
-export function openModel(values: { model?: string | undefined }): OpenedModel {
+export async function openModel(values: BackendFlags & { model?: string | undefined }): Promise<OpenedModel> {
   const dir = modelDir(values.model);
   const tokenizer = Tokenizer.load(dir);
-  const model = loadModel(dir);
+  const model = await loadModelFromFlags(values);
   if (tokenizer.vocabSize > model.args.vocab_size) {
     throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.args.vocab_size}`);
   }

@@ -12,7 +12,7 @@ export async function runRun(argv: string[]): Promise<number> {
   }, true);
   if (positionals.length !== 1) throw new UsageError('give the prompt as one argument: pangu run [--model DIR] "prompt"');
   const prompt = positionals[0]!;
-  const opened = openModel(values);
+  const opened = await openModel(values);
   const { tokenizer } = opened;
   const session = openSession(opened, values);
   const chat = !values.raw && tokenizer.chatTemplateNames.length > 0;

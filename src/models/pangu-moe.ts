@@ -42,7 +42,9 @@ export function load(args: PanguMoeArgs, w: WeightLoader): Transformer {
   const router = groupedRouter(e, args.num_groups, args.num_experts_per_tok);
   return Transformer.load(args, w, (i) => {
     const p = `model.layers.${i}.mlp`;
-    const experts = Array.from({ length: e }, (_, j) => w.swiglu(`${p}.experts.${j}`, d, args.moe_intermediate_size));
+    const perGroup = e / args.num_groups;
+    const experts = Array.from({ length: e }, (_, j) =>
+      w.swiglu(`${p}.experts.${j}`, d, args.moe_intermediate_size, { group: Math.floor(j / perGroup), groups: args.num_groups }));
     const shared = args.shared_expert_intermediate_size > 0
       ? w.swiglu(`${p}.shared_expert`, d, args.shared_expert_intermediate_size) : null;
     return new MixtureOfExperts(w.linear(`${p}.gate`, e, d, false), w.vector(`${p}.router_scale`, [1, e]),

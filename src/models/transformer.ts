@@ -1,7 +1,7 @@
 // The decoder stack shared by both Pangu architectures (a Llama layout with biased attention):
 // embed -> L x [x += attn(norm(x)); x += ffn(norm(x))] -> norm -> lm_head.
 // Architecture files supply the args and the feed-forward block of each layer.
-import type { Backend, Embedding, HostTensor, Linear, SwiGLU } from '../backend/backend.js';
+import type { Backend, Embedding, ExpertPlacement, HostTensor, Linear, SwiGLU } from '../backend/backend.js';
 import { expectShape, type Checkpoint } from '../formats/checkpoint.js';
 import { KVCache } from '../engine/kv-cache.js';
 import { ConfigReader } from './config.js';
@@ -76,12 +76,12 @@ export class WeightLoader {
     return this.backend.vector(this.tensor(name, shape));
   }
 
-  swiglu(prefix: string, hidden: number, intermediate: number): SwiGLU {
-    return {
-      gate: this.linear(`${prefix}.gate_proj`, intermediate, hidden, false),
-      up: this.linear(`${prefix}.up_proj`, intermediate, hidden, false),
-      down: this.linear(`${prefix}.down_proj`, hidden, intermediate, false),
-    };
+  swiglu(prefix: string, hidden: number, intermediate: number, placement?: ExpertPlacement): SwiGLU {
+    return this.backend.mlp(
+      this.tensor(`${prefix}.gate_proj.weight`, [intermediate, hidden]),
+      this.tensor(`${prefix}.up_proj.weight`, [intermediate, hidden]),
+      this.tensor(`${prefix}.down_proj.weight`, [hidden, intermediate]),
+      placement);
   }
 }
 

@@ -1,0 +1,433 @@
+// The fast CPU backend: WebAssembly SIMD kernels on worker threads.
+//
+// Each participant (the main thread is participant 0, then one worker per extra thread) owns one
+// WebAssembly memory (wasm32: at most 4 GiB each, so P participants hold up to P x 4 GiB of weights)
+// holding its shard of every weight:
+//   - a Linear [out, in]: a contiguous range of its rows on every participant;
+//   - a dense SwiGLU: a slice of the intermediate dimension on every participant (gate/up rows and
+//     the matching down columns), whose partial outputs the main thread sums;
+//   - an expert: whole, on the participant of its group (MoGE: groups spread evenly, so every
+//     participant runs the same number of experts for every token);
+//   - the KV cache: a range of kv heads on every participant, with their query heads' attention.
+// Activations stay in main-thread Float32Arrays; inputs are copied into each participant's memory
+// before a job and outputs gathered after it (a few KB per op when generating).
+import * as os from 'node:os';
+import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
+import { ropeNeox, rmsnormRows } from '../reference.js';
+import { toFloat32 } from '../../formats/dtype.js';
+import { FormatError } from '../../formats/safetensors.js';
+import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
+import { quantizeQ4_0, quantizeQ8_0 } from '../../kernels/reference.js';
+import { isQuantized, Op, runOp, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
+import { ThreadPool } from './pool.js';
+import type { CpuWorkerPayload } from './worker.js';
+
+export type QuantType = 'q8_0' | 'q4_0';
+
+export interface CpuBackendOptions {
+  /** Participants, the main thread included (default: the machine's available parallelism). */
+  threads?: number;
+  /** Quantize float matrices at load (the router stays in float). */
+  quant?: QuantType;
+  variant?: KernelVariant | 'auto';
+}
+
+interface Participant {
+  index: number;
+  arena: Arena;
+  /** A kernel instance on this participant's memory, used by the main thread (all compute for participant 0). */
+  kernels: Kernels;
+  /** Named I/O buffers: byte offset and size. */
+  io: Map<string, { ptr: number; bytes: number }>;
+}
+
+/** One participant's rows [r0, r1) of a matrix. */
+interface RowShard { p: number; ptr: number; r0: number; r1: number }
+
+interface CpuLinear extends Linear {
+  type: WeightType;
+  bias?: Float32Array;
+  shards: RowShard[];
+}
+
+/** A participant's slice [i0, i1) of a SwiGLU's intermediate dimension (all of it for an expert). */
+interface MlpSlice { p: number; i0: number; i1: number; gate: number; up: number; down: number }
+
+interface CpuSwiGLU extends SwiGLU {
+  type: WeightType;     // gate and up
+  downType: WeightType;
+  slices: MlpSlice[];   // one per participant for dense MLPs; one in all for an expert
+}
+
+interface KVPart { p: number; kv0: number; kv1: number; k: number; v: number }
+
+interface CpuKVStore extends KVStore {
+  kvHeads: number;
+  headDim: number;
+  parts: KVPart[];
+}
+
+interface CpuEmbedding extends Embedding {
+  dtype: HostTensor['dtype'];
+  bytes: Uint8Array;
+}
+
+const TYPE_OF: Record<string, WeightType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k' };
+
+function blockOf(type: WeightType): number {
+  return type === 'q4_k' ? 256 : isQuantized(type) ? 32 : 1;
+}
+
+/** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
+export function splitRange(total: number, parts: number, align = 1): [number, number][] {
+  const units = Math.ceil(total / align);
+  const out: [number, number][] = [];
+  for (let p = 0; p < parts; p++) {
+    const a = Math.min(total, Math.floor((units * p) / parts) * align);
+    const b = Math.min(total, Math.floor((units * (p + 1)) / parts) * align);
+    out.push([a, b]);
+  }
+  return out;
+}
+
+export class CpuBackend implements Backend {
+  readonly name: string;
+  private readonly participants: Participant[];
+
+  private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
+    readonly variant: KernelVariant, readonly quant: QuantType | undefined) {
+    this.participants = memories.map((memory, index) => ({
+      index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: new Map(),
+    }));
+    this.name = `cpu (wasm ${variant}, ${memories.length} threads${quant ? `, ${quant}` : ''})`;
+  }
+
+  static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
+    const threads = opts.threads ?? os.availableParallelism();
+    if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+    const { module, variant } = await compileKernels(opts.variant ?? 'auto');
+    const memories = Array.from({ length: threads }, () => createSharedMemory(1 << 20));
+    const payloads = memories.map((memory): CpuWorkerPayload => ({ module, memory, variant }));
+    const pool = await ThreadPool.start(threads, new URL('./worker.js', import.meta.url), payloads);
+    return new CpuBackend(pool, module, memories, variant, opts.quant);
+  }
+
+  get threads(): number {
+    return this.participants.length;
+  }
+
+  /** Bytes of wasm memory in use on each participant. */
+  memoryUse(): number[] {
+    return this.participants.map((p) => p.arena.used);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+
+  alloc(n: number): Float32Array {
+    return new Float32Array(n);
+  }
+
+  // ------------------------------------------------------------------ weights
+
+  /** The storage type of a matrix: its own, or the load-time quantization when it applies. */
+  private storageType(t: HostTensor, inDim: number, quantize: boolean): WeightType {
+    const own = TYPE_OF[t.dtype];
+    if (quantize && this.quant && (own === 'f32' || own === 'bf16' || own === 'f16') && inDim % 32 === 0) return this.quant;
+    if (own) return own;
+    if (t.dtype === 'F64') return 'f32';
+    throw new FormatError(t.name, `dtype ${t.dtype} is not supported by the cpu backend`);
+  }
+
+  /** Rows [r0, r1), columns [c0, c1) of matrix t [rows, cols] as bytes of `type` (converting or quantizing). */
+  private encodeBlock(t: HostTensor, type: WeightType, r0: number, r1: number, c0: number, c1: number): Uint8Array {
+    const cols = t.shape[1]!;
+    const own = TYPE_OF[t.dtype];
+    if (own === type) {
+      const stride = rowBytes(type, cols), off = rowBytes(type, c0), len = rowBytes(type, c1 - c0);
+      if (c0 === 0 && c1 === cols) return t.bytes.subarray(r0 * stride, r1 * stride);
+      const out = new Uint8Array((r1 - r0) * len);
+      for (let r = r0; r < r1; r++) out.set(t.bytes.subarray(r * stride + off, r * stride + off + len), (r - r0) * len);
+      return out;
+    }
+    // Float source converted to f32 or quantized: decode the rows, cut the columns.
+    const srcType = own ?? 'f32';
+    const stride = rowBytes(srcType, cols);
+    const f = toFloat32(t.dtype as 'F32', t.bytes.subarray(r0 * stride, r1 * stride));
+    const w = c1 - c0;
+    const block = new Float32Array((r1 - r0) * w);
+    for (let r = 0; r < r1 - r0; r++) block.set(f.subarray(r * cols + c0, r * cols + c1), r * w);
+    if (type === 'f32') return new Uint8Array(block.buffer);
+    if (type === 'q8_0') return quantizeQ8_0(block);
+    if (type === 'q4_0') return quantizeQ4_0(block);
+    throw new FormatError(t.name, `cannot convert ${t.dtype} to ${type}`);
+  }
+
+  private place(p: number, bytes: Uint8Array): number {
+    return this.participants[p]!.arena.put(bytes);
+  }
+
+  private matrixShape(t: HostTensor): [number, number] {
+    if (t.shape.length !== 2) throw new FormatError(t.name, `expected a 2-D matrix, got shape ${JSON.stringify(t.shape)}`);
+    return [t.shape[0]!, t.shape[1]!];
+  }
+
+  private linearOf(weight: HostTensor, bias: HostTensor | undefined, quantize: boolean): CpuLinear {
+    const [out, inDim] = this.matrixShape(weight);
+    const type = this.storageType(weight, inDim, quantize);
+    const shards = splitRange(out, this.threads).map(([r0, r1], p) =>
+      ({ p, r0, r1, ptr: this.place(p, this.encodeBlock(weight, type, r0, r1, 0, inDim)) }));
+    const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
+    if (bias) {
+      if (bias.shape.length !== 1 || bias.shape[0] !== out) throw new FormatError(bias.name, `bias shape ${JSON.stringify(bias.shape)} does not match ${out} outputs`);
+      lin.bias = toFloat32(bias.dtype as 'F32', bias.bytes);
+    }
+    return lin;
+  }
+
+  linear(weight: HostTensor, bias?: HostTensor): Linear {
+    // Small matrices with few outputs (the MoE router) stay in float: routing decisions are sensitive.
+    return this.linearOf(weight, bias, weight.shape[0]! > 256);
+  }
+
+  vector(t: HostTensor): Float32Array {
+    return toFloat32(t.dtype as 'F32', t.bytes);
+  }
+
+  embedding(t: HostTensor): Embedding {
+    const [vocab, dim] = this.matrixShape(t);
+    if (!TYPE_OF[t.dtype] || isQuantized(TYPE_OF[t.dtype]!)) {
+      throw new FormatError(t.name, `embedding of type ${t.dtype} is not supported by the cpu backend`);
+    }
+    const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, bytes: t.bytes };
+    return e;
+  }
+
+  mlp(gate: HostTensor, up: HostTensor, down: HostTensor, placement?: ExpertPlacement): SwiGLU {
+    const [inter, hidden] = this.matrixShape(gate);
+    const type = this.storageType(gate, hidden, true);
+    const downType = this.storageType(down, inter, true);
+    const ranges: [number, number][] = placement
+      ? [[0, inter]]
+      : splitRange(inter, this.threads, Math.max(blockOf(downType), 32));
+    const owner = (i: number) => (placement ? placement.group % this.threads : i);
+    const slices = ranges.map(([i0, i1], i): MlpSlice => {
+      const p = owner(i);
+      return {
+        p, i0, i1,
+        gate: this.place(p, this.encodeBlock(gate, type, i0, i1, 0, hidden)),
+        up: this.place(p, this.encodeBlock(up, type, i0, i1, 0, hidden)),
+        down: this.place(p, this.encodeBlock(down, downType, 0, hidden, i0, i1)),
+      };
+    });
+    const m: CpuSwiGLU = { hidden, intermediate: inter, type, downType, slices };
+    return m;
+  }
+
+  kvStore(maxSeq: number, kvHeads: number, headDim: number): KVStore {
+    const parts = splitRange(kvHeads, this.threads).map(([kv0, kv1], p): KVPart => {
+      const bytes = maxSeq * (kv1 - kv0) * headDim * 4;
+      const arena = this.participants[p]!.arena;
+      return { p, kv0, kv1, k: arena.alloc(bytes), v: arena.alloc(bytes) };
+    });
+    const store: CpuKVStore = { maxSeq, kvHeads, headDim, parts };
+    return store;
+  }
+
+  // ------------------------------------------------------------------ I/O between main and participants
+
+  /** A named buffer of at least `bytes` in participant p's memory. */
+  private buf(p: number, name: string, bytes: number): number {
+    const part = this.participants[p]!;
+    const have = part.io.get(name);
+    if (have && have.bytes >= bytes) return have.ptr;
+    const size = Math.max(bytes, (have?.bytes ?? 0) * 2, 4096);
+    const ptr = part.arena.alloc(size);
+    part.io.set(name, { ptr, bytes: size });
+    return ptr;
+  }
+
+  private f32(p: number, ptr: number, count: number): Float32Array {
+    return new Float32Array(this.participants[p]!.arena.memory.buffer, ptr, count);
+  }
+
+  /** Runs op on every participant; participant 0 runs on this thread. */
+  private run(op: Op): void {
+    const k0 = this.participants[0]!.kernels;
+    this.pool.run(op, () => runOp(k0, op, this.pool.args(0)));
+  }
+
+  // ------------------------------------------------------------------ operations
+
+  embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void {
+    const { dtype, bytes, dim, vocab } = table as CpuEmbedding;
+    const rowBytesOf = bytes.byteLength / vocab;
+    for (let i = 0; i < ids.length; i++) {
+      const id = ids[i]!;
+      if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
+      out.set(toFloat32(dtype as 'F32', bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf)), i * dim);
+    }
+  }
+
+  matmul(out: Float32Array, x: Float32Array, n: number, w: Linear): void {
+    this.project([out], x, n, [w]);
+  }
+
+  project(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Linear[]): void {
+    const lins = ws as readonly CpuLinear[];
+    const inDim = lins[0]!.inFeatures;
+    for (let p = 0; p < this.threads; p++) {
+      const a = this.pool.args(p);
+      const xp = this.buf(p, 'x', n * inDim * 4);
+      this.f32(p, xp, n * inDim).set(x.subarray(0, n * inDim));
+      a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', (n * inDim / 32) * 34 + 64); a[4] = lins.length;
+      lins.forEach((lin, j) => {
+        const s = lin.shards[p]!;
+        a[5 + 4 * j] = WEIGHT_TYPES.indexOf(lin.type);
+        a[6 + 4 * j] = s.ptr;
+        a[7 + 4 * j] = s.r1 - s.r0;
+        a[8 + 4 * j] = this.buf(p, `out${j}`, n * (s.r1 - s.r0) * 4);
+      });
+    }
+    this.run(Op.Matmuls);
+    lins.forEach((lin, j) => {
+      const out = outs[j]!, m = lin.outFeatures;
+      for (const s of lin.shards) {
+        const rows = s.r1 - s.r0;
+        if (rows === 0) continue;
+        const src = this.f32(s.p, this.pool.args(s.p)[8 + 4 * j]!, n * rows);
+        for (let i = 0; i < n; i++) out.set(src.subarray(i * rows, (i + 1) * rows), i * m + s.r0);
+      }
+      if (lin.bias) for (let i = 0; i < n; i++) for (let r = 0; r < m; r++) out[i * m + r]! += lin.bias[r]!;
+    });
+  }
+
+  rmsnorm(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void {
+    rmsnormRows(out, x, n, weight, eps);
+  }
+
+  rope(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
+    ropeNeox(x, n, heads, headDim, pos0, theta);
+  }
+
+  attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
+    n: number, pos0: number, heads: number, kvHeads: number, headDim: number): void {
+    const store = cache as CpuKVStore;
+    const group = heads / kvHeads;
+    for (const part of store.parts) {
+      const { p, kv0, kv1 } = part;
+      const kvLocal = kv1 - kv0, hLocal = kvLocal * group;
+      const a = this.pool.args(p);
+      a[7] = hLocal;
+      if (kvLocal === 0) continue;
+      // K/V rows of this participant's heads go straight into its cache; its query heads into q.
+      const kc = this.f32(p, part.k, store.maxSeq * kvLocal * headDim);
+      const vc = this.f32(p, part.v, store.maxSeq * kvLocal * headDim);
+      const qp = this.buf(p, 'q', n * hLocal * headDim * 4);
+      const ql = this.f32(p, qp, n * hLocal * headDim);
+      for (let i = 0; i < n; i++) {
+        const src = (i * kvHeads + kv0) * headDim, dst = (pos0 + i) * kvLocal * headDim;
+        kc.set(k.subarray(src, src + kvLocal * headDim), dst);
+        vc.set(v.subarray(src, src + kvLocal * headDim), dst);
+        const qs = (i * heads + kv0 * group) * headDim;
+        ql.set(q.subarray(qs, qs + hLocal * headDim), i * hLocal * headDim);
+      }
+      a[0] = this.buf(p, 'attn.out', n * hLocal * headDim * 4); a[1] = qp; a[2] = part.k; a[3] = part.v;
+      a[4] = this.buf(p, 'attn.scratch', (pos0 + n) * 4); a[5] = n; a[6] = pos0;
+      a[8] = kvLocal; a[9] = headDim; a[10] = 1 / Math.sqrt(headDim);
+    }
+    for (let p = store.parts.length; p < this.threads; p++) this.pool.args(p)[7] = 0;
+    this.run(Op.Attention);
+    for (const { p, kv0, kv1 } of store.parts) {
+      const hLocal = (kv1 - kv0) * group;
+      if (hLocal === 0) continue;
+      const src = this.f32(p, this.pool.args(p)[0]!, n * hLocal * headDim);
+      for (let i = 0; i < n; i++) out.set(src.subarray(i * hLocal * headDim, (i + 1) * hLocal * headDim), (i * heads + kv0 * group) * headDim);
+    }
+  }
+
+  swiglu(out: Float32Array, x: Float32Array, n: number, swiglu: SwiGLU): void {
+    const m = swiglu as CpuSwiGLU;
+    if (m.slices.length !== this.threads) {
+      // A whole expert used on its own: route every token to it with weight 1.
+      this.experts(out, x, n, [m], new Int32Array(n), new Float32Array(n).fill(1), 1);
+      return;
+    }
+    const hidden = m.hidden;
+    for (const s of m.slices) {
+      const a = this.pool.args(s.p), inter = s.i1 - s.i0;
+      const xp = this.buf(s.p, 'x', n * hidden * 4);
+      this.f32(s.p, xp, n * hidden).set(x.subarray(0, n * hidden));
+      a[0] = n; a[1] = hidden; a[2] = inter; a[3] = WEIGHT_TYPES.indexOf(m.type);
+      a[4] = s.gate; a[5] = s.up; a[6] = s.down; a[7] = xp;
+      a[8] = this.buf(s.p, 'xq', (n * hidden / 32) * 34 + 64);
+      a[9] = this.buf(s.p, 'g', n * inter * 4 + 64);
+      a[10] = this.buf(s.p, 'u', n * inter * 4 + 64);
+      a[11] = this.buf(s.p, 'aq', (n * inter / 32) * 34 + 64);
+      a[12] = this.buf(s.p, 'mlp.out', n * hidden * 4);
+      a[13] = WEIGHT_TYPES.indexOf(m.downType);
+    }
+    this.run(Op.SwiGLU);
+    this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[12]!);
+  }
+
+  /** out = Σ over participants of their partial outputs [count] at ptrOf(p). */
+  private sumPartials(out: Float32Array, count: number, ptrOf: (p: number) => number): void {
+    out.set(this.f32(0, ptrOf(0), count));
+    for (let p = 1; p < this.threads; p++) {
+      const src = this.f32(p, ptrOf(p), count);
+      for (let i = 0; i < count; i++) out[i]! += src[i]!;
+    }
+  }
+
+  experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
+    expertIds: Int32Array, weights: Float32Array, k: number): void {
+    const all = experts as readonly CpuSwiGLU[];
+    const hidden = all[0]!.hidden;
+    // Tokens of each expert, in token order: the expert runs once over all of them.
+    const byExpert = new Map<number, number[]>();
+    for (let i = 0; i < n * k; i++) {
+      const e = expertIds[i]!;
+      let list = byExpert.get(e);
+      if (!list) byExpert.set(e, (list = []));
+      list.push(i);
+    }
+    const tasks: { p: number; expert: CpuSwiGLU; picks: number[] }[] = [];
+    for (const [e, picks] of byExpert) tasks.push({ p: all[e]!.slices[0]!.p, expert: all[e]!, picks });
+    for (let p = 0; p < this.threads; p++) {
+      const mine = tasks.filter((t) => t.p === p);
+      const picks = mine.reduce((s, t) => s + t.picks.length, 0);
+      const maxCount = mine.reduce((s, t) => Math.max(s, t.picks.length), 0);
+      const maxInter = mine.reduce((s, t) => Math.max(s, t.expert.intermediate), 0);
+      const a = this.pool.args(p);
+      const xp = this.buf(p, 'x', n * hidden * 4);
+      if (mine.length > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
+      const tableP = this.buf(p, 'moe.table', mine.length * TASK_WORDS * 4 + 4);
+      const tokensP = this.buf(p, 'moe.tokens', picks * 4 + 4);
+      const weightsP = this.buf(p, 'moe.weights', picks * 4 + 4);
+      const mem = this.participants[p]!.arena.memory.buffer;
+      const table = new Uint32Array(mem, tableP, mine.length * TASK_WORDS);
+      const tokens = new Uint32Array(mem, tokensP, picks);
+      const wts = new Float32Array(mem, weightsP, picks);
+      let first = 0;
+      mine.forEach((t, j) => {
+        const s = t.expert.slices[0]!;
+        table.set([WEIGHT_TYPES.indexOf(t.expert.type), s.gate, s.up, s.down, t.expert.intermediate, t.picks.length, first,
+          WEIGHT_TYPES.indexOf(t.expert.downType)], j * TASK_WORDS);
+        t.picks.forEach((pick, i) => { tokens[first + i] = Math.floor(pick / k); wts[first + i] = weights[pick]!; });
+        first += t.picks.length;
+      });
+      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4); a[4] = tableP; a[5] = mine.length;
+      a[6] = tokensP; a[7] = weightsP;
+      a[8] = this.buf(p, 'moe.xe', maxCount * hidden * 4 + 64);
+      a[9] = this.buf(p, 'moe.xeq', (maxCount * hidden / 32) * 34 + 64);
+      a[10] = this.buf(p, 'moe.g', maxCount * maxInter * 4 + 64);
+      a[11] = this.buf(p, 'moe.u', maxCount * maxInter * 4 + 64);
+      a[12] = this.buf(p, 'moe.aq', (maxCount * maxInter / 32) * 34 + 64);
+      a[13] = this.buf(p, 'moe.ye', maxCount * hidden * 4 + 64);
+    }
+    this.run(Op.Experts);
+    this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[3]!);
+  }
+}

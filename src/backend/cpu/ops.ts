@@ -1,0 +1,113 @@
+// The operations a participant (main thread or worker) runs on its own WebAssembly memory.
+// The main thread decides every address and writes them into the participant's argument slots;
+// this file only reads them and calls the kernels. Each participant owns a shard of the weights
+// (rows of a matrix, a slice of an MLP's intermediate dimension, or whole experts).
+import type { Kernels, WeightType } from '../../kernels/wasm.js';
+
+export const enum Op {
+  /** Several matrices over one input: out_j[n, rows_j] = x[n, in] · W_jᵀ. */
+  Matmuls = 1,
+  /** Store K/V is done by the main thread; this is attention over the participant's heads. */
+  Attention = 2,
+  /** A SwiGLU slice: out[n, hidden] = down[:, slice] · (silu(gate[slice] x) * up[slice] x), a partial sum. */
+  SwiGLU = 3,
+  /** Whole experts over their tokens: out[n, hidden] = Σ w · expert(x[token]) for this participant's experts. */
+  Experts = 4,
+}
+
+export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k'];
+
+/** True for block-quantized weights, whose matmul takes Q8_0-quantized activations. */
+export function isQuantized(type: WeightType): boolean {
+  return type === 'q8_0' || type === 'q4_0' || type === 'q4_k';
+}
+
+/** Words per expert task in the Experts op's table (u32 each). */
+export const TASK_WORDS = 8;
+
+/** A matmul of m rows of x (f32 at x, or already quantized at xq) by a weight of `type`. */
+function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number, w: number, m: number, inDim: number, rows: number): void {
+  k.matmul(type, out, isQuantized(type) ? xq : x, w, m, inDim, rows);
+}
+
+/**
+ * One SwiGLU over m rows: y[m, hidden] = down · (silu(gate x) * up x).
+ * x[m, hidden] f32 and, when the weights are quantized, xq its Q8_0 blocks (filled here).
+ * g, u [m, inter] and aq (Q8_0 of g) are scratch.
+ */
+function swiglu(k: Kernels, type: WeightType, downType: WeightType, gate: number, up: number, down: number, hidden: number, inter: number,
+  x: number, xq: number, g: number, u: number, aq: number, y: number, m: number): void {
+  if (isQuantized(type)) k.quantizeQ8_0(xq, x, m * hidden);
+  matmul(k, type, g, x, xq, gate, m, hidden, inter);
+  matmul(k, type, u, x, xq, up, m, hidden, inter);
+  k.exports.swiglu(g, g, u, m * inter);
+  if (isQuantized(downType)) k.quantizeQ8_0(aq, g, m * inter);
+  matmul(k, downType, y, g, aq, down, m, inter, hidden);
+}
+
+export function runOp(k: Kernels, op: Op, a: Float64Array): void {
+  switch (op) {
+    case Op.Matmuls: {
+      // a: n, inDim, x, xq, count, then (type, w, rows, out) per matrix
+      const n = a[0]!, inDim = a[1]!, x = a[2]!, xq = a[3]!, count = a[4]!;
+      let quantizedDone = false;
+      for (let j = 0; j < count; j++) {
+        const type = WEIGHT_TYPES[a[5 + 4 * j]!]!, w = a[6 + 4 * j]!, rows = a[7 + 4 * j]!, out = a[8 + 4 * j]!;
+        if (rows === 0) continue;
+        if (isQuantized(type) && !quantizedDone) {
+          k.quantizeQ8_0(xq, x, n * inDim);
+          quantizedDone = true;
+        }
+        matmul(k, type, out, x, xq, w, n, inDim, rows);
+      }
+      return;
+    }
+    case Op.Attention: {
+      // a: out, q, kCache, vCache, scratch, n, pos0, heads, kvHeads, headDim, scale
+      const heads = a[7]!;
+      if (heads === 0) return;
+      k.exports.attention(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, heads, a[8]!, a[9]!, a[10]!, 0, heads);
+      return;
+    }
+    case Op.SwiGLU: {
+      // a: n, hidden, inter, gate/up type, gate, up, down, x, xq, g, u, aq, out, down type
+      const inter = a[2]!;
+      if (inter === 0) {
+        new Float32Array((k.memory.buffer as SharedArrayBuffer), a[12]!, a[0]! * a[1]!).fill(0);
+        return;
+      }
+      swiglu(k, WEIGHT_TYPES[a[3]!]!, WEIGHT_TYPES[a[13]!]!, a[4]!, a[5]!, a[6]!, a[1]!, inter, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]!, a[0]!);
+      return;
+    }
+    case Op.Experts: {
+      // a: n, hidden, x, out, table, tasks, tokens, weights, xe, xeq, g, u, aq, ye
+      // table[task]: gate/up type, gate, up, down, inter, count, first (index into tokens/weights), down type
+      const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!;
+      const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!;
+      const buf = k.memory.buffer as SharedArrayBuffer;
+      const f32 = new Float32Array(buf);
+      const table = new Uint32Array(buf, a[4]!, tasks * TASK_WORDS);
+      const tokens = new Uint32Array(buf, a[6]!);
+      const weights = new Float32Array(buf, a[7]!);
+      f32.fill(0, out / 4, out / 4 + n * hidden);
+      for (let t = 0; t < tasks; t++) {
+        const o = t * TASK_WORDS;
+        const type = WEIGHT_TYPES[table[o]!]!, downType = WEIGHT_TYPES[table[o + 7]!]!;
+        const inter = table[o + 4]!, count = table[o + 5]!, first = table[o + 6]!;
+        // Gather this expert's tokens: xe[count, hidden]
+        for (let i = 0; i < count; i++) {
+          const src = x / 4 + tokens[first + i]! * hidden;
+          f32.copyWithin(xe / 4 + i * hidden, src, src + hidden);
+        }
+        swiglu(k, type, downType, table[o + 1]!, table[o + 2]!, table[o + 3]!, hidden, inter, xe, xeq, g, u, aq, ye, count);
+        // Scatter: out[token] += weight * ye[i]
+        for (let i = 0; i < count; i++) {
+          k.exports.axpy(out + tokens[first + i]! * hidden * 4, ye + i * hidden * 4, weights[first + i]!, hidden);
+        }
+      }
+      return;
+    }
+    default:
+      throw new Error(`unknown op ${op}`);
+  }
+}
