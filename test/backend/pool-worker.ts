@@ -1,11 +1,12 @@
-// Worker for pool.test.ts: op 1 adds args[1] into slot `index` of a shared counter array; op 2 throws.
+// Worker for pool.test.ts: op 1 adds args[1] of a share into slot `share` of a shared counter
+// array; op 2 throws.
 import { workerData, parentPort } from 'node:worker_threads';
 import { serveJobs, type WorkerInit } from '../../src/backend/cpu/pool.js';
 
 const init = workerData as WorkerInit;
 const counters = new Float64Array(init.payload as SharedArrayBuffer);
 parentPort!.postMessage({ ready: true });
-serveJobs(init, (op, args) => {
-  if (op === 1) counters[init.index]! += args[1]!;
-  if (op === 2) throw new Error(`bad job in worker ${init.index}`);
+serveJobs(init, (op, share, args) => {
+  if (op === 1) counters[share]! += args[1]!;
+  if (op === 2) throw new Error(`bad job in share ${share}`);
 });

@@ -78,6 +78,11 @@ function blockOf(type: WeightType): number {
   return type === 'q4_k' ? 256 : isQuantized(type) ? 32 : 1;
 }
 
+/** Bytes of a SwiGLU slice of `inter` intermediate units. */
+function mlpBytes(m: CpuSwiGLU, inter: number): number {
+  return 2 * rowBytes(m.type, m.hidden) * inter + rowBytes(m.downType, inter) * m.hidden;
+}
+
 /** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
 export function splitRange(total: number, parts: number, align = 1): [number, number][] {
   const units = Math.ceil(total / align);
@@ -93,6 +98,12 @@ export function splitRange(total: number, parts: number, align = 1): [number, nu
 export class CpuBackend implements Backend {
   readonly name: string;
   private readonly participants: Participant[];
+  /** Bytes of weights the matmuls have streamed since the last reset (for bandwidth figures). */
+  weightBytesRead = 0;
+  /** Bytes of weights held: wasm memories plus embedding tables and small vectors in JS. */
+  weightBytes = 0;
+  /** Bytes of KV caches allocated. */
+  kvBytes = 0;
 
   private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
     readonly variant: KernelVariant, readonly quant: QuantType | undefined) {
@@ -107,8 +118,8 @@ export class CpuBackend implements Backend {
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
     const { module, variant } = await compileKernels(opts.variant ?? 'auto');
     const memories = Array.from({ length: threads }, () => createSharedMemory(1 << 20));
-    const payloads = memories.map((memory): CpuWorkerPayload => ({ module, memory, variant }));
-    const pool = await ThreadPool.start(threads, new URL('./worker.js', import.meta.url), payloads);
+    const payload: CpuWorkerPayload = { module, memories, variant };
+    const pool = await ThreadPool.start(threads, new URL('./worker.js', import.meta.url), payload);
     return new CpuBackend(pool, module, memories, variant, opts.quant);
   }
 
@@ -165,6 +176,7 @@ export class CpuBackend implements Backend {
   }
 
   private place(p: number, bytes: Uint8Array): number {
+    this.weightBytes += bytes.byteLength;
     return this.participants[p]!.arena.put(bytes);
   }
 
@@ -201,6 +213,7 @@ export class CpuBackend implements Backend {
       throw new FormatError(t.name, `embedding of type ${t.dtype} is not supported by the cpu backend`);
     }
     const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, bytes: t.bytes };
+    this.weightBytes += t.bytes.byteLength;
     return e;
   }
 
@@ -229,6 +242,7 @@ export class CpuBackend implements Backend {
     const parts = splitRange(kvHeads, this.threads).map(([kv0, kv1], p): KVPart => {
       const bytes = maxSeq * (kv1 - kv0) * headDim * 4;
       const arena = this.participants[p]!.arena;
+      this.kvBytes += 2 * bytes;
       return { p, kv0, kv1, k: arena.alloc(bytes), v: arena.alloc(bytes) };
     });
     const store: CpuKVStore = { maxSeq, kvHeads, headDim, parts };
@@ -252,10 +266,9 @@ export class CpuBackend implements Backend {
     return new Float32Array(this.participants[p]!.arena.memory.buffer, ptr, count);
   }
 
-  /** Runs op on every participant; participant 0 runs on this thread. */
+  /** Runs op's share of every participant (this thread runs share 0, and any a worker is late for). */
   private run(op: Op): void {
-    const k0 = this.participants[0]!.kernels;
-    this.pool.run(op, () => runOp(k0, op, this.pool.args(0)));
+    this.pool.run(op, (share) => runOp(this.participants[share]!.kernels, op, this.pool.args(share)));
   }
 
   // ------------------------------------------------------------------ operations
@@ -284,6 +297,7 @@ export class CpuBackend implements Backend {
       a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', (n * inDim / 32) * 34 + 64); a[4] = lins.length;
       lins.forEach((lin, j) => {
         const s = lin.shards[p]!;
+        this.weightBytesRead += rowBytes(lin.type, inDim) * (s.r1 - s.r0);
         a[5 + 4 * j] = WEIGHT_TYPES.indexOf(lin.type);
         a[6 + 4 * j] = s.ptr;
         a[7 + 4 * j] = s.r1 - s.r0;
@@ -357,6 +371,7 @@ export class CpuBackend implements Backend {
     const hidden = m.hidden;
     for (const s of m.slices) {
       const a = this.pool.args(s.p), inter = s.i1 - s.i0;
+      this.weightBytesRead += mlpBytes(m, inter);
       const xp = this.buf(s.p, 'x', n * hidden * 4);
       this.f32(s.p, xp, n * hidden).set(x.subarray(0, n * hidden));
       a[0] = n; a[1] = hidden; a[2] = inter; a[3] = WEIGHT_TYPES.indexOf(m.type);
@@ -413,6 +428,7 @@ export class CpuBackend implements Backend {
       let first = 0;
       mine.forEach((t, j) => {
         const s = t.expert.slices[0]!;
+        this.weightBytesRead += mlpBytes(t.expert, t.expert.intermediate);
         table.set([WEIGHT_TYPES.indexOf(t.expert.type), s.gate, s.up, s.down, t.expert.intermediate, t.picks.length, first,
           WEIGHT_TYPES.indexOf(t.expert.downType)], j * TASK_WORDS);
         t.picks.forEach((pick, i) => { tokens[first + i] = Math.floor(pick / k); wts[first + i] = weights[pick]!; });

@@ -1,23 +1,26 @@
 // A pool of worker threads that run one operation at a time together with the main thread.
-// Hand-off through a SharedArrayBuffer: the main thread writes each participant's arguments,
-// bumps a sequence number and does its own share; workers spin briefly on the sequence number,
-// then sleep in Atomics.wait, so a dispatch during a forward pass costs microseconds and an idle
-// pool costs no CPU.
+// An operation has one share per participant (the main thread is participant 0). Hand-off goes
+// through a SharedArrayBuffer: the main thread writes each share's arguments, bumps a sequence
+// number and claims shares; workers spin briefly on the sequence number, then sleep in
+// Atomics.wait. Every participant first claims its own share, then any share still unclaimed: a
+// worker that the OS has not scheduled yet costs a delay of one share, never a stall.
 import { Worker } from 'node:worker_threads';
 
-/** Float64 argument slots per participant. */
+/** Float64 argument slots per share. */
 export const ARG_SLOTS = 64;
 
 // Int32 control words.
 const SEQ = 0;      // bumped for every job
-const PENDING = 1;  // workers still running the current job
+const PENDING = 1;  // shares not finished yet
 const OP = 2;       // the job's operation code
 const STOP = 3;     // 1: workers exit
-const FAILED = 4;   // participant index + 1 of the first worker that threw
-const CONTROL_WORDS = 16;
+const FAILED = 4;   // share index + 1 of the first share that threw in a worker
+const CLAIMS = 8;   // CLAIMS + s: 1 once share s is taken
+const MAX_PARTICIPANTS = 256;
+const CONTROL_WORDS = CLAIMS + MAX_PARTICIPANTS;
 
 /** Iterations of the busy-wait before sleeping: long enough to bridge the main thread's work between two ops. */
-const SPIN = 1 << 16;
+const SPIN = 1 << 18;
 
 export interface PoolShared {
   control: SharedArrayBuffer;
@@ -33,14 +36,27 @@ export interface WorkerInit {
   /** This worker's participant index (the main thread is 0). */
   index: number;
   participants: number;
-  /** Whatever the worker module needs to set itself up (e.g. its WebAssembly memory). */
+  /** Whatever the worker module needs to set itself up (e.g. the WebAssembly memories). */
   payload: unknown;
 }
 
-/** Runs in each worker: calls `handle(op, args)` for every job until the pool stops. */
-export function serveJobs(init: WorkerInit, handle: (op: number, args: Float64Array) => void): void {
+/** Claims unclaimed shares, own first, and runs each; returns when none is left. */
+function claimAndRun(control: Int32Array, participants: number, own: number, run: (share: number) => void): void {
+  for (let i = 0; i < participants; i++) {
+    const share = (own + i) % participants;
+    if (Atomics.compareExchange(control, CLAIMS + share, 0, 1) !== 0) continue;
+    try {
+      run(share);
+    } finally {
+      if (Atomics.sub(control, PENDING, 1) === 1) Atomics.notify(control, PENDING);
+    }
+  }
+}
+
+/** Runs in each worker: calls `handle(op, share, args)` for the shares it claims until the pool stops. */
+export function serveJobs(init: WorkerInit, handle: (op: number, share: number, args: Float64Array) => void): void {
   const control = new Int32Array(init.shared.control);
-  const args = new Float64Array(init.shared.args, init.index * ARG_SLOTS * 8, ARG_SLOTS);
+  const args = Array.from({ length: init.participants }, (_, s) => new Float64Array(init.shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
   let seen = 0; // no job can have been posted before every worker is up
   for (;;) {
     let spins = 0;
@@ -52,16 +68,17 @@ export function serveJobs(init: WorkerInit, handle: (op: number, args: Float64Ar
     }
     seen = Atomics.load(control, SEQ);
     if (Atomics.load(control, STOP)) return;
-    try {
-      handle(Atomics.load(control, OP), args);
-    } catch (e) {
-      if (Atomics.compareExchange(control, FAILED, 0, init.index + 1) === 0) {
-        const text = new TextEncoder().encode(e instanceof Error ? e.message : String(e)).subarray(0, ERROR_BYTES - 4);
-        new Uint8Array(init.shared.error, 4).set(text);
-        new Int32Array(init.shared.error, 0, 1)[0] = text.length;
+    claimAndRun(control, init.participants, init.index, (share) => {
+      try {
+        handle(Atomics.load(control, OP), share, args[share]!);
+      } catch (e) {
+        if (Atomics.compareExchange(control, FAILED, 0, share + 1) === 0) {
+          const text = new TextEncoder().encode(e instanceof Error ? e.message : String(e)).subarray(0, ERROR_BYTES - 4);
+          new Uint8Array(init.shared.error, 4).set(text);
+          new Int32Array(init.shared.error, 0, 1)[0] = text.length;
+        }
       }
-    }
-    if (Atomics.sub(control, PENDING, 1) === 1) Atomics.notify(control, PENDING);
+    });
   }
 }
 
@@ -76,10 +93,13 @@ export class ThreadPool {
   }
 
   /**
-   * Starts `participants - 1` workers running `script`; each gets its index and `payloads[index]`.
+   * Starts `participants - 1` workers running `script`; each gets its index and `payload`.
    * Resolves once every worker has reported that it is ready.
    */
-  static async start(participants: number, script: URL, payloads: unknown[]): Promise<ThreadPool> {
+  static async start(participants: number, script: URL, payload: unknown): Promise<ThreadPool> {
+    if (!Number.isInteger(participants) || participants < 1 || participants > MAX_PARTICIPANTS) {
+      throw new RangeError(`participants must be an integer in [1, ${MAX_PARTICIPANTS}], got ${participants}`);
+    }
     const shared: PoolShared = {
       control: new SharedArrayBuffer(CONTROL_WORDS * 4),
       args: new SharedArrayBuffer(participants * ARG_SLOTS * 8),
@@ -88,7 +108,7 @@ export class ThreadPool {
     const workers: Worker[] = [];
     try {
       for (let index = 1; index < participants; index++) {
-        const init: WorkerInit = { shared, index, participants, payload: payloads[index] };
+        const init: WorkerInit = { shared, index, participants, payload };
         const w = new Worker(script, { workerData: init });
         workers.push(w);
         await new Promise<void>((resolve, reject) => {
@@ -105,28 +125,33 @@ export class ThreadPool {
     return new ThreadPool(participants, shared, workers);
   }
 
-  /** The argument slots of participant p, to fill before `run`. */
-  args(p: number): Float64Array {
-    return this.argViews[p]!;
+  /** The argument slots of share s, to fill before `run`. */
+  args(s: number): Float64Array {
+    return this.argViews[s]!;
   }
 
-  /** Runs `op` on every worker while the main thread runs `mainShare`; returns when all are done. */
-  run(op: number, mainShare: () => void): void {
+  /**
+   * Runs `op`: `runShare(s)` on this thread for the shares it claims (share 0 first), the workers'
+   * handlers for theirs; returns when every share is done.
+   */
+  run(op: number, runShare: (share: number) => void): void {
     if (this.closed) throw new Error('thread pool is closed');
-    const c = this.control;
-    const workers = this.participants - 1;
-    if (workers > 0) {
-      Atomics.store(c, OP, op);
-      Atomics.store(c, PENDING, workers);
+    const c = this.control, n = this.participants;
+    Atomics.store(c, OP, op);
+    Atomics.store(c, PENDING, n);
+    for (let s = 0; s < n; s++) Atomics.store(c, CLAIMS + s, 0);
+    if (n > 1) {
       Atomics.add(c, SEQ, 1);
       Atomics.notify(c, SEQ);
     }
     let mainError: unknown;
-    try {
-      mainShare();
-    } catch (e) {
-      mainError = e;
-    }
+    claimAndRun(c, n, 0, (share) => {
+      try {
+        runShare(share);
+      } catch (e) {
+        mainError ??= e;
+      }
+    });
     let spins = 0;
     for (let left = Atomics.load(c, PENDING); left !== 0; left = Atomics.load(c, PENDING)) {
       if (++spins >= SPIN) Atomics.wait(c, PENDING, left, 1);
@@ -136,7 +161,7 @@ export class ThreadPool {
     if (failed) {
       const len = new Int32Array(this.shared.error, 0, 1)[0]!;
       const message = new TextDecoder().decode(new Uint8Array(this.shared.error, 4, len).slice());
-      throw new Error(`worker ${failed - 1} failed: ${message}`);
+      throw new Error(`share ${failed - 1} failed in a worker: ${message}`);
     }
   }
 

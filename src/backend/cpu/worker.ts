@@ -1,5 +1,5 @@
-// A worker thread of the CPU backend: instantiates the kernels on its own shared memory and runs
-// the jobs the main thread posts (see ops.ts).
+// A worker thread of the CPU backend: instantiates the kernels on every participant's shared memory
+// and runs the shares of the jobs the main thread posts that it claims (see ops.ts, pool.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kernels, type KernelVariant, type WasmMemory, type WasmModule } from '../../kernels/wasm.js';
 import { runOp } from './ops.js';
@@ -7,16 +7,17 @@ import { serveJobs, type WorkerInit } from './pool.js';
 
 export interface CpuWorkerPayload {
   module: WasmModule;
-  memory: WasmMemory;
+  /** Every participant's memory: a worker may take over another participant's share. */
+  memories: WasmMemory[];
   variant: KernelVariant;
 }
 
 const init = workerData as WorkerInit;
 try {
-  const { module, memory, variant } = init.payload as CpuWorkerPayload;
-  const kernels = new Kernels(module, memory, variant);
+  const { module, memories, variant } = init.payload as CpuWorkerPayload;
+  const kernels = memories.map((memory) => new Kernels(module, memory, variant));
   parentPort!.postMessage({ ready: true });
-  serveJobs(init, (op, args) => runOp(kernels, op, args));
+  serveJobs(init, (op, share, args) => runOp(kernels[share]!, op, args));
 } catch (e) {
   parentPort!.postMessage({ error: (e as Error).message });
 }

@@ -1,0 +1,94 @@
+// `pangu bench --model M [--quant T] [--threads N] [-p 128] [-n 64] [--reps R] [--json]`:
+// prompt processing and generation speed, weight bytes streamed per generated token and the
+// bandwidth that makes. With --json the last line of stdout is one JSON object.
+import * as path from 'node:path';
+import { CpuBackend } from '../backend/cpu/backend.js';
+import { Session } from '../engine/generate.js';
+import { Rng, argmax } from '../engine/sampler.js';
+import { loadModelFromFlags, MODEL_FLAGS } from './model-flags.js';
+import { integer, parse, UsageError } from './options.js';
+
+export interface BenchResult {
+  model: string;
+  backend: string;
+  threads: number;
+  quant: string;
+  prompt_tokens: number;
+  gen_tokens: number;
+  load_s: number;
+  prompt_tokens_per_s: number;
+  gen_tokens_per_s: number;
+  weight_bytes: number;
+  weight_bytes_per_token: number;
+  gen_bandwidth_gb_s: number;
+  kv_cache_bytes: number;
+  peak_rss_bytes: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+export async function runBench(argv: string[]): Promise<number> {
+  const { values } = parse(argv, {
+    ...MODEL_FLAGS, prompt: { type: 'string', short: 'p' }, gen: { type: 'string', short: 'n' },
+    reps: { type: 'string', short: 'r' }, json: { type: 'boolean' },
+  });
+  if (!values.model) throw new UsageError('--model is required');
+  if (values.backend === 'reference') throw new UsageError('bench measures the cpu backend');
+  const p = integer('prompt', values.prompt, 128, 1), n = integer('gen', values.gen, 64, 1), reps = integer('reps', values.reps, 3, 1, 100);
+  const t0 = performance.now();
+  const model = await loadModelFromFlags(values);
+  const loadS = (performance.now() - t0) / 1000;
+  const be = model.backend as CpuBackend;
+  const session = new Session(model, p + n + 1);
+  const rng = new Rng(1234);
+  const prompt = Array.from({ length: p }, () => Math.floor(rng.next() * model.args.vocab_size));
+  // Warm-up: compiles the JS paths, touches every page of the weights.
+  session.prefill(prompt.slice(0, Math.min(8, p)));
+  session.step(1);
+  const pp: number[] = [], tg: number[] = [];
+  let bytesPerToken = 0;
+  for (let r = 0; r < reps; r++) {
+    session.cache.truncate(0);
+    const a = performance.now();
+    let logits = session.model.forward(prompt, session.cache, 'last');
+    const b = performance.now();
+    pp.push(p / ((b - a) / 1000));
+    be.weightBytesRead = 0;
+    const c = performance.now();
+    for (let i = 0; i < n; i++) logits = model.forward([argmax(logits)], session.cache, 'last');
+    const d = performance.now();
+    tg.push(n / ((d - c) / 1000));
+    bytesPerToken = be.weightBytesRead / n;
+  }
+  const genTps = median(tg);
+  const result: BenchResult = {
+    model: path.basename(path.resolve(values.model)),
+    backend: be.name,
+    threads: be.threads,
+    quant: values.quant ?? 'none',
+    prompt_tokens: p,
+    gen_tokens: n,
+    load_s: loadS,
+    prompt_tokens_per_s: median(pp),
+    gen_tokens_per_s: genTps,
+    weight_bytes: be.weightBytes,
+    weight_bytes_per_token: bytesPerToken,
+    gen_bandwidth_gb_s: (bytesPerToken * genTps) / 1e9,
+    kv_cache_bytes: be.kvBytes,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+  };
+  const mb = (x: number) => `${(x / 1e6).toFixed(1)} MB`;
+  process.stdout.write([
+    `model      ${result.model} (${mb(result.weight_bytes)} of weights, ${result.backend})`,
+    `load       ${loadS.toFixed(2)} s`,
+    `prompt     ${p} tokens: ${result.prompt_tokens_per_s.toFixed(1)} tokens/s (median of ${reps})`,
+    `generate   ${n} tokens: ${genTps.toFixed(2)} tokens/s, ${mb(bytesPerToken)} of weights per token, ${result.gen_bandwidth_gb_s.toFixed(2)} GB/s`,
+    `memory     peak RSS ${mb(result.peak_rss_bytes)} (weights ${mb(result.weight_bytes)} + KV cache ${mb(result.kv_cache_bytes)})`,
+  ].join('\n') + '\n');
+  if (values.json) process.stdout.write(JSON.stringify(result) + '\n');
+  await be.close();
+  return 0;
+}
