@@ -125,7 +125,7 @@ function checkBytes(name: string, bytes: Uint8Array, typeSize: number): number {
   return bytes.byteLength / typeSize;
 }
 
-const fr = Math.fround;
+
 
 /** C's roundf: half away from zero. */
 function roundf(x: number): number {
@@ -144,10 +144,10 @@ export function quantizeQ8_0(x: Float32Array): Uint8Array {
     const o = i * 32;
     let amax = 0;
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[o + j]!));
-    const d = fr(amax / 127);
-    const id = d ? fr(1 / d) : 0;
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
     view.setUint16(i * 34, f32ToF16(d), true);
-    for (let j = 0; j < 32; j++) out[i * 34 + 2 + j] = roundf(fr(x[o + j]! * id)) & 0xff;
+    for (let j = 0; j < 32; j++) out[i * 34 + 2 + j] = roundf(Math.fround(x[o + j]! * id)) & 0xff;
   }
   return out;
 }
@@ -179,13 +179,13 @@ export function quantizeQ4_0(x: Float32Array): Uint8Array {
       const v = x[o + j]!;
       if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
     }
-    const d = fr(max / -8);
-    const id = d ? fr(1 / d) : 0;
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
     view.setUint16(i * 18, f32ToF16(d), true);
     for (let j = 0; j < 16; j++) {
       // (int8_t)(x*id + 8.5f): truncation toward zero, then at most 15.
-      const q0 = Math.min(15, Math.trunc(fr(fr(x[o + j]! * id) + 8.5)));
-      const q1 = Math.min(15, Math.trunc(fr(fr(x[o + 16 + j]! * id) + 8.5)));
+      const q0 = Math.min(15, Math.trunc(Math.fround(Math.fround(x[o + j]! * id) + 8.5)));
+      const q1 = Math.min(15, Math.trunc(Math.fround(Math.fround(x[o + 16 + j]! * id) + 8.5)));
       out[i * 18 + 2 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
     }
   }
@@ -218,6 +218,8 @@ const u32b = new Uint32Array(f32b.buffer);
 
 /** ggml's nearest_int: round half to even through the float32 add of 1.5*2^23, bit for bit. */
 function nearestInt(f: number): number {
+  // Within ggml's asserted range the float32 sum is exact up to the rounding wanted (f is a float32).
+  if (f >= -4194303 && f <= 4194303) return Math.fround(f + 12582912) - 12582912;
   f32b[0] = f + 12582912;
   return (u32b[0]! & 0x007fffff) - 0x00400000;
 }
@@ -228,12 +230,20 @@ function scaleMinK4(j: number, q: Uint8Array, o: number): [number, number] {
   return [(q[o + j + 4]! & 0xf) | ((q[o + j - 4]! >> 6) << 4), (q[o + j + 4]! >> 4) | ((q[o + j]! >> 6) << 4)];
 }
 
+/** Scratch for makeQkx2Quants: x - min of the sub-block, and the previous step's levels. */
+const XM = new Float32Array(32);
+const PREV = new Uint8Array(32);
+
 /**
  * ggml's make_qkx2_quants for one sub-block: fits x ≈ scale*L - min with L in 0..nmax, weighted
  * least squares over a small search of scales. Writes L, returns [scale, min] (min >= 0).
+ * Operation for operation as in C, in float32. Two exact shortcuts: x - min is computed once
+ * per value of min (C recomputes the same floats each step), and a step whose levels equal the previous step's is
+ * skipped (it would reproduce that step's error, which can never beat the best so far).
  */
 function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array,
   L: Uint8Array, lo: number, Laux: Uint8Array, rmin: number, rdelta: number, nstep: number): [number, number] {
+  const fr = Math.fround;
   let min = x[xo]!, max = x[xo]!;
   let sumW = weights[0]!;
   let sumX = fr(sumW * x[xo]!);
@@ -250,26 +260,39 @@ function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, we
     for (let i = 0; i < n; i++) L[lo + i] = 0;
     return [0, -min];
   }
-  let iscale = fr(nmax / fr(max - min));
+  let range = fr(max - min);
+  for (let i = 0; i < n; i++) XM[i] = x[xo + i]! - min;
+  let iscale = fr(nmax / range);
   let scale = fr(1 / iscale);
   let bestError = 0;
   for (let i = 0; i < n; i++) {
-    const l = nearestInt(fr(iscale * fr(x[xo + i]! - min)));
-    L[lo + i] = Math.max(0, Math.min(nmax, l));
-    const diff = fr(fr(fr(scale * L[lo + i]!) + min) - x[xo + i]!);
+    let l = nearestInt(fr(iscale * XM[i]!));
+    l = l < 0 ? 0 : l > nmax ? nmax : l;
+    L[lo + i] = l;
+    const diff = fr(fr(fr(scale * l) + min) - x[xo + i]!);
     bestError = fr(bestError + fr(weights[i]! * fr(diff * diff)));
   }
   if (nstep < 1) return [scale, -min];
+  let havePrev = false;
   for (let is = 0; is <= nstep; is++) {
-    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / fr(max - min));
+    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / range);
+    let same = havePrev;
+    for (let i = 0; i < n; i++) {
+      let l = nearestInt(fr(iscale * XM[i]!));
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
+      if (l !== PREV[i]) same = false;
+      Laux[i] = l;
+    }
+    if (same) continue;
+    PREV.set(Laux.subarray(0, n));
+    havePrev = true;
     let sumL = 0, sumL2 = 0, sumXL = 0;
     for (let i = 0; i < n; i++) {
-      const l = Math.max(0, Math.min(nmax, nearestInt(fr(iscale * fr(x[xo + i]! - min)))));
-      Laux[i] = l;
-      const w = weights[i]!;
-      sumL = fr(sumL + fr(w * l));
-      sumL2 = fr(sumL2 + fr(fr(w * l) * l));
-      sumXL = fr(sumXL + fr(fr(w * l) * x[xo + i]!));
+      const l = Laux[i]!;
+      const wl = fr(weights[i]! * l);
+      sumL = fr(sumL + wl);
+      sumL2 = fr(sumL2 + fr(wl * l));
+      sumXL = fr(sumXL + fr(wl * x[xo + i]!));
     }
     const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
     if (D > 0) {
@@ -289,6 +312,9 @@ function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, we
         bestError = curError;
         scale = thisScale;
         min = thisMin;
+        // Later steps see the new min, as in C.
+        range = fr(max - min);
+        for (let i = 0; i < n; i++) XM[i] = x[xo + i]! - min;
       }
     }
   }
@@ -309,20 +335,20 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array {
     let maxScale = 0, maxMin = 0;
     for (let j = 0; j < 8; j++) {
       let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = fr(sumX2 + fr(x[xo + 32 * j + l]! * x[xo + 32 * j + l]!));
-      const avX = fr(Math.sqrt(fr(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = fr(avX + Math.abs(x[xo + 32 * j + l]!));
-      const [sc, mn] = makeQkx2Quants(32, 15, x, xo + 32 * j, weights, L, 32 * j, Laux, -1, fr(0.1), 20);
+      for (let l = 0; l < 32; l++) sumX2 = Math.fround(sumX2 + Math.fround(x[xo + 32 * j + l]! * x[xo + 32 * j + l]!));
+      const avX = Math.fround(Math.sqrt(Math.fround(sumX2 / 32)));
+      for (let l = 0; l < 32; l++) weights[l] = Math.fround(avX + Math.abs(x[xo + 32 * j + l]!));
+      const [sc, mn] = makeQkx2Quants(32, 15, x, xo + 32 * j, weights, L, 32 * j, Laux, -1, Math.fround(0.1), 20);
       scales[j] = sc;
       mins[j] = mn;
       if (scales[j]! > maxScale) maxScale = scales[j]!;
       if (mins[j]! > maxMin) maxMin = mins[j]!;
     }
-    const invScale = maxScale > 0 ? fr(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? fr(63 / maxMin) : 0;
+    const invScale = maxScale > 0 ? Math.fround(63 / maxScale) : 0;
+    const invMin = maxMin > 0 ? Math.fround(63 / maxMin) : 0;
     for (let j = 0; j < 8; j++) {
-      const ls = Math.min(63, nearestInt(fr(invScale * scales[j]!)) & 0xff);
-      const lm = Math.min(63, nearestInt(fr(invMin * mins[j]!)) & 0xff);
+      const ls = Math.min(63, nearestInt(Math.fround(invScale * scales[j]!)) & 0xff);
+      const lm = Math.min(63, nearestInt(Math.fround(invMin * mins[j]!)) & 0xff);
       if (j < 4) {
         out[so + j] = ls;
         out[so + j + 4] = lm;
@@ -332,17 +358,17 @@ export function quantizeQ4_K(x: Float32Array): Uint8Array {
         out[so + j]! |= (lm >> 4) << 6;
       }
     }
-    const d16 = f32ToF16(fr(maxScale / 63)), dmin16 = f32ToF16(fr(maxMin / 63));
+    const d16 = f32ToF16(Math.fround(maxScale / 63)), dmin16 = f32ToF16(Math.fround(maxMin / 63));
     view.setUint16(bo, d16, true);
     view.setUint16(bo + 2, dmin16, true);
     const dAll = f16ToF32(d16), dminAll = f16ToF32(dmin16);
     for (let j = 0; j < 8; j++) {
       const [sc, m] = scaleMinK4(j, out, so);
-      const d = fr(dAll * sc);
+      const d = Math.fround(dAll * sc);
       if (!d) continue; // keeps the L found by makeQkx2Quants, as ggml does
-      const dm = fr(dminAll * m);
+      const dm = Math.fround(dminAll * m);
       for (let ii = 0; ii < 32; ii++) {
-        const l = nearestInt(fr(fr(x[xo + 32 * j + ii]! + dm) / d));
+        const l = nearestInt(Math.fround(Math.fround(x[xo + 32 * j + ii]! + dm) / d));
         L[32 * j + ii] = Math.max(0, Math.min(15, l));
       }
     }
@@ -367,9 +393,9 @@ export function dequantizeQ4_K(bytes: Uint8Array): Float32Array {
     for (let j = 0; j < QK_K; j += 64, q += 32, is += 2) {
       const [sc1, m1] = scaleMinK4(is, bytes, bo + 4);
       const [sc2, m2] = scaleMinK4(is + 1, bytes, bo + 4);
-      const d1 = fr(d * sc1), mm1 = fr(min * m1), d2 = fr(d * sc2), mm2 = fr(min * m2);
-      for (let l = 0; l < 32; l++) out[y++] = fr(d1 * (bytes[q + l]! & 0xf)) - mm1;
-      for (let l = 0; l < 32; l++) out[y++] = fr(d2 * (bytes[q + l]! >> 4)) - mm2;
+      const d1 = Math.fround(d * sc1), mm1 = Math.fround(min * m1), d2 = Math.fround(d * sc2), mm2 = Math.fround(min * m2);
+      for (let l = 0; l < 32; l++) out[y++] = Math.fround(d1 * (bytes[q + l]! & 0xf)) - mm1;
+      for (let l = 0; l < 32; l++) out[y++] = Math.fround(d2 * (bytes[q + l]! >> 4)) - mm2;
     }
   }
   return out;
