@@ -77,8 +77,8 @@ export function ggmlType(name: string): GgmlType {
   return t;
 }
 
-/** GGML types whose values this project can decode (and, except I/U types, encode). */
-export const SUPPORTED_TYPES: readonly TensorDType[] = ['F32', 'F16', 'BF16', 'F64', 'I8', 'I16', 'I32', 'I64', 'Q8_0', 'Q4_0', 'Q4_K'];
+/** GGML types whose values this project can decode to float32. */
+export const SUPPORTED_TYPES: readonly TensorDType[] = ['F32', 'F16', 'BF16', 'F64', 'Q8_0', 'Q4_0', 'Q4_K'];
 
 export function isBlockDType(t: string): t is BlockDType {
   return t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K';
