@@ -1,11 +1,13 @@
 // The `pangu` command: picks the subcommand; each one parses its own flags and calls the library.
+import { CONVERT_HELP, runConvert } from './convert.js';
 import { runGenerate } from './generate.js';
 import { runLogits } from './logits.js';
 import { UsageError } from './options.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
-  logits: { run: runLogits, help: 'logits --model DIR --tokens 1,5,9      logits of every position, as JSON' },
-  generate: { run: runGenerate, help: 'generate --model DIR --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
+  logits: { run: runLogits, help: 'logits --model DIR|FILE.gguf --tokens 1,5,9   logits of every position, as JSON' },
+  generate: { run: runGenerate, help: 'generate --model DIR|FILE.gguf --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
+  convert: { run: runConvert, help: CONVERT_HELP },
 };
 
 function usage(): string {
