@@ -3,10 +3,10 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { fromFloat32 } from '../../src/formats/dtype.js';
-import { quantize } from '../../src/formats/ggml-quants.js';
+import { decodeToFloat32, quantize, type TensorDType } from '../../src/formats/ggml-quants.js';
 import { GgufFile, GgufType, kv, writeGguf, type GgufMetadata, type GgufTensorToWrite } from '../../src/formats/gguf.js';
 import { FormatError } from '../../src/formats/safetensors.js';
-import { tempDir } from '../helpers.js';
+import { FIXTURES, tempDir } from '../helpers.js';
 
 function metadataOfEveryType(): GgufMetadata {
   return new Map([
@@ -163,4 +163,36 @@ test('malformed GGUF files give clear errors naming the file and the key or tens
   expectError(rawGguf(dir, { tensors: [{ name: 'a', dims: [32], type: 0, offset: 0 }, { name: 'a', dims: [32], type: 0, offset: 128 }] }), /tensor 'a': duplicate tensor name/);
   expectError(rawGguf(dir, { tensors: [{ name: 'a', dims: [1, 1, 1, 1, 32], type: 0, offset: 0 }] }), /tensor 'a': 5 dimensions, more than GGML's 4/);
   expectError(rawGguf(dir, { tensors: [{ name: 'a', dims: [1n << 40n, 1n << 20n], type: 0, offset: 0 }] }), /tensor 'a': dims \[1099511627776, 1048576\] hold more than 2\^53 elements/);
+});
+
+test('a file written by llama.cpp\'s gguf-py (GGUFWriter) reads back: metadata, alignment 64, tensors decoded as gguf-py decodes them', () => {
+  const file = path.join(FIXTURES, 'gguf', 'gguf-py-writer.gguf');
+  const expected = JSON.parse(fs.readFileSync(file.replace('.gguf', '.json'), 'utf8')) as Record<string, { type: string; shape: number[]; values: number[] }>;
+  const g = GgufFile.open(file);
+  try {
+    assert.equal(g.version, 3);
+    assert.equal(g.alignment, 64);
+    assert.equal(g.dataOffset % 64, 0);
+    assert.equal(g.architecture, 'pangu-test');
+    assert.equal(g.string('general.name'), 'gguf-py fixture ✓');
+    const scalars: [string, GgufType, unknown][] = [
+      ['t.u8', GgufType.UINT8, 200], ['t.i8', GgufType.INT8, -100], ['t.u16', GgufType.UINT16, 60000],
+      ['t.i16', GgufType.INT16, -30000], ['t.u32', GgufType.UINT32, 4000000000], ['t.i32', GgufType.INT32, -2000000000],
+      ['t.f32', GgufType.FLOAT32, 0.25], ['t.u64', GgufType.UINT64, 2n ** 53n + 2n], ['t.i64', GgufType.INT64, -(2 ** 40)],
+      ['t.f64', GgufType.FLOAT64, 1 / 3], ['t.bool', GgufType.BOOL, false],
+    ];
+    for (const [key, type, value] of scalars) assert.deepEqual(g.metadata.get(key), { type, value }, key);
+    assert.deepEqual(g.metadata.get('t.arr.str'), kv.arr(GgufType.STRING, ['a', 'bc', '盘古']));
+    assert.deepEqual(g.metadata.get('t.arr.i32'), kv.arr(GgufType.INT32, [1, -2, 3]));
+    assert.deepEqual(g.metadata.get('t.arr.f32'), kv.arr(GgufType.FLOAT32, [0.5, 1.5]));
+    assert.deepEqual([...g.tensors.keys()], Object.keys(expected));
+    for (const [name, e] of Object.entries(expected)) {
+      const t = g.info(name);
+      assert.equal(t.dtype, e.type, name);
+      assert.deepEqual(t.shape, e.shape, name);
+      assert.deepEqual(Array.from(decodeToFloat32(t.dtype as TensorDType, g.read(name))), e.values.map(Math.fround), name);
+    }
+  } finally {
+    g.close();
+  }
 });
