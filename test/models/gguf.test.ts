@@ -5,12 +5,12 @@ import { Checkpoint } from '../../src/formats/checkpoint.js';
 import { GgufFile, kv, writeGguf, type GgufMetadata, type GgufTensorToWrite } from '../../src/formats/gguf.js';
 import { generate } from '../../src/engine/generate.js';
 import { convertToGguf, planTensors, tensorTypeFor, type ConvertType } from '../../src/models/convert.js';
-import { f32Decimal, ggufModelArgs, GgufTensorSource, hfToGguf } from '../../src/models/gguf-arch.js';
+import { f32Decimal, ggufMetadata, ggufModelArgs, GgufTensorSource, hfToGguf } from '../../src/models/gguf-arch.js';
 import { MixtureOfExperts } from '../../src/models/layers/moe.js';
-import { expectedTensors, loadModel, readModelArgs } from '../../src/models/load.js';
+import { expectedTensors, loadModel, parseModelArgs, readModelArgs } from '../../src/models/load.js';
 import { panguEmbeddedConfig, panguMoeConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
 import type { Transformer } from '../../src/models/transformer.js';
-import { maxAbsDiff, tempDir } from '../helpers.js';
+import { FIXTURES, maxAbsDiff, tempDir } from '../helpers.js';
 import { writeClearModel } from './gguf-helpers.js';
 
 const prompt = [1, 17, 300, 5];
@@ -286,4 +286,33 @@ test('f32Decimal recovers the decimal a float32 came from', () => {
   assert.equal(f32Decimal(16000000), 16000000);
   assert.equal(f32Decimal(Math.fround(0.1)), 0.1);
   assert.equal(Math.fround(f32Decimal(Math.fround(Math.PI))), Math.fround(Math.PI));
+});
+
+test('full-size plans: the released Pangu Embedded 7B and Pro MoE 72B shapes map to GGUF tensors', () => {
+  const emb = readModelArgs(path.join(FIXTURES, 'configs', 'embedded-7b'));
+  const embPlan = planTensors(emb, 'q4_k');
+  assert.equal(embPlan.length, 3 + 34 * 13); // llama.cpp's pangu-embedded tensors, biases included
+  const byName = new Map(embPlan.map((t) => [t.name, t]));
+  assert.deepEqual(byName.get('token_embd.weight'), { name: 'token_embd.weight', dtype: 'Q4_K', shape: [153376, 4096], sources: ['model.embed_tokens.weight'] });
+  assert.equal(byName.get('blk.33.ffn_down.weight')!.dtype, 'Q4_K'); // 12800 = 50 * 256
+  assert.equal(byName.get('output.weight')!.dtype, 'Q8_0');
+  assert.equal(byName.get('blk.0.attn_k.bias')!.dtype, 'F32');
+  const meta = ggufMetadata(emb, { name: 'openPangu-Embedded-7B', fileType: 14 });
+  assert.equal(meta.get('pangu-embedded.feed_forward_length')!.value, 12800);
+  assert.equal(meta.get('pangu-embedded.rope.dimension_count')!.value, 128);
+  assert.equal(meta.get('tokenizer.ggml.eos_token_id')!.value, 45892);
+
+  const moe = parseModelArgs(panguMoeConfig({
+    vocab_size: 153376, hidden_size: 5120, num_hidden_layers: 48, num_attention_heads: 40, num_key_value_heads: 8,
+    num_experts: 64, num_experts_per_tok: 8, moe_intermediate_size: 1344, shared_expert_intermediate_size: 5376,
+  }));
+  const moePlan = new Map(planTensors(moe, 'q4_k').map((t) => [t.name, t]));
+  assert.equal(moePlan.size, 3 + 48 * 18);
+  const gate = moePlan.get('blk.47.ffn_gate_exps.weight')!;
+  assert.deepEqual([gate.dtype, gate.shape, gate.sources.length], ['Q4_K', [64, 1344, 5120], 64]);
+  const down = moePlan.get('blk.47.ffn_down_exps.weight')!;
+  assert.deepEqual([down.dtype, down.shape], ['Q8_0', [64, 5120, 1344]]); // 1344 is not a multiple of 256
+  assert.deepEqual([moePlan.get('blk.0.ffn_gate_inp.weight')!.dtype, moePlan.get('blk.0.ffn_gate_inp.weight')!.shape], ['F32', [64, 5120]]);
+  assert.deepEqual(moePlan.get('blk.0.ffn_down_exps.scale')!.shape, [64]);
+  assert.deepEqual(moePlan.get('blk.0.ffn_up_shexp.weight')!.shape, [5376, 5120]);
 });
