@@ -9,10 +9,13 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const FIXTURES = path.join(REPO, 'test', 'fixtures');
 
+const tempDirs: string[] = [];
+
 /** A fresh temporary directory, removed when the process exits. */
 export function tempDir(prefix = 'pangu-test-'): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  if (tempDirs.length === 0) process.on('exit', () => { for (const d of tempDirs) fs.rmSync(d, { recursive: true, force: true }); });
+  tempDirs.push(dir);
   return dir;
 }
 

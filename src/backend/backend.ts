@@ -2,12 +2,12 @@
 // operations; a backend owns where tensors live and how each operation runs. Activations are
 // Float32Arrays obtained from `alloc`, so a backend can place them in its own (e.g. WebAssembly)
 // memory; weights are handed over once at load and come back as opaque handles.
-import type { DType } from '../formats/dtype.js';
+import type { TensorDType } from '../formats/ggml-quants.js';
 
-/** A tensor as read from a checkpoint: raw little-endian bytes. */
+/** A tensor as read from a checkpoint: raw little-endian bytes, plain or block-quantized (GGUF). */
 export interface HostTensor {
   name: string;
-  dtype: DType;
+  dtype: TensorDType;
   shape: number[];
   bytes: Uint8Array;
 }

@@ -1,6 +1,6 @@
 // The reference backend: every operation in plain TypeScript loops over float32 arrays, weights
-// converted to float32 at load. Slow and obviously correct; the fast backends are tested against it.
-import { toFloat32 } from '../formats/dtype.js';
+// converted to float32 at load (block-quantized GGUF weights are dequantized exactly). Slow and obviously correct; the fast backends are tested against it.
+import { decodeToFloat32 as toFloat32 } from '../formats/ggml-quants.js';
 import { FormatError } from '../formats/safetensors.js';
 import type { Backend, Embedding, HostTensor, KVStore, Linear, SwiGLU } from './backend.js';
 

@@ -4,11 +4,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { toFloat32 } from './dtype.js';
 import { FormatError, SafetensorsFile, tensorBytes, writeSafetensors, type TensorInfo, type TensorToWrite } from './safetensors.js';
+import type { SourceTensorInfo, TensorSource } from './tensor-source.js';
 
 export const INDEX_FILE = 'model.safetensors.index.json';
 export const SINGLE_FILE = 'model.safetensors';
 
-export class Checkpoint {
+export class Checkpoint implements TensorSource {
   private constructor(
     readonly dir: string,
     private readonly files: SafetensorsFile[],
@@ -69,6 +70,10 @@ export class Checkpoint {
     return new Checkpoint(dir, files, where);
   }
 
+  get location(): string {
+    return this.dir;
+  }
+
   names(): string[] {
     return [...this.where.keys()];
   }
@@ -101,7 +106,7 @@ export class Checkpoint {
   }
 }
 
-export function expectShape(info: TensorInfo, shape: readonly number[]): void {
+export function expectShape(info: Pick<SourceTensorInfo, 'name' | 'shape' | 'file'>, shape: readonly number[]): void {
   if (info.shape.length !== shape.length || info.shape.some((d, i) => d !== shape[i])) {
     throw new FormatError(info.file, `has shape ${JSON.stringify(info.shape)}, expected ${JSON.stringify(shape)}`, info.name);
   }

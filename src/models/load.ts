@@ -1,8 +1,13 @@
-// Opening a model directory: config.json picks the architecture, the checkpoint supplies weights.
+// Opening a model: a directory (config.json picks the architecture, the safetensors checkpoint
+// supplies weights) or a .gguf file (its metadata gives the args, its tensors the weights).
+import * as fs from 'node:fs';
 import type { Backend, HostTensor } from '../backend/backend.js';
 import { ReferenceBackend } from '../backend/reference.js';
 import { Checkpoint } from '../formats/checkpoint.js';
+import { GgufFile, GGUF_MAGIC } from '../formats/gguf.js';
+import type { TensorSource } from '../formats/tensor-source.js';
 import { ConfigReader, readConfigFile, type RawConfig } from './config.js';
+import { ggufModelArgs, GgufTensorSource } from './gguf-arch.js';
 import * as embedded from './pangu-embedded.js';
 import * as moe from './pangu-moe.js';
 import { WeightLoader, type DecoderArgs, type Transformer } from './transformer.js';
@@ -48,13 +53,47 @@ export interface LoadOptions {
   backend?: Backend;
 }
 
-export function loadModel(dir: string, opts: LoadOptions = {}): Transformer {
-  const args = readModelArgs(dir);
-  const ckpt = Checkpoint.open(dir);
+/** True when `file` is a regular file starting with the GGUF magic (or named *.gguf). */
+export function isGgufFile(file: string): boolean {
+  let st: fs.Stats;
   try {
-    return buildModel(args, new WeightLoader(ckpt, opts.backend ?? new ReferenceBackend()));
+    st = fs.statSync(file);
+  } catch {
+    return file.endsWith('.gguf');
+  }
+  if (!st.isFile()) return false;
+  if (file.endsWith('.gguf')) return true;
+  const fd = fs.openSync(file, 'r');
+  try {
+    const b = Buffer.alloc(4);
+    return fs.readSync(fd, b, 0, 4, 0) === 4 && b.toString('latin1') === GGUF_MAGIC;
   } finally {
-    ckpt.close();
+    fs.closeSync(fd);
+  }
+}
+
+/** The args and tensors of a model directory or GGUF file; the caller closes the source. */
+export function openModelSource(location: string): { args: DecoderArgs; source: TensorSource } {
+  if (isGgufFile(location)) {
+    const g = GgufFile.open(location);
+    try {
+      return { args: ggufModelArgs(g), source: new GgufTensorSource(g) };
+    } catch (e) {
+      g.close();
+      throw e;
+    }
+  }
+  const args = readModelArgs(location);
+  return { args, source: Checkpoint.open(location) };
+}
+
+/** Loads a model from a Hugging Face directory or a .gguf file. */
+export function loadModel(location: string, opts: LoadOptions = {}): Transformer {
+  const { args, source } = openModelSource(location);
+  try {
+    return buildModel(args, new WeightLoader(source, opts.backend ?? new ReferenceBackend()));
+  } finally {
+    source.close();
   }
 }
 

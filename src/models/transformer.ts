@@ -2,7 +2,8 @@
 // embed -> L x [x += attn(norm(x)); x += ffn(norm(x))] -> norm -> lm_head.
 // Architecture files supply the args and the feed-forward block of each layer.
 import type { Backend, Embedding, ExpertPlacement, HostTensor, Linear, SwiGLU } from '../backend/backend.js';
-import { expectShape, type Checkpoint } from '../formats/checkpoint.js';
+import { expectShape } from '../formats/checkpoint.js';
+import type { TensorSource } from '../formats/tensor-source.js';
 import { KVCache } from '../engine/kv-cache.js';
 import { ConfigReader } from './config.js';
 import { Attention } from './layers/attention.js';
@@ -55,16 +56,16 @@ export function parseDecoderArgs(c: ConfigReader, modelType: string): DecoderArg
   };
 }
 
-/** Reads named tensors from a checkpoint, checks their shapes, hands them to the backend. */
+/** Reads named tensors from a checkpoint or GGUF file, checks their shapes, hands them to the backend. */
 export class WeightLoader {
-  constructor(readonly ckpt: Checkpoint | null, readonly backend: Backend) {}
+  constructor(readonly source: TensorSource | null, readonly backend: Backend) {}
 
   /** Every tensor a model reads passes through here. */
   tensor(name: string, shape: readonly number[]): HostTensor {
-    if (!this.ckpt) throw new Error('WeightLoader has no checkpoint');
-    const info = this.ckpt.info(name);
+    if (!this.source) throw new Error('WeightLoader has no tensor source');
+    const info = this.source.info(name);
     expectShape(info, shape);
-    return { name, dtype: info.dtype, shape: info.shape, bytes: this.ckpt.read(name) };
+    return { name, dtype: info.dtype, shape: info.shape, bytes: this.source.read(name) };
   }
 
   linear(prefix: string, outFeatures: number, inFeatures: number, bias: boolean): Linear {

@@ -14,7 +14,7 @@
 import * as os from 'node:os';
 import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
 import { ropeNeox, rmsnormRows } from '../reference.js';
-import { toFloat32 } from '../../formats/dtype.js';
+import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
 import { quantizeQ4_0, quantizeQ8_0 } from '../../kernels/reference.js';
@@ -163,9 +163,8 @@ export class CpuBackend implements Backend {
       return out;
     }
     // Float source converted to f32 or quantized: decode the rows, cut the columns.
-    const srcType = own ?? 'f32';
-    const stride = rowBytes(srcType, cols);
-    const f = toFloat32(t.dtype as 'F32', t.bytes.subarray(r0 * stride, r1 * stride));
+    const stride = t.bytes.byteLength / t.shape[0]!;
+    const f = decodeToFloat32(t.dtype, t.bytes.subarray(r0 * stride, r1 * stride));
     const w = c1 - c0;
     const block = new Float32Array((r1 - r0) * w);
     for (let r = 0; r < r1 - r0; r++) block.set(f.subarray(r * cols + c0, r * cols + c1), r * w);
@@ -193,7 +192,7 @@ export class CpuBackend implements Backend {
     const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
     if (bias) {
       if (bias.shape.length !== 1 || bias.shape[0] !== out) throw new FormatError(bias.name, `bias shape ${JSON.stringify(bias.shape)} does not match ${out} outputs`);
-      lin.bias = toFloat32(bias.dtype as 'F32', bias.bytes);
+      lin.bias = decodeToFloat32(bias.dtype, bias.bytes);
     }
     return lin;
   }
@@ -204,14 +203,11 @@ export class CpuBackend implements Backend {
   }
 
   vector(t: HostTensor): Float32Array {
-    return toFloat32(t.dtype as 'F32', t.bytes);
+    return decodeToFloat32(t.dtype, t.bytes);
   }
 
   embedding(t: HostTensor): Embedding {
     const [vocab, dim] = this.matrixShape(t);
-    if (!TYPE_OF[t.dtype] || isQuantized(TYPE_OF[t.dtype]!)) {
-      throw new FormatError(t.name, `embedding of type ${t.dtype} is not supported by the cpu backend`);
-    }
     const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, bytes: t.bytes };
     this.weightBytes += t.bytes.byteLength;
     return e;
@@ -279,7 +275,7 @@ export class CpuBackend implements Backend {
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
-      out.set(toFloat32(dtype as 'F32', bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf)), i * dim);
+      out.set(decodeToFloat32(dtype, bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf)), i * dim);
     }
   }
 

@@ -1,0 +1,402 @@
+// GGML tensor types (as stored in GGUF files) and reference block quantization.
+//
+// A block type stores a row of n values as n / blockSize blocks of typeSize bytes each; rows must
+// hold a whole number of blocks. The quantizers follow ggml's *_ref functions (ggml-quants.c)
+// operation by operation in float32 (every intermediate rounded with Math.fround, no fused
+// multiply-add), so their output is byte-identical to a ggml build without FMA contraction;
+// the dequantizers are exact. See docs/GGUF.md for the layouts and the error bounds.
+import { f16ToF32, f32ToF16, toFloat32, type DType } from './dtype.js';
+
+/** The block-quantized types this project reads and writes. */
+export type BlockDType = 'Q8_0' | 'Q4_0' | 'Q4_K';
+/** Any element type a weight tensor can have: a plain dtype or a block type. */
+export type TensorDType = DType | BlockDType;
+
+export interface GgmlType {
+  /** ggml's name (GGML_TYPE_<name>). */
+  name: string;
+  /** ggml's type id, as written in GGUF tensor infos. */
+  id: number;
+  /** Values per block (1 for plain types). */
+  blockSize: number;
+  /** Bytes per block. */
+  typeSize: number;
+}
+
+const QK_K = 256;
+
+/** Every type id ggml defines (ggml.h), with block size and bytes per block. */
+export const GGML_TYPES: readonly GgmlType[] = [
+  { name: 'F32', id: 0, blockSize: 1, typeSize: 4 },
+  { name: 'F16', id: 1, blockSize: 1, typeSize: 2 },
+  { name: 'Q4_0', id: 2, blockSize: 32, typeSize: 2 + 16 },
+  { name: 'Q4_1', id: 3, blockSize: 32, typeSize: 2 + 2 + 16 },
+  { name: 'Q5_0', id: 6, blockSize: 32, typeSize: 2 + 4 + 16 },
+  { name: 'Q5_1', id: 7, blockSize: 32, typeSize: 2 + 2 + 4 + 16 },
+  { name: 'Q8_0', id: 8, blockSize: 32, typeSize: 2 + 32 },
+  { name: 'Q8_1', id: 9, blockSize: 32, typeSize: 4 + 4 + 32 },
+  { name: 'Q2_K', id: 10, blockSize: QK_K, typeSize: 2 + 2 + QK_K / 16 + QK_K / 4 },
+  { name: 'Q3_K', id: 11, blockSize: QK_K, typeSize: 2 + QK_K / 4 + QK_K / 8 + 12 },
+  { name: 'Q4_K', id: 12, blockSize: QK_K, typeSize: 2 + 2 + 12 + QK_K / 2 },
+  { name: 'Q5_K', id: 13, blockSize: QK_K, typeSize: 2 + 2 + 12 + QK_K / 2 + QK_K / 8 },
+  { name: 'Q6_K', id: 14, blockSize: QK_K, typeSize: 2 + QK_K / 2 + QK_K / 4 + QK_K / 16 },
+  { name: 'Q8_K', id: 15, blockSize: QK_K, typeSize: 4 + QK_K + QK_K / 8 },
+  { name: 'IQ2_XXS', id: 16, blockSize: QK_K, typeSize: 2 + QK_K / 4 },
+  { name: 'IQ2_XS', id: 17, blockSize: QK_K, typeSize: 2 + QK_K / 4 + QK_K / 32 },
+  { name: 'IQ3_XXS', id: 18, blockSize: QK_K, typeSize: 2 + QK_K / 4 + QK_K / 8 },
+  { name: 'IQ1_S', id: 19, blockSize: QK_K, typeSize: 2 + QK_K / 8 + QK_K / 16 },
+  { name: 'IQ4_NL', id: 20, blockSize: 32, typeSize: 2 + 16 },
+  { name: 'IQ3_S', id: 21, blockSize: QK_K, typeSize: 2 + QK_K / 4 + QK_K / 8 + QK_K / 32 + 4 },
+  { name: 'IQ2_S', id: 22, blockSize: QK_K, typeSize: 2 + QK_K / 4 + QK_K / 16 },
+  { name: 'IQ4_XS', id: 23, blockSize: QK_K, typeSize: 2 + 2 + QK_K / 2 + QK_K / 64 },
+  { name: 'I8', id: 24, blockSize: 1, typeSize: 1 },
+  { name: 'I16', id: 25, blockSize: 1, typeSize: 2 },
+  { name: 'I32', id: 26, blockSize: 1, typeSize: 4 },
+  { name: 'I64', id: 27, blockSize: 1, typeSize: 8 },
+  { name: 'F64', id: 28, blockSize: 1, typeSize: 8 },
+  { name: 'IQ1_M', id: 29, blockSize: QK_K, typeSize: QK_K / 8 + QK_K / 16 + QK_K / 32 },
+  { name: 'BF16', id: 30, blockSize: 1, typeSize: 2 },
+  { name: 'TQ1_0', id: 34, blockSize: QK_K, typeSize: 2 + 4 * 13 },
+  { name: 'TQ2_0', id: 35, blockSize: QK_K, typeSize: 2 + 64 },
+  { name: 'MXFP4', id: 39, blockSize: 32, typeSize: 1 + 16 },
+  { name: 'NVFP4', id: 40, blockSize: 64, typeSize: 4 + 32 },
+  { name: 'Q1_0', id: 41, blockSize: 128, typeSize: 2 + 16 },
+  { name: 'Q2_0', id: 42, blockSize: 64, typeSize: 2 + 16 },
+];
+
+const BY_ID = new Map(GGML_TYPES.map((t) => [t.id, t]));
+const BY_NAME = new Map(GGML_TYPES.map((t) => [t.name, t]));
+
+export function ggmlTypeById(id: number): GgmlType | undefined {
+  return BY_ID.get(id);
+}
+
+export function ggmlType(name: string): GgmlType {
+  const t = BY_NAME.get(name);
+  if (!t) throw new Error(`unknown GGML type ${JSON.stringify(name)}`);
+  return t;
+}
+
+/** GGML types whose values this project can decode to float32. */
+export const SUPPORTED_TYPES: readonly TensorDType[] = ['F32', 'F16', 'BF16', 'F64', 'Q8_0', 'Q4_0', 'Q4_K'];
+
+export function isBlockDType(t: string): t is BlockDType {
+  return t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K';
+}
+
+/** Bytes of a row-major tensor of `dtype` with `shape` (last dimension innermost). */
+export function tensorByteLength(dtype: TensorDType | string, shape: readonly number[]): number {
+  const t = ggmlType(dtype);
+  const n = shape.reduce((a, b) => a * b, 1);
+  const row = shape.length ? shape[shape.length - 1]! : 1;
+  if (row % t.blockSize !== 0) {
+    throw new Error(`a row of ${row} values is not a whole number of ${t.name} blocks (${t.blockSize} values each)`);
+  }
+  return (n / t.blockSize) * t.typeSize;
+}
+
+/** Decodes raw little-endian tensor bytes of any supported type into float32. */
+export function decodeToFloat32(dtype: TensorDType, bytes: Uint8Array): Float32Array {
+  switch (dtype) {
+    case 'Q8_0': return dequantizeQ8_0(bytes);
+    case 'Q4_0': return dequantizeQ4_0(bytes);
+    case 'Q4_K': return dequantizeQ4_K(bytes);
+    default: return toFloat32(dtype, bytes);
+  }
+}
+
+/** Quantizes float32 values (a whole number of blocks) into a block type. */
+export function quantize(dtype: BlockDType, x: Float32Array): Uint8Array {
+  switch (dtype) {
+    case 'Q8_0': return quantizeQ8_0(x);
+    case 'Q4_0': return quantizeQ4_0(x);
+    case 'Q4_K': return quantizeQ4_K(x);
+  }
+}
+
+function checkWhole(name: string, n: number, blockSize: number): void {
+  if (n % blockSize !== 0) throw new Error(`${name}: ${n} values are not a whole number of blocks of ${blockSize}`);
+}
+
+function checkBytes(name: string, bytes: Uint8Array, typeSize: number): number {
+  if (bytes.byteLength % typeSize !== 0) {
+    throw new Error(`${name}: ${bytes.byteLength} bytes are not a whole number of ${typeSize}-byte blocks`);
+  }
+  return bytes.byteLength / typeSize;
+}
+
+
+
+/** C's roundf: half away from zero. */
+function roundf(x: number): number {
+  return x < 0 ? -Math.round(-x) : Math.round(x);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q8_0: per 32 values, d (f16) then 32 int8 q; x = q * d.
+
+export function quantizeQ8_0(x: Float32Array): Uint8Array {
+  checkWhole('Q8_0', x.length, 32);
+  const nb = x.length / 32;
+  const out = new Uint8Array(nb * 34);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < nb; i++) {
+    const o = i * 32;
+    let amax = 0;
+    for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[o + j]!));
+    const d = Math.fround(amax / 127);
+    const id = d ? Math.fround(1 / d) : 0;
+    view.setUint16(i * 34, f32ToF16(d), true);
+    for (let j = 0; j < 32; j++) out[i * 34 + 2 + j] = roundf(Math.fround(x[o + j]! * id)) & 0xff;
+  }
+  return out;
+}
+
+export function dequantizeQ8_0(bytes: Uint8Array): Float32Array {
+  const nb = checkBytes('Q8_0', bytes, 34);
+  const out = new Float32Array(nb * 32);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const d = f16ToF32(view.getUint16(i * 34, true));
+    for (let j = 0; j < 32; j++) out[i * 32 + j] = view.getInt8(i * 34 + 2 + j) * d;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q4_0: per 32 values, d (f16) then 16 bytes; byte j holds q[j] (low nibble) and q[j+16] (high);
+// x = (q - 8) * d. d = -max/8 where max is the value of largest magnitude (first one on ties).
+
+export function quantizeQ4_0(x: Float32Array): Uint8Array {
+  checkWhole('Q4_0', x.length, 32);
+  const nb = x.length / 32;
+  const out = new Uint8Array(nb * 18);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < nb; i++) {
+    const o = i * 32;
+    let amax = 0, max = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = x[o + j]!;
+      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+    }
+    const d = Math.fround(max / -8);
+    const id = d ? Math.fround(1 / d) : 0;
+    view.setUint16(i * 18, f32ToF16(d), true);
+    for (let j = 0; j < 16; j++) {
+      // (int8_t)(x*id + 8.5f): truncation toward zero, then at most 15.
+      const q0 = Math.min(15, Math.trunc(Math.fround(Math.fround(x[o + j]! * id) + 8.5)));
+      const q1 = Math.min(15, Math.trunc(Math.fround(Math.fround(x[o + 16 + j]! * id) + 8.5)));
+      out[i * 18 + 2 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
+    }
+  }
+  return out;
+}
+
+export function dequantizeQ4_0(bytes: Uint8Array): Float32Array {
+  const nb = checkBytes('Q4_0', bytes, 18);
+  const out = new Float32Array(nb * 32);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const d = f16ToF32(view.getUint16(i * 18, true));
+    for (let j = 0; j < 16; j++) {
+      const b = bytes[i * 18 + 2 + j]!;
+      out[i * 32 + j] = ((b & 0x0f) - 8) * d;
+      out[i * 32 + 16 + j] = ((b >> 4) - 8) * d;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q4_K: super-blocks of 256 values = 8 sub-blocks of 32. Layout: d (f16), dmin (f16),
+// scales[12] (8 six-bit scales and 8 six-bit mins, packed), qs[128] (4-bit q; each 32-byte
+// group holds sub-block 2k in its low nibbles and 2k+1 in its high nibbles).
+// x = d*sc[j]*q - dmin*m[j].
+
+const f32b = new Float32Array(1);
+const u32b = new Uint32Array(f32b.buffer);
+
+/** ggml's nearest_int: round half to even through the float32 add of 1.5*2^23, bit for bit. */
+function nearestInt(f: number): number {
+  // Within ggml's asserted range the float32 sum is exact up to the rounding wanted (f is a float32).
+  if (f >= -4194303 && f <= 4194303) return Math.fround(f + 12582912) - 12582912;
+  f32b[0] = f + 12582912;
+  return (u32b[0]! & 0x007fffff) - 0x00400000;
+}
+
+/** Sub-block j's 6-bit scale and min from the 12 packed bytes at `q`. */
+function scaleMinK4(j: number, q: Uint8Array, o: number): [number, number] {
+  if (j < 4) return [q[o + j]! & 63, q[o + j + 4]! & 63];
+  return [(q[o + j + 4]! & 0xf) | ((q[o + j - 4]! >> 6) << 4), (q[o + j + 4]! >> 4) | ((q[o + j]! >> 6) << 4)];
+}
+
+/** Scratch for makeQkx2Quants: x - min of the sub-block, and the previous step's levels. */
+const XM = new Float32Array(32);
+const PREV = new Uint8Array(32);
+
+/**
+ * ggml's make_qkx2_quants for one sub-block: fits x ≈ scale*L - min with L in 0..nmax, weighted
+ * least squares over a small search of scales. Writes L, returns [scale, min] (min >= 0).
+ * Operation for operation as in C, in float32. Two exact shortcuts: x - min is computed once
+ * per value of min (C recomputes the same floats each step), and a step whose levels equal the previous step's is
+ * skipped (it would reproduce that step's error, which can never beat the best so far).
+ */
+function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, weights: Float32Array,
+  L: Uint8Array, lo: number, Laux: Uint8Array, rmin: number, rdelta: number, nstep: number): [number, number] {
+  const fr = Math.fround;
+  let min = x[xo]!, max = x[xo]!;
+  let sumW = weights[0]!;
+  let sumX = fr(sumW * x[xo]!);
+  for (let i = 1; i < n; i++) {
+    const xi = x[xo + i]!;
+    if (xi < min) min = xi;
+    if (xi > max) max = xi;
+    const w = weights[i]!;
+    sumW = fr(sumW + w);
+    sumX = fr(sumX + fr(w * xi));
+  }
+  if (min > 0) min = 0;
+  if (max === min) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    return [0, -min];
+  }
+  let range = fr(max - min);
+  for (let i = 0; i < n; i++) XM[i] = x[xo + i]! - min;
+  let iscale = fr(nmax / range);
+  let scale = fr(1 / iscale);
+  let bestError = 0;
+  for (let i = 0; i < n; i++) {
+    let l = nearestInt(fr(iscale * XM[i]!));
+    l = l < 0 ? 0 : l > nmax ? nmax : l;
+    L[lo + i] = l;
+    const diff = fr(fr(fr(scale * l) + min) - x[xo + i]!);
+    bestError = fr(bestError + fr(weights[i]! * fr(diff * diff)));
+  }
+  if (nstep < 1) return [scale, -min];
+  let havePrev = false;
+  for (let is = 0; is <= nstep; is++) {
+    iscale = fr(fr(fr(rmin + fr(rdelta * is)) + nmax) / range);
+    let same = havePrev;
+    for (let i = 0; i < n; i++) {
+      let l = nearestInt(fr(iscale * XM[i]!));
+      l = l < 0 ? 0 : l > nmax ? nmax : l;
+      if (l !== PREV[i]) same = false;
+      Laux[i] = l;
+    }
+    if (same) continue;
+    PREV.set(Laux.subarray(0, n));
+    havePrev = true;
+    let sumL = 0, sumL2 = 0, sumXL = 0;
+    for (let i = 0; i < n; i++) {
+      const l = Laux[i]!;
+      const wl = fr(weights[i]! * l);
+      sumL = fr(sumL + wl);
+      sumL2 = fr(sumL2 + fr(wl * l));
+      sumXL = fr(sumXL + fr(wl * x[xo + i]!));
+    }
+    const D = fr(fr(sumW * sumL2) - fr(sumL * sumL));
+    if (D > 0) {
+      let thisScale = fr(fr(fr(sumW * sumXL) - fr(sumX * sumL)) / D);
+      let thisMin = fr(fr(fr(sumL2 * sumX) - fr(sumL * sumXL)) / D);
+      if (thisMin > 0) {
+        thisMin = 0;
+        thisScale = fr(sumXL / sumL2);
+      }
+      let curError = 0;
+      for (let i = 0; i < n; i++) {
+        const diff = fr(fr(fr(thisScale * Laux[i]!) + thisMin) - x[xo + i]!);
+        curError = fr(curError + fr(weights[i]! * fr(diff * diff)));
+      }
+      if (curError < bestError) {
+        for (let i = 0; i < n; i++) L[lo + i] = Laux[i]!;
+        bestError = curError;
+        scale = thisScale;
+        min = thisMin;
+        // Later steps see the new min, as in C.
+        range = fr(max - min);
+        for (let i = 0; i < n; i++) XM[i] = x[xo + i]! - min;
+      }
+    }
+  }
+  return [scale, -min];
+}
+
+/** quantize_row_q4_K_ref. */
+export function quantizeQ4_K(x: Float32Array): Uint8Array {
+  checkWhole('Q4_K', x.length, QK_K);
+  const nb = x.length / QK_K;
+  const out = new Uint8Array(nb * 144);
+  const view = new DataView(out.buffer);
+  const L = new Uint8Array(QK_K), Laux = new Uint8Array(32);
+  const weights = new Float32Array(32);
+  const mins = new Float32Array(8), scales = new Float32Array(8);
+  for (let i = 0; i < nb; i++) {
+    const xo = i * QK_K, bo = i * 144, so = bo + 4;
+    let maxScale = 0, maxMin = 0;
+    for (let j = 0; j < 8; j++) {
+      let sumX2 = 0;
+      for (let l = 0; l < 32; l++) sumX2 = Math.fround(sumX2 + Math.fround(x[xo + 32 * j + l]! * x[xo + 32 * j + l]!));
+      const avX = Math.fround(Math.sqrt(Math.fround(sumX2 / 32)));
+      for (let l = 0; l < 32; l++) weights[l] = Math.fround(avX + Math.abs(x[xo + 32 * j + l]!));
+      const [sc, mn] = makeQkx2Quants(32, 15, x, xo + 32 * j, weights, L, 32 * j, Laux, -1, Math.fround(0.1), 20);
+      scales[j] = sc;
+      mins[j] = mn;
+      if (scales[j]! > maxScale) maxScale = scales[j]!;
+      if (mins[j]! > maxMin) maxMin = mins[j]!;
+    }
+    const invScale = maxScale > 0 ? Math.fround(63 / maxScale) : 0;
+    const invMin = maxMin > 0 ? Math.fround(63 / maxMin) : 0;
+    for (let j = 0; j < 8; j++) {
+      const ls = Math.min(63, nearestInt(Math.fround(invScale * scales[j]!)) & 0xff);
+      const lm = Math.min(63, nearestInt(Math.fround(invMin * mins[j]!)) & 0xff);
+      if (j < 4) {
+        out[so + j] = ls;
+        out[so + j + 4] = lm;
+      } else {
+        out[so + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+        out[so + j - 4]! |= (ls >> 4) << 6;
+        out[so + j]! |= (lm >> 4) << 6;
+      }
+    }
+    const d16 = f32ToF16(Math.fround(maxScale / 63)), dmin16 = f32ToF16(Math.fround(maxMin / 63));
+    view.setUint16(bo, d16, true);
+    view.setUint16(bo + 2, dmin16, true);
+    const dAll = f16ToF32(d16), dminAll = f16ToF32(dmin16);
+    for (let j = 0; j < 8; j++) {
+      const [sc, m] = scaleMinK4(j, out, so);
+      const d = Math.fround(dAll * sc);
+      if (!d) continue; // keeps the L found by makeQkx2Quants, as ggml does
+      const dm = Math.fround(dminAll * m);
+      for (let ii = 0; ii < 32; ii++) {
+        const l = nearestInt(Math.fround(Math.fround(x[xo + 32 * j + ii]! + dm) / d));
+        L[32 * j + ii] = Math.max(0, Math.min(15, l));
+      }
+    }
+    const qo = bo + 16;
+    for (let j = 0, q = qo; j < QK_K; j += 64, q += 32) {
+      for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
+    }
+  }
+  return out;
+}
+
+/** dequantize_row_q4_K. */
+export function dequantizeQ4_K(bytes: Uint8Array): Float32Array {
+  const nb = checkBytes('Q4_K', bytes, 144);
+  const out = new Float32Array(nb * QK_K);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const bo = i * 144;
+    const d = f16ToF32(view.getUint16(bo, true));
+    const min = f16ToF32(view.getUint16(bo + 2, true));
+    let y = i * QK_K, q = bo + 16, is = 0;
+    for (let j = 0; j < QK_K; j += 64, q += 32, is += 2) {
+      const [sc1, m1] = scaleMinK4(is, bytes, bo + 4);
+      const [sc2, m2] = scaleMinK4(is + 1, bytes, bo + 4);
+      const d1 = Math.fround(d * sc1), mm1 = Math.fround(min * m1), d2 = Math.fround(d * sc2), mm2 = Math.fround(min * m2);
+      for (let l = 0; l < 32; l++) out[y++] = Math.fround(d1 * (bytes[q + l]! & 0xf)) - mm1;
+      for (let l = 0; l < 32; l++) out[y++] = Math.fround(d2 * (bytes[q + l]! >> 4)) - mm2;
+    }
+  }
+  return out;
+}
