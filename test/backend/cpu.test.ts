@@ -5,8 +5,12 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { CpuBackend, splitRange } from '../../src/backend/cpu/backend.js';
+import { generate } from '../../src/engine/generate.js';
+import { convertToGguf } from '../../src/models/convert.js';
 import { loadModel } from '../../src/models/load.js';
-import { FIXTURES, maxAbsDiff } from '../helpers.js';
+import { panguEmbeddedConfig, panguMoeConfig } from '../../src/models/synthetic.js';
+import { FIXTURES, maxAbsDiff, tempDir } from '../helpers.js';
+import { writeClearModel } from '../models/gguf-helpers.js';
 
 interface Expected { tokens: number[]; logits: number[][] }
 
@@ -60,6 +64,36 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
       } finally {
         await backend.close();
       }
+    }
+  });
+}
+
+for (const [name, config, extra] of [
+  ['PanguProMoE', panguMoeConfig({ hidden_size: 256, moe_intermediate_size: 256, shared_expert_intermediate_size: 256, num_hidden_layers: 1 }), { clearRouting: true }],
+  ['PanguEmbedded', panguEmbeddedConfig({ hidden_size: 256, intermediate_size: 512, num_hidden_layers: 1 }), {}],
+] as const) {
+  test(`${name}: GGUF Q8_0 / Q4_0 / Q4_K run on the cpu backend's integer kernels; Q8_0 keeps the 64 greedy tokens`, async () => {
+    const dir = tempDir();
+    const hf = path.join(dir, 'hf');
+    writeClearModel(hf, config, { seed: 3, dtype: 'F32', ...extra });
+    const prompt = [1, 5, 9, 200];
+    const original = [...generate(loadModel(hf), prompt, { maxTokens: 64 })];
+    const backend = await CpuBackend.create({ threads: 2 });
+    try {
+      for (const type of ['q8_0', 'q4_0', 'q4_k'] as const) {
+        const file = path.join(dir, `m-${type}.gguf`);
+        convertToGguf(hf, file, { type });
+        // Against the same weights in f32 arithmetic: only the Q8_0 rounding of activations differs.
+        const exact = loadModel(file);
+        const fast = loadModel(file, { backend });
+        const want = exact.forward(prompt, exact.newCache(8), 'all');
+        const got = fast.forward(prompt, fast.newCache(8), 'all');
+        const rel = maxAbsDiff(got, want) / Math.sqrt(want.reduce((s, x) => s + x * x, 0) / want.length);
+        assert.ok(rel <= 0.05, `${type}: max abs diff ${rel} of the logits' RMS`);
+        if (type === 'q8_0') assert.deepEqual([...generate(fast, prompt, { maxTokens: 64 })], original);
+      }
+    } finally {
+      await backend.close();
     }
   });
 }
