@@ -142,35 +142,62 @@ export class Transformer {
    * Returns logits [n, vocab] ('all') or [1, vocab] for the last token ('last').
    */
   forward(tokens: ArrayLike<number>, cache: KVCache, mode: LogitsMode = 'last'): Float32Array {
-    const be = this.backend, s = this.scratch, n = tokens.length;
+    return this.forwardBatch([{ tokens, cache }], mode)[0]!;
+  }
+
+  /**
+   * Runs several sequences in one pass (continuous batching): their tokens share every matmul,
+   * each attends to its own cache. Returns each sequence's logits as `forward` would.
+   */
+  forwardBatch(batch: readonly { tokens: ArrayLike<number>; cache: KVCache }[], mode: LogitsMode = 'last'): Float32Array[] {
+    const be = this.backend, s = this.scratch;
     const { hidden_size: d, vocab_size: v, rms_norm_eps: eps } = this.args;
-    const pos0 = cache.length;
-    if (n === 0) throw new RangeError('forward needs at least one token');
-    if (pos0 + n > cache.maxSeq) {
-      throw new RangeError(`sequence of ${pos0 + n} tokens exceeds the context of ${cache.maxSeq}`);
+    const segments: Segment[] = [];
+    let n = 0;
+    for (const { tokens, cache } of batch) {
+      if (tokens.length === 0) throw new RangeError('forward needs at least one token per sequence');
+      if (cache.length + tokens.length > cache.maxSeq) {
+        throw new RangeError(`sequence of ${cache.length + tokens.length} tokens exceeds the context of ${cache.maxSeq}`);
+      }
+      segments.push({ start: n, n: tokens.length, pos0: cache.length, cache });
+      n += tokens.length;
     }
+    if (new Set(batch.map((b) => b.cache)).size !== batch.length) throw new Error('each sequence of a batch needs its own cache');
+    const ids = new Int32Array(n);
+    batch.forEach(({ tokens }, b) => ids.set(Array.from(tokens), segments[b]!.start));
     const x = s.get('x', n * d);     // [n, hidden] residual stream
     const h = s.get('h', n * d);     // [n, hidden] normed input of a block
     const y = s.get('y', n * d);     // [n, hidden] output of a block
-    be.embed(x, tokens, this.embed_tokens);
+    be.embed(x, ids, this.embed_tokens);
     this.layers.forEach((layer, i) => {
       be.rmsnorm(h, x, n, layer.input_layernorm, eps);
-      layer.self_attn.forward(be, y, h, n, pos0, cache.layers[i]!, s);
+      layer.self_attn.forward(be, y, h, n, segments.map((g) => ({ ...g, kv: g.cache.layers[i]! })), s);
       addInPlace(x, y, n * d);
       be.rmsnorm(h, x, n, layer.post_attention_layernorm, eps);
       layer.mlp.forward(be, y, h, n, s);
       addInPlace(x, y, n * d);
     });
-    cache.length = pos0 + n;
-    const rows = mode === 'all' ? n : 1;
-    const last = x.subarray((n - rows) * d, n * d);
-    be.rmsnorm(h, last, rows, this.norm, eps);
-    const logits = new Float32Array(rows * v); // returned to the caller, so not scratch
-    const out = s.get('logits', rows * v);
-    be.matmul(out, h, rows, this.lm_head);
-    logits.set(out.subarray(0, rows * v));
-    return logits;
+    for (const g of segments) g.cache.length = g.pos0 + g.n;
+    // Rows whose logits are wanted: every row, or the last of each sequence.
+    const rows = mode === 'all' ? Array.from({ length: n }, (_, r) => r) : segments.map((g) => g.start + g.n - 1);
+    const last = s.get('last', rows.length * d);
+    rows.forEach((r, j) => last.set(x.subarray(r * d, (r + 1) * d), j * d));
+    be.rmsnorm(h, last, rows.length, this.norm, eps);
+    const out = s.get('logits', rows.length * v);
+    be.matmul(out, h, rows.length, this.lm_head);
+    // Returned to the caller, so copied out of scratch.
+    return segments.map((g, b) => mode === 'all'
+      ? out.slice(g.start * v, (g.start + g.n) * v)
+      : out.slice(b * v, (b + 1) * v));
   }
+}
+
+/** The rows [start, start+n) of a batch that belong to one sequence, at positions pos0.. */
+interface Segment {
+  start: number;
+  n: number;
+  pos0: number;
+  cache: KVCache;
 }
 
 function addInPlace(x: Float32Array, y: Float32Array, len: number): void {

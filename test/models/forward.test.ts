@@ -53,3 +53,28 @@ test('a forward past the cache or with an unknown token is refused', () => {
   assert.throws(() => model.forward([1, 2, 3], model.newCache(2)), /sequence of 3 tokens exceeds the context of 2/);
   assert.throws(() => model.forward([1, 512], model.newCache(4)), /token id 512 is outside the vocabulary \(0\.\.511\)/);
 });
+
+test('a batch of sequences at different positions gives each the logits it gets alone', async () => {
+  const { CpuBackend } = await import('../../src/backend/cpu/backend.js');
+  const dir = tempDir();
+  writeSyntheticModel(dir, panguMoeConfig({ hidden_size: 64, num_attention_heads: 4, num_key_value_heads: 2 }), { seed: 21 });
+  const cpu = await CpuBackend.create({ threads: 2 });
+  try {
+    for (const model of [loadModel(dir), loadModel(dir, { backend: cpu })]) {
+      const prompts = [[1, 2, 3, 4, 5], [9, 8], [100, 200, 300]];
+      const alone = prompts.map((p) => { const c = model.newCache(16); model.forward(p, c); return { c, next: model.forward([7], c, 'all') }; });
+      const caches = prompts.map((p) => { const c = model.newCache(16); model.forward(p, c); return c; });
+      // One decode step for all three, then a step that mixes a new prompt with a decode step.
+      const step = model.forwardBatch(caches.map((cache) => ({ tokens: [7], cache })));
+      step.forEach((l, b) => assert.ok(maxAbsDiff(l, alone[b]!.next) <= 1e-5, `${model.backend.name} sequence ${b}`));
+      const fresh = model.newCache(16);
+      const mixed = model.forwardBatch([{ tokens: [11, 12, 13], cache: fresh }, { tokens: [5], cache: caches[1]! }], 'all');
+      const want = model.forward([11, 12, 13], model.newCache(16), 'all');
+      assert.ok(maxAbsDiff(mixed[0]!, want) <= 1e-5);
+      assert.ok(maxAbsDiff(mixed[1]!, model.forward([5], alone[1]!.c, 'all')) <= 1e-5);
+      assert.throws(() => model.forwardBatch([{ tokens: [1], cache: fresh }, { tokens: [2], cache: fresh }]), /its own cache/);
+    }
+  } finally {
+    await cpu.close();
+  }
+});

@@ -9,6 +9,13 @@ export interface AttentionShape {
   ropeTheta: number;
 }
 
+export interface AttentionSegment {
+  start: number;
+  n: number;
+  pos0: number;
+  kv: KVStore;
+}
+
 export class Attention {
   constructor(
     readonly shape: AttentionShape,
@@ -18,8 +25,11 @@ export class Attention {
     readonly o_proj: Linear, // [hidden, heads*headDim] + bias
   ) {}
 
-  /** out[n, hidden] = attention of h[n, hidden] at positions pos0.., writing K/V into cache. */
-  forward(be: Backend, out: Float32Array, h: Float32Array, n: number, pos0: number, cache: KVStore, s: Scratch): void {
+  /**
+   * out[n, hidden] = attention of h[n, hidden]; the rows [start, start+n) of each segment are one
+   * sequence at positions pos0.., whose K/V go into its own store.
+   */
+  forward(be: Backend, out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], s: Scratch): void {
     const { heads, kvHeads, headDim, ropeTheta } = this.shape;
     const kvDim = kvHeads * headDim;
     const q = s.get('attn.q', n * heads * headDim); // [n, heads, headDim]
@@ -27,9 +37,14 @@ export class Attention {
     const v = s.get('attn.v', n * kvDim);           // [n, kvHeads, headDim]
     const y = s.get('attn.y', n * heads * headDim); // [n, heads, headDim]
     be.project([q, k, v], h, n, [this.q_proj, this.k_proj, this.v_proj]);
-    be.rope(q, n, heads, headDim, pos0, ropeTheta);
-    be.rope(k, n, kvHeads, headDim, pos0, ropeTheta);
-    be.attention(y, q, k, v, cache, n, pos0, heads, kvHeads, headDim);
+    const qDim = heads * headDim;
+    for (const { start, n: m, pos0, kv } of segments) {
+      const qs = q.subarray(start * qDim, (start + m) * qDim), ks = k.subarray(start * kvDim, (start + m) * kvDim);
+      be.rope(qs, m, heads, headDim, pos0, ropeTheta);
+      be.rope(ks, m, kvHeads, headDim, pos0, ropeTheta);
+      be.attention(y.subarray(start * qDim, (start + m) * qDim), qs, ks, v.subarray(start * kvDim, (start + m) * kvDim),
+        kv, m, pos0, heads, kvHeads, headDim);
+    }
     be.matmul(out, y, n, this.o_proj);
   }
 }
