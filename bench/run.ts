@@ -1,0 +1,106 @@
+// `npm run bench`: the fixed benchmark set. Generates (once, into $PANGU_BENCH_DIR) random models
+// shaped like Pangu Pro MoE and Pangu Embedded scaled down, converts them to Q8_0 GGUF, measures the
+// machine's memory bandwidth, then runs `pangu bench --json` on each in its own process. With
+// --llama DIR (a llama.cpp build directory holding bin/llama-bench) it alternates our runs with
+// llama-bench on the same file (for the MoE, on a qwen2moe twin of the same shapes) and reports
+// the ratios of the medians.
+//
+//   npm run bench -- [--llama /tmp/llama.cpp/build] [--reps 3] [--threads 2] [-p 128] [-n 64] [--json FILE]
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { measureBandwidth, type Bandwidth } from './bandwidth.js';
+import { BENCH_DIR, BENCH_MODELS, ensureGguf } from './models.js';
+import { writeQwen2MoeTwin } from './qwen2moe.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+interface Sample { prompt_tokens_per_s: number; gen_tokens_per_s: number; peak_rss_bytes?: number; weight_bytes?: number; kv_cache_bytes?: number; weight_bytes_per_token?: number }
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
+function ours(file: string, threads: number, p: number, n: number): Sample {
+  const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'pangu.js'), 'bench', '--model', file, '--threads', String(threads),
+    '-p', String(p), '-n', String(n), '--reps', '1', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`pangu bench failed on ${file}: ${r.stderr}`);
+  return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Sample;
+}
+
+function llama(bin: string, file: string, threads: number, p: number, n: number): Sample {
+  const r = spawnSync(bin, ['-m', file, '-t', String(threads), '-p', String(p), '-n', String(n), '-r', '1', '-o', 'json'],
+    { encoding: 'utf8', maxBuffer: 1 << 26 });
+  if (r.status !== 0) throw new Error(`llama-bench failed on ${file}: ${r.stderr}`);
+  const rows = JSON.parse(r.stdout) as { n_prompt: number; n_gen: number; avg_ts: number }[];
+  return {
+    prompt_tokens_per_s: rows.find((x) => x.n_prompt > 0)!.avg_ts,
+    gen_tokens_per_s: rows.find((x) => x.n_gen > 0)!.avg_ts,
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      llama: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' },
+      prompt: { type: 'string', short: 'p' }, gen: { type: 'string', short: 'n' }, json: { type: 'string' },
+    },
+  });
+  const reps = Number(values.reps ?? 3), threads = Number(values.threads ?? Math.min(2, os.availableParallelism()));
+  const p = Number(values.prompt ?? 128), n = Number(values.gen ?? 64);
+  const llamaBench = values.llama ? path.join(values.llama, 'bin', 'llama-bench') : undefined;
+  if (llamaBench && !fs.existsSync(llamaBench)) throw new Error(`no llama-bench at ${llamaBench}`);
+
+  const bw: Bandwidth = await measureBandwidth(threads);
+  process.stdout.write(`memory bandwidth (${threads} threads, WebAssembly): triad ${bw.triad_gb_s.toFixed(1)} GB/s, read ${bw.read_gb_s.toFixed(1)} GB/s\n\n`);
+  const limit = Math.max(bw.triad_gb_s, bw.read_gb_s);
+
+  const results = [];
+  for (const m of BENCH_MODELS) {
+    const file = ensureGguf(m, 'q8_0');
+    let peer = file;
+    if (llamaBench && m.config['model_type'] === 'PanguProMoE') {
+      peer = path.join(BENCH_DIR, `${m.name}.qwen2moe-twin.q8_0.gguf`);
+      if (!fs.existsSync(peer) || fs.statSync(peer).mtimeMs < fs.statSync(file).mtimeMs) writeQwen2MoeTwin(file, peer);
+    }
+    const a: Sample[] = [], b: Sample[] = [];
+    for (let r = 0; r < reps; r++) {
+      a.push(ours(file, threads, p, n));
+      if (llamaBench) b.push(llama(llamaBench, peer, threads, p, n));
+    }
+    const last = a.at(-1)!;
+    const row = {
+      model: m.name, description: m.description, threads, reps,
+      weight_bytes: last.weight_bytes, weight_bytes_per_token: last.weight_bytes_per_token,
+      kv_cache_bytes: last.kv_cache_bytes, peak_rss_bytes: median(a.map((s) => s.peak_rss_bytes!)),
+      ours: { prompt_tokens_per_s: median(a.map((s) => s.prompt_tokens_per_s)), gen_tokens_per_s: median(a.map((s) => s.gen_tokens_per_s)) },
+      llama: llamaBench ? { prompt_tokens_per_s: median(b.map((s) => s.prompt_tokens_per_s)), gen_tokens_per_s: median(b.map((s) => s.gen_tokens_per_s)) } : null,
+      gen_gb_s: 0, of_bandwidth: 0,
+    };
+    row.gen_gb_s = (row.weight_bytes_per_token! * row.ours.gen_tokens_per_s) / 1e9;
+    row.of_bandwidth = row.gen_gb_s / limit;
+    results.push(row);
+    const mb = (x: number) => `${(x / 1e6).toFixed(0)} MB`;
+    process.stdout.write(`${m.name}: ${m.description}\n`);
+    process.stdout.write(`  weights ${mb(row.weight_bytes!)} Q8_0, ${mb(row.weight_bytes_per_token!)} read per generated token; peak RSS ${mb(row.peak_rss_bytes)} (KV cache ${mb(row.kv_cache_bytes!)})\n`);
+    process.stdout.write(`  pangu-ts   prompt ${row.ours.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.ours.gen_tokens_per_s.toFixed(2)} tok/s = ${row.gen_gb_s.toFixed(1)} GB/s, ${(100 * row.of_bandwidth).toFixed(0)}% of the measured bandwidth\n`);
+    if (row.llama) {
+      process.stdout.write(`  llama.cpp  prompt ${row.llama.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.llama.gen_tokens_per_s.toFixed(2)} tok/s${peer !== file ? ' (qwen2moe twin)' : ''}\n`);
+      process.stdout.write(`  ratio      prompt ${(row.ours.prompt_tokens_per_s / row.llama.prompt_tokens_per_s).toFixed(2)}x   generation ${(row.ours.gen_tokens_per_s / row.llama.gen_tokens_per_s).toFixed(2)}x\n`);
+    }
+    process.stdout.write('\n');
+  }
+  const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`, node: process.version, bandwidth: bw, prompt_tokens: p, gen_tokens: n, results };
+  if (values.json) fs.writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+  process.stdout.write(JSON.stringify(report) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`bench: ${(e as Error).message}\n`);
+  process.exitCode = 1;
+});
