@@ -8,7 +8,7 @@ import { CpuBackend, type CpuBackendOptions } from '../backend/cpu/backend.js';
 import { ReferenceBackend } from '../backend/reference.js';
 import { Session } from '../engine/generate.js';
 import type { SamplingOptions } from '../engine/sampler.js';
-import { loadModel } from '../models/load.js';
+import { loadModel, modelBytes } from '../models/load.js';
 import type { Transformer } from '../models/transformer.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { integer, UsageError } from './options.js';
@@ -26,8 +26,11 @@ export const MODEL_FLAGS = {
 
 export type BackendFlags = { backend?: string | undefined; threads?: string | undefined; quant?: string | undefined };
 
-/** --backend cpu (default: WebAssembly on --threads threads, --quant q8_0|q4_0 at load) or reference. */
-export async function createBackend(values: BackendFlags): Promise<Backend> {
+/**
+ * --backend cpu (default: WebAssembly on --threads threads, --quant q8_0|q4_0 at load) or reference.
+ * `weightBytes` sizes the cpu backend's shards (each holds at most 4 GiB).
+ */
+export async function createBackend(values: BackendFlags, weightBytes = 0): Promise<Backend> {
   const name = values.backend ?? 'cpu';
   if (name === 'reference') {
     if (values.quant || values.threads) throw new UsageError('--quant and --threads need --backend cpu');
@@ -37,7 +40,8 @@ export async function createBackend(values: BackendFlags): Promise<Backend> {
   if (values.quant !== undefined && values.quant !== 'q8_0' && values.quant !== 'q4_0') {
     throw new UsageError(`--quant must be q8_0 or q4_0, got ${JSON.stringify(values.quant)}`);
   }
-  const opts: CpuBackendOptions = { threads: integer('threads', values.threads, os.availableParallelism(), 1, 256) };
+  const threads = integer('threads', values.threads, os.availableParallelism(), 1, 256);
+  const opts: CpuBackendOptions = { threads, shards: CpuBackend.shardsFor(weightBytes, threads) };
   if (values.quant) opts.quant = values.quant;
   return CpuBackend.create(opts);
 }
@@ -45,7 +49,7 @@ export async function createBackend(values: BackendFlags): Promise<Backend> {
 /** The model at --model DIR (or the default), on the backend the flags ask for. */
 export async function loadModelFromFlags(values: BackendFlags & { model?: string | undefined }): Promise<Transformer> {
   const dir = modelDir(values.model);
-  return loadModel(dir, { backend: await createBackend(values) });
+  return loadModel(dir, { backend: await createBackend(values, modelBytes(dir)) });
 }
 
 export interface OpenedModel {

@@ -87,6 +87,16 @@ export function openModelSource(location: string): { args: DecoderArgs; source: 
   return { args, source: Checkpoint.open(location) };
 }
 
+/** Bytes of all tensors of a model directory or GGUF file (its weights as stored). */
+export function modelBytes(location: string): number {
+  const { source } = openModelSource(location);
+  try {
+    return source.names().reduce((sum, name) => sum + source.info(name).byteLength, 0);
+  } finally {
+    source.close();
+  }
+}
+
 /** Loads a model from a Hugging Face directory or a .gguf file. */
 export function loadModel(location: string, opts: LoadOptions = {}): Transformer {
   const { args, source } = openModelSource(location);

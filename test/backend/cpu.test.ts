@@ -20,6 +20,13 @@ function worstError(logits: Float32Array, expected: number[][], v: number, from 
   return worst;
 }
 
+test('shards: a multiple of the threads, each under 3.5 GiB', () => {
+  assert.equal(CpuBackend.shardsFor(1e9, 2), 2);
+  assert.equal(CpuBackend.shardsFor(8e9, 2), 4);
+  assert.equal(CpuBackend.shardsFor(8e9, 1), 3);
+  assert.equal(CpuBackend.shardsFor(0, 3), 3);
+});
+
 test('splitRange cuts a range into aligned contiguous parts', () => {
   assert.deepEqual(splitRange(10, 3), [[0, 3], [3, 6], [6, 10]]);
   assert.deepEqual(splitRange(200, 2, 32), [[0, 96], [96, 200]]);
@@ -30,9 +37,9 @@ test('splitRange cuts a range into aligned contiguous parts', () => {
 for (const name of ['moe-tiny', 'embedded-tiny']) {
   const dir = path.join(FIXTURES, 'models', name);
   const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as Expected;
-  for (const threads of [1, 2, 3]) {
-    test(`${name} on ${threads} thread(s): logits within 1e-5 of the reference, full forward and token by token`, async () => {
-      const backend = await CpuBackend.create({ threads });
+  for (const [threads, shards] of [[1, 1], [2, 2], [3, 3], [1, 3], [2, 4]] as const) {
+    test(`${name} on ${threads} thread(s), ${shards} weight shard(s): logits within 1e-5 of the reference, full forward and token by token`, async () => {
+      const backend = await CpuBackend.create({ threads, shards });
       try {
         const model = loadModel(dir, { backend });
         const v = model.args.vocab_size;

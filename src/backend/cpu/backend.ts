@@ -1,15 +1,16 @@
 // The fast CPU backend: WebAssembly SIMD kernels on worker threads.
 //
-// Each participant (the main thread is participant 0, then one worker per extra thread) owns one
-// WebAssembly memory (wasm32: at most 4 GiB each, so P participants hold up to P x 4 GiB of weights)
-// holding its shard of every weight:
-//   - a Linear [out, in]: a contiguous range of its rows on every participant;
-//   - a dense SwiGLU: a slice of the intermediate dimension on every participant (gate/up rows and
+// Weights are split into shards, each in its own WebAssembly memory (wasm32: at most 4 GiB each, so
+// S shards hold up to S x 4 GiB), one shard per thread by default and more for larger models.
+// Every operation has one share per shard; the threads (the main thread and the workers) claim the
+// shares (see pool.ts). A shard holds its part of every weight:
+//   - a Linear [out, in]: a contiguous range of its rows on every shard;
+//   - a dense SwiGLU: a slice of the intermediate dimension on every shard (gate/up rows and
 //     the matching down columns), whose partial outputs the main thread sums;
-//   - an expert: whole, on the participant of its group (MoGE: groups spread evenly, so every
-//     participant runs the same number of experts for every token);
-//   - the KV cache: a range of kv heads on every participant, with their query heads' attention.
-// Activations stay in main-thread Float32Arrays; inputs are copied into each participant's memory
+//   - an expert: whole, on the shard of its group (MoGE: groups spread evenly, so every
+//     shard runs the same number of experts for every token);
+//   - the KV cache: a range of kv heads on every shard, with their query heads' attention.
+// Activations stay in main-thread Float32Arrays; inputs are copied into each shard's memory
 // before a job and outputs gathered after it (a few KB per op when generating).
 import * as os from 'node:os';
 import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
@@ -25,23 +26,25 @@ import type { CpuWorkerPayload } from './worker.js';
 export type QuantType = 'q8_0' | 'q4_0';
 
 export interface CpuBackendOptions {
-  /** Participants, the main thread included (default: the machine's available parallelism). */
+  /** Threads, the main thread included (default: the machine's available parallelism). */
   threads?: number;
+  /** Weight shards, each in its own memory of at most 4 GiB (default: one per thread). */
+  shards?: number;
   /** Quantize float matrices at load (the router stays in float). */
   quant?: QuantType;
   variant?: KernelVariant | 'auto';
 }
 
-interface Participant {
+interface Shard {
   index: number;
   arena: Arena;
-  /** A kernel instance on this participant's memory, used by the main thread (all compute for participant 0). */
+  /** A kernel instance on this shard's memory, for the main thread's shares. */
   kernels: Kernels;
   /** Named I/O buffers: byte offset and size. */
   io: Map<string, { ptr: number; bytes: number }>;
 }
 
-/** One participant's rows [r0, r1) of a matrix. */
+/** One shard's rows [r0, r1) of a matrix. */
 interface RowShard { p: number; ptr: number; r0: number; r1: number }
 
 interface CpuLinear extends Linear {
@@ -50,13 +53,13 @@ interface CpuLinear extends Linear {
   shards: RowShard[];
 }
 
-/** A participant's slice [i0, i1) of a SwiGLU's intermediate dimension (all of it for an expert). */
+/** A shard's slice [i0, i1) of a SwiGLU's intermediate dimension (all of it for an expert). */
 interface MlpSlice { p: number; i0: number; i1: number; gate: number; up: number; down: number }
 
 interface CpuSwiGLU extends SwiGLU {
   type: WeightType;     // gate and up
   downType: WeightType;
-  slices: MlpSlice[];   // one per participant for dense MLPs; one in all for an expert
+  slices: MlpSlice[];   // one per shard for dense MLPs; one in all for an expert
 }
 
 interface KVPart { p: number; kv0: number; kv1: number; k: number; v: number }
@@ -97,7 +100,7 @@ export function splitRange(total: number, parts: number, align = 1): [number, nu
 
 export class CpuBackend implements Backend {
   readonly name: string;
-  private readonly participants: Participant[];
+  private readonly shards: Shard[];
   /** Bytes of weights the matmuls have streamed since the last reset (for bandwidth figures). */
   weightBytesRead = 0;
   /** Bytes of weights held: wasm memories plus embedding tables and small vectors in JS. */
@@ -107,29 +110,40 @@ export class CpuBackend implements Backend {
 
   private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
     readonly variant: KernelVariant, readonly quant: QuantType | undefined) {
-    this.participants = memories.map((memory, index) => ({
+    this.shards = memories.map((memory, index) => ({
       index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: new Map(),
     }));
-    this.name = `cpu (wasm ${variant}, ${memories.length} threads${quant ? `, ${quant}` : ''})`;
+    this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${quant ? `, ${quant}` : ''})`;
   }
 
   static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
     const threads = opts.threads ?? os.availableParallelism();
+    const shards = opts.shards ?? threads;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
+    if (!Number.isInteger(shards) || shards < threads || shards > 1024) throw new RangeError(`shards must be an integer in [threads, 1024], got ${shards}`);
     const { module, variant } = await compileKernels(opts.variant ?? 'auto');
-    const memories = Array.from({ length: threads }, () => createSharedMemory(1 << 20));
+    const memories = Array.from({ length: shards }, () => createSharedMemory(1 << 20));
     const payload: CpuWorkerPayload = { module, memories, variant };
-    const pool = await ThreadPool.start(threads, new URL('./worker.js', import.meta.url), payload);
+    const pool = await ThreadPool.start(threads, new URL('./worker.js', import.meta.url), payload, shards);
     return new CpuBackend(pool, module, memories, variant, opts.quant);
   }
 
-  get threads(): number {
-    return this.participants.length;
+  /** Shards a model of `weightBytes` needs with `threads` threads: a multiple of threads, each shard under 3.5 GiB. */
+  static shardsFor(weightBytes: number, threads: number): number {
+    return threads * Math.max(1, Math.ceil(weightBytes / (threads * 3.5 * 2 ** 30)));
   }
 
-  /** Bytes of wasm memory in use on each participant. */
+  get threads(): number {
+    return this.pool.participants;
+  }
+
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** Bytes of wasm memory in use in each shard. */
   memoryUse(): number[] {
-    return this.participants.map((p) => p.arena.used);
+    return this.shards.map((p) => p.arena.used);
   }
 
   async close(): Promise<void> {
@@ -176,7 +190,12 @@ export class CpuBackend implements Backend {
 
   private place(p: number, bytes: Uint8Array): number {
     this.weightBytes += bytes.byteLength;
-    return this.participants[p]!.arena.put(bytes);
+    try {
+      return this.shards[p]!.arena.put(bytes);
+    } catch (e) {
+      throw new RangeError(`weight shard ${p} is full after ${(this.weightBytes / 2 ** 30).toFixed(2)} GiB of weights: ` +
+        `each of the ${this.shards.length} shards holds at most 4 GiB; use more shards (${(e as Error).message})`);
+    }
   }
 
   private matrixShape(t: HostTensor): [number, number] {
@@ -187,7 +206,7 @@ export class CpuBackend implements Backend {
   private linearOf(weight: HostTensor, bias: HostTensor | undefined, quantize: boolean): CpuLinear {
     const [out, inDim] = this.matrixShape(weight);
     const type = this.storageType(weight, inDim, quantize);
-    const shards = splitRange(out, this.threads).map(([r0, r1], p) =>
+    const shards = splitRange(out, this.shards.length).map(([r0, r1], p) =>
       ({ p, r0, r1, ptr: this.place(p, this.encodeBlock(weight, type, r0, r1, 0, inDim)) }));
     const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
     if (bias) {
@@ -219,8 +238,8 @@ export class CpuBackend implements Backend {
     const downType = this.storageType(down, inter, true);
     const ranges: [number, number][] = placement
       ? [[0, inter]]
-      : splitRange(inter, this.threads, Math.max(blockOf(downType), 32));
-    const owner = (i: number) => (placement ? placement.group % this.threads : i);
+      : splitRange(inter, this.shards.length, Math.max(blockOf(downType), 32));
+    const owner = (i: number) => (placement ? placement.group % this.shards.length : i);
     const slices = ranges.map(([i0, i1], i): MlpSlice => {
       const p = owner(i);
       return {
@@ -235,9 +254,9 @@ export class CpuBackend implements Backend {
   }
 
   kvStore(maxSeq: number, kvHeads: number, headDim: number): KVStore {
-    const parts = splitRange(kvHeads, this.threads).map(([kv0, kv1], p): KVPart => {
+    const parts = splitRange(kvHeads, this.shards.length).map(([kv0, kv1], p): KVPart => {
       const bytes = maxSeq * (kv1 - kv0) * headDim * 4;
-      const arena = this.participants[p]!.arena;
+      const arena = this.shards[p]!.arena;
       this.kvBytes += 2 * bytes;
       return { p, kv0, kv1, k: arena.alloc(bytes), v: arena.alloc(bytes) };
     });
@@ -245,11 +264,11 @@ export class CpuBackend implements Backend {
     return store;
   }
 
-  // ------------------------------------------------------------------ I/O between main and participants
+  // ------------------------------------------------------------------ I/O between the main thread and the shards
 
-  /** A named buffer of at least `bytes` in participant p's memory. */
+  /** A named buffer of at least `bytes` in shard p's memory. */
   private buf(p: number, name: string, bytes: number): number {
-    const part = this.participants[p]!;
+    const part = this.shards[p]!;
     const have = part.io.get(name);
     if (have && have.bytes >= bytes) return have.ptr;
     const size = Math.max(bytes, (have?.bytes ?? 0) * 2, 4096);
@@ -259,12 +278,12 @@ export class CpuBackend implements Backend {
   }
 
   private f32(p: number, ptr: number, count: number): Float32Array {
-    return new Float32Array(this.participants[p]!.arena.memory.buffer, ptr, count);
+    return new Float32Array(this.shards[p]!.arena.memory.buffer, ptr, count);
   }
 
-  /** Runs op's share of every participant (this thread runs share 0, and any a worker is late for). */
+  /** Runs op's share of every shard (this thread takes share 0, and any a worker is late for). */
   private run(op: Op): void {
-    this.pool.run(op, (share) => runOp(this.participants[share]!.kernels, op, this.pool.args(share)));
+    this.pool.run(op, (share) => runOp(this.shards[share]!.kernels, op, this.pool.args(share)));
   }
 
   // ------------------------------------------------------------------ operations
@@ -286,7 +305,7 @@ export class CpuBackend implements Backend {
   project(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Linear[]): void {
     const lins = ws as readonly CpuLinear[];
     const inDim = lins[0]!.inFeatures;
-    for (let p = 0; p < this.threads; p++) {
+    for (let p = 0; p < this.shards.length; p++) {
       const a = this.pool.args(p);
       const xp = this.buf(p, 'x', n * inDim * 4);
       this.f32(p, xp, n * inDim).set(x.subarray(0, n * inDim));
@@ -331,7 +350,7 @@ export class CpuBackend implements Backend {
       const a = this.pool.args(p);
       a[7] = hLocal;
       if (kvLocal === 0) continue;
-      // K/V rows of this participant's heads go straight into its cache; its query heads into q.
+      // K/V rows of this shard's heads go straight into its cache; its query heads into q.
       const kc = this.f32(p, part.k, store.maxSeq * kvLocal * headDim);
       const vc = this.f32(p, part.v, store.maxSeq * kvLocal * headDim);
       const qp = this.buf(p, 'q', n * hLocal * headDim * 4);
@@ -347,7 +366,7 @@ export class CpuBackend implements Backend {
       a[4] = this.buf(p, 'attn.scratch', (pos0 + n) * 4); a[5] = n; a[6] = pos0;
       a[8] = kvLocal; a[9] = headDim; a[10] = 1 / Math.sqrt(headDim);
     }
-    for (let p = store.parts.length; p < this.threads; p++) this.pool.args(p)[7] = 0;
+    for (let p = store.parts.length; p < this.shards.length; p++) this.pool.args(p)[7] = 0;
     this.run(Op.Attention);
     for (const { p, kv0, kv1 } of store.parts) {
       const hLocal = (kv1 - kv0) * group;
@@ -359,7 +378,7 @@ export class CpuBackend implements Backend {
 
   swiglu(out: Float32Array, x: Float32Array, n: number, swiglu: SwiGLU): void {
     const m = swiglu as CpuSwiGLU;
-    if (m.slices.length !== this.threads) {
+    if (m.slices.length !== this.shards.length) {
       // A whole expert used on its own: route every token to it with weight 1.
       this.experts(out, x, n, [m], new Int32Array(n), new Float32Array(n).fill(1), 1);
       return;
@@ -383,10 +402,10 @@ export class CpuBackend implements Backend {
     this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[12]!);
   }
 
-  /** out = Σ over participants of their partial outputs [count] at ptrOf(p). */
+  /** out = Σ over shards of their partial outputs [count] at ptrOf(p). */
   private sumPartials(out: Float32Array, count: number, ptrOf: (p: number) => number): void {
     out.set(this.f32(0, ptrOf(0), count));
-    for (let p = 1; p < this.threads; p++) {
+    for (let p = 1; p < this.shards.length; p++) {
       const src = this.f32(p, ptrOf(p), count);
       for (let i = 0; i < count; i++) out[i]! += src[i]!;
     }
@@ -406,7 +425,7 @@ export class CpuBackend implements Backend {
     }
     const tasks: { p: number; expert: CpuSwiGLU; picks: number[] }[] = [];
     for (const [e, picks] of byExpert) tasks.push({ p: all[e]!.slices[0]!.p, expert: all[e]!, picks });
-    for (let p = 0; p < this.threads; p++) {
+    for (let p = 0; p < this.shards.length; p++) {
       const mine = tasks.filter((t) => t.p === p);
       const picks = mine.reduce((s, t) => s + t.picks.length, 0);
       const maxCount = mine.reduce((s, t) => Math.max(s, t.picks.length), 0);
@@ -417,7 +436,7 @@ export class CpuBackend implements Backend {
       const tableP = this.buf(p, 'moe.table', mine.length * TASK_WORDS * 4 + 4);
       const tokensP = this.buf(p, 'moe.tokens', picks * 4 + 4);
       const weightsP = this.buf(p, 'moe.weights', picks * 4 + 4);
-      const mem = this.participants[p]!.arena.memory.buffer;
+      const mem = this.shards[p]!.arena.memory.buffer;
       const table = new Uint32Array(mem, tableP, mine.length * TASK_WORDS);
       const tokens = new Uint32Array(mem, tokensP, picks);
       const wts = new Float32Array(mem, weightsP, picks);

@@ -1,17 +1,17 @@
-// The operations a participant (main thread or worker) runs on its own WebAssembly memory.
-// The main thread decides every address and writes them into the participant's argument slots;
-// this file only reads them and calls the kernels. Each participant owns a shard of the weights
+// The operations a shard (main thread or worker) runs on its own WebAssembly memory.
+// The main thread decides every address and writes them into the shard's argument slots;
+// this file only reads them and calls the kernels. Each shard owns a shard of the weights
 // (rows of a matrix, a slice of an MLP's intermediate dimension, or whole experts).
 import type { Kernels, WeightType } from '../../kernels/wasm.js';
 
 export const enum Op {
   /** Several matrices over one input: out_j[n, rows_j] = x[n, in] · W_jᵀ. */
   Matmuls = 1,
-  /** Store K/V is done by the main thread; this is attention over the participant's heads. */
+  /** Store K/V is done by the main thread; this is attention over the shard's heads. */
   Attention = 2,
   /** A SwiGLU slice: out[n, hidden] = down[:, slice] · (silu(gate[slice] x) * up[slice] x), a partial sum. */
   SwiGLU = 3,
-  /** Whole experts over their tokens: out[n, hidden] = Σ w · expert(x[token]) for this participant's experts. */
+  /** Whole experts over their tokens: out[n, hidden] = Σ w · expert(x[token]) for this shard's experts. */
   Experts = 4,
 }
 

@@ -1,5 +1,6 @@
 // A pool of worker threads that run one operation at a time together with the main thread.
-// An operation has one share per participant (the main thread is participant 0). Hand-off goes
+// An operation has a fixed number of shares (usually one per thread; more when the data is split
+// into more parts than there are threads); the main thread is participant 0. Hand-off goes
 // through a SharedArrayBuffer: the main thread writes each share's arguments, bumps a sequence
 // number and claims shares; workers spin briefly on the sequence number, then sleep in
 // Atomics.wait. Every participant first claims its own share, then any share still unclaimed: a
@@ -16,8 +17,8 @@ const OP = 2;       // the job's operation code
 const STOP = 3;     // 1: workers exit
 const FAILED = 4;   // share index + 1 of the first share that threw in a worker
 const CLAIMS = 8;   // CLAIMS + s: 1 once share s is taken
-const MAX_PARTICIPANTS = 256;
-const CONTROL_WORDS = CLAIMS + MAX_PARTICIPANTS;
+const MAX_SHARES = 1024;
+const CONTROL_WORDS = CLAIMS + MAX_SHARES;
 
 /** Iterations of the busy-wait before sleeping: long enough to bridge the main thread's work between two ops. */
 const SPIN = 1 << 18;
@@ -36,14 +37,15 @@ export interface WorkerInit {
   /** This worker's participant index (the main thread is 0). */
   index: number;
   participants: number;
+  shares: number;
   /** Whatever the worker module needs to set itself up (e.g. the WebAssembly memories). */
   payload: unknown;
 }
 
-/** Claims unclaimed shares, own first, and runs each; returns when none is left. */
-function claimAndRun(control: Int32Array, participants: number, own: number, run: (share: number) => void): void {
-  for (let i = 0; i < participants; i++) {
-    const share = (own + i) % participants;
+/** Claims unclaimed shares, starting at its own, and runs each; returns when none is left. */
+function claimAndRun(control: Int32Array, shares: number, own: number, run: (share: number) => void): void {
+  for (let i = 0; i < shares; i++) {
+    const share = (own + i) % shares;
     if (Atomics.compareExchange(control, CLAIMS + share, 0, 1) !== 0) continue;
     try {
       run(share);
@@ -56,7 +58,9 @@ function claimAndRun(control: Int32Array, participants: number, own: number, run
 /** Runs in each worker: calls `handle(op, share, args)` for the shares it claims until the pool stops. */
 export function serveJobs(init: WorkerInit, handle: (op: number, share: number, args: Float64Array) => void): void {
   const control = new Int32Array(init.shared.control);
-  const args = Array.from({ length: init.participants }, (_, s) => new Float64Array(init.shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
+  const args = Array.from({ length: init.shares }, (_, s) => new Float64Array(init.shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
+  // Participant i starts at share i * shares / participants: with two shares per thread, thread 1 takes 2 and 3.
+  const own = Math.floor((init.index * init.shares) / init.participants);
   let seen = 0; // no job can have been posted before every worker is up
   for (;;) {
     let spins = 0;
@@ -68,7 +72,7 @@ export function serveJobs(init: WorkerInit, handle: (op: number, share: number, 
     }
     seen = Atomics.load(control, SEQ);
     if (Atomics.load(control, STOP)) return;
-    claimAndRun(control, init.participants, init.index, (share) => {
+    claimAndRun(control, init.shares, own, (share) => {
       try {
         handle(Atomics.load(control, OP), share, args[share]!);
       } catch (e) {
@@ -87,28 +91,29 @@ export class ThreadPool {
   private readonly argViews: Float64Array[];
   private closed = false;
 
-  private constructor(readonly participants: number, private readonly shared: PoolShared, private readonly workers: Worker[]) {
+  private constructor(readonly participants: number, readonly shares: number, private readonly shared: PoolShared, private readonly workers: Worker[]) {
     this.control = new Int32Array(shared.control);
-    this.argViews = Array.from({ length: participants }, (_, p) => new Float64Array(shared.args, p * ARG_SLOTS * 8, ARG_SLOTS));
+    this.argViews = Array.from({ length: shares }, (_, s) => new Float64Array(shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
   }
 
   /**
-   * Starts `participants - 1` workers running `script`; each gets its index and `payload`.
-   * Resolves once every worker has reported that it is ready.
+   * Starts `participants - 1` workers running `script`; each gets its index and `payload`. Jobs
+   * have `shares` shares (default: one per participant). Resolves once every worker is ready.
    */
-  static async start(participants: number, script: URL, payload: unknown): Promise<ThreadPool> {
-    if (!Number.isInteger(participants) || participants < 1 || participants > MAX_PARTICIPANTS) {
-      throw new RangeError(`participants must be an integer in [1, ${MAX_PARTICIPANTS}], got ${participants}`);
+  static async start(participants: number, script: URL, payload: unknown, shares = participants): Promise<ThreadPool> {
+    if (!Number.isInteger(participants) || participants < 1 || participants > shares) {
+      throw new RangeError(`participants must be an integer in [1, ${shares}] (the shares of a job), got ${participants}`);
     }
+    if (!Number.isInteger(shares) || shares > MAX_SHARES) throw new RangeError(`shares must be an integer <= ${MAX_SHARES}, got ${shares}`);
     const shared: PoolShared = {
       control: new SharedArrayBuffer(CONTROL_WORDS * 4),
-      args: new SharedArrayBuffer(participants * ARG_SLOTS * 8),
+      args: new SharedArrayBuffer(shares * ARG_SLOTS * 8),
       error: new SharedArrayBuffer(ERROR_BYTES),
     };
     const workers: Worker[] = [];
     try {
       for (let index = 1; index < participants; index++) {
-        const init: WorkerInit = { shared, index, participants, payload };
+        const init: WorkerInit = { shared, index, participants, shares, payload };
         const w = new Worker(script, { workerData: init });
         workers.push(w);
         await new Promise<void>((resolve, reject) => {
@@ -122,7 +127,7 @@ export class ThreadPool {
       throw e;
     }
     for (const w of workers) w.unref();
-    return new ThreadPool(participants, shared, workers);
+    return new ThreadPool(participants, shares, shared, workers);
   }
 
   /** The argument slots of share s, to fill before `run`. */
@@ -136,11 +141,11 @@ export class ThreadPool {
    */
   run(op: number, runShare: (share: number) => void): void {
     if (this.closed) throw new Error('thread pool is closed');
-    const c = this.control, n = this.participants;
+    const c = this.control, n = this.shares;
     Atomics.store(c, OP, op);
     Atomics.store(c, PENDING, n);
     for (let s = 0; s < n; s++) Atomics.store(c, CLAIMS + s, 0);
-    if (n > 1) {
+    if (this.participants > 1) {
       Atomics.add(c, SEQ, 1);
       Atomics.notify(c, SEQ);
     }
