@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ggmlType, ggmlTypeById, type GgmlType } from './ggml-quants.js';
-import { FormatError } from './safetensors.js';
+import { FormatError, readTensorBytes } from './safetensors.js';
 
 export const GGUF_MAGIC = 'GGUF';
 export const GGUF_VERSION = 3;
@@ -290,14 +290,7 @@ export class GgufFile {
       throw new FormatError(this.file, `byte range [${start}, ${start + length}) is outside its ${t.byteLength} bytes`, name);
     }
     if (this.fd < 0) throw new FormatError(this.file, 'file is closed', name);
-    const out = new Uint8Array(length);
-    let done = 0;
-    while (done < length) {
-      const n = fs.readSync(this.fd, out, done, length - done, t.offset + start + done);
-      if (n === 0) throw new FormatError(this.file, 'file ended while reading tensor data', name);
-      done += n;
-    }
-    return out;
+    return readTensorBytes(this.fd, this.file, name, t.offset + start, length);
   }
 
   close(): void {

@@ -33,6 +33,18 @@ function isNonNegInt(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
+/** Reads `length` bytes of tensor `name` at `position` of an open file, failing clearly if it ends early. */
+export function readTensorBytes(fd: number, file: string, name: string, position: number, length: number): Uint8Array {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const n = fs.readSync(fd, out, done, length - done, position + done);
+    if (n === 0) throw new FormatError(file, 'file ended while reading tensor data', name);
+    done += n;
+  }
+  return out;
+}
+
 export class SafetensorsFile {
   private constructor(
     readonly file: string,
@@ -61,14 +73,7 @@ export class SafetensorsFile {
   read(name: string): Uint8Array {
     const info = this.tensors.get(name);
     if (!info) throw new FormatError(this.file, 'not present in this file', name);
-    const out = new Uint8Array(info.byteLength);
-    let done = 0;
-    while (done < out.byteLength) {
-      const n = fs.readSync(this.fd, out, done, out.byteLength - done, info.offset + done);
-      if (n === 0) throw new FormatError(this.file, 'file ended while reading tensor data', name);
-      done += n;
-    }
-    return out;
+    return readTensorBytes(this.fd, this.file, name, info.offset, info.byteLength);
   }
 
   close(): void {
