@@ -5,7 +5,7 @@
 // One generic body per shape, specialised at compile time by the dtype
 // constant `dt` (every helper is @inline, so the branches fold away).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4 } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, store_quarters } from "./common";
 
 const F32: i32 = 0;
 const BF16: i32 = 1;
@@ -199,15 +199,21 @@ const BF16N: i32 = 3;
 
 // ---------------------------------------------------------------- drivers
 
-/** n == 1: out[rows] = W[rows][in] . x[in], rows [r0, r1). Streams W once. */
+/**
+ * n == 1: out[rows] = W[rows][in] . x[in], rows [r0, r1). The range is cut
+ * into four quarters and row i of every quarter is computed together: four
+ * long sequential streams, which the hardware prefetchers follow much better
+ * than four adjacent rows (measured: up to ~1.5-2x from DRAM for short rows).
+ */
 // @ts-ignore: decorator
 @inline function matvec(dt: i32, out: usize, x: usize, w: usize, inDim: i32, r0: i32, r1: i32): void {
   const ws = <usize>inDim << wshift(dt);
-  let r = r0;
-  for (; r + 4 <= r1; r += 4) {
-    v128.store(out + (<usize>r << 2), dot4x1(dt, x, w + <usize>r * ws, ws, inDim));
+  const q = (r1 - r0) >> 2;
+  const qs = <usize>q * ws;
+  for (let r = r0; r < r0 + q; r++) {
+    store_quarters(out, r, q, dot4x1(dt, x, w + <usize>r * ws, qs, inDim));
   }
-  for (; r < r1; r++) {
+  for (let r = r0 + 4 * q; r < r1; r++) {
     store<f32>(out + (<usize>r << 2), dot1x1(dt, x, w + <usize>r * ws, inDim));
   }
 }

@@ -8,7 +8,7 @@
 // unlike llama.cpp's Q8_K; per sub-block s:
 //   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32 } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, store_quarters } from "./common";
 
 const Q4_K_BYTES: usize = 144;
 const Q8_0_BYTES: usize = 34;
@@ -129,6 +129,14 @@ export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32,
   const ws = <usize>nsb * Q4_K_BYTES; //        W row stride
   const xs = <usize>nsb * 8 * Q8_0_BYTES; //    xq row stride
   const os = <usize>rows << 2; //               out row stride
+  if (n == 1) {
+    // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
+    const q = (r1 - r0) >> 2;
+    const qs = <usize>q * ws;
+    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q4k_dot4(xq, w + <usize>r * ws, qs, nsb, 4));
+    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q4k_dot4(xq, w + <usize>r * ws, ws, nsb, 1), 0));
+    return;
+  }
   const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
