@@ -1,5 +1,6 @@
 // Single-thread matvec bandwidth of the wasm kernels: GB/s of weight bytes
-// streamed per second, next to STREAM-like triad / read-only figures.
+// streamed per second, next to STREAM-like triad / read-only figures; then
+// GFLOP/s of matmul with 16 activation rows.
 //
 //   npm run bench:kernels            (or: node dist/bench/kernels/matvec.js [--quick] [--variant simd|relaxed])
 //
@@ -130,9 +131,35 @@ for (const type of types) {
   arena.reset();
 }
 
+// ---- matmul with n = 16 activation rows (prompt processing): GFLOP/s
+const flops: { kernel: string; shape: string; ms: number; gflops: number }[] = [];
+{
+  const [rowsN, inDim, n] = [4096, 4096, 16];
+  for (const type of types) {
+    const wBytes = rowBytes(type, inDim) * rowsN;
+    const w = arena.alloc(wBytes);
+    fillWeights(type, w, rowsN, inDim);
+    const x = arena.alloc(n * inDim * 4);
+    arena.f32(x, n * inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
+    const out = arena.alloc(n * rowsN * 4);
+    let xin = x;
+    if (type.startsWith('q')) {
+      xin = arena.alloc((n * inDim / 32) * 34);
+      k.quantizeQ8_0(xin, x, n * inDim);
+    }
+    const t = bestTime(() => k.exports[`matmul_${type}`](out, xin, w, n, inDim, rowsN, 0, rowsN));
+    flops.push({ kernel: `matmul ${type}`, shape: `${n} x ${inDim} -> ${rowsN}`, ms: t * 1e3, gflops: (2 * n * inDim * rowsN) / t / 1e9 });
+    arena.reset();
+  }
+}
+
 console.log(`wasm kernels, variant ${chosen}, 1 thread, node ${process.version}${quick ? ' (quick)' : ''}`);
 console.log('| kernel | shape (rows x in) | MB streamed | ms / call | GB/s |');
 console.log('| --- | --- | ---: | ---: | ---: |');
 for (const r of rows) {
   console.log(`| ${r.kernel} | ${r.shape} | ${r.mb.toFixed(1)} | ${r.ms.toFixed(3)} | ${r.gbs.toFixed(2)} |`);
 }
+console.log('');
+console.log('| kernel | n x in -> rows | ms / call | GFLOP/s |');
+console.log('| --- | --- | ---: | ---: |');
+for (const r of flops) console.log(`| ${r.kernel} | ${r.shape} | ${r.ms.toFixed(2)} | ${r.gflops.toFixed(1)} |`);
