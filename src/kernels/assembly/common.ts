@@ -137,7 +137,8 @@ export const TWO_POW_112: f32 = 5.192296858534828e33;
 }
 
 /**
- * exp(x) per lane, ~1-2 ulp for x in [-87.3, 88.7]; 0 below, inf above.
+ * exp(x) per lane, ~1-2 ulp for x in [-87.3, 88.7]; 0 below; above, x is
+ * clamped to 88.72 (~3.4e38, the largest finite result); nan stays nan.
  * x = n*ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial.
  */
 // @ts-ignore: decorator
