@@ -94,6 +94,7 @@ export interface KernelExports {
   axpy(y: number, x: number, alpha: number, count: number): void;
   scale(out: number, x: number, alpha: number, count: number): void;
   rope_neox(x: number, invFreq: number, nHeads: number, headDim: number, p0: number, r0: number, r1: number): void;
+  /** scratch: (h1 - h0) * (p0 + n + 1) f32 per thread. */
   attention(
     out: number, q: number, k: number, v: number, scratch: number,
     n: number, p0: number, nHeads: number, nKv: number, headDim: number, scale: number, h0: number, h1: number,
@@ -304,6 +305,11 @@ function checkDim(what: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) throw new RangeError(`${what}: ${name} = ${v} is not a non-negative integer`);
 }
 
+/** Bytes of per-thread scratch the attention kernel needs for `heads` query heads (h1 - h0): heads x (p0 + n + 1) f32. */
+export function attentionScratchBytes(p0: number, n: number, heads: number): number {
+  return 4 * heads * (p0 + n + 1);
+}
+
 /** Instantiated kernels with argument checks. `exports` gives the unchecked raw functions. */
 export class Kernels {
   readonly module: WasmModule;
@@ -464,8 +470,8 @@ export class Kernels {
 
   /**
    * Causal GQA for query heads [h0, h1): q, out [n][nHeads][headDim]; k, v
-   * caches [>= p0+n][nKv][headDim]; scratch: (p0+n) f32 owned by the calling
-   * thread. scale defaults to 1/sqrt(headDim).
+   * caches [>= p0+n][nKv][headDim]; scratch: attentionScratchBytes(p0, n,
+   * h1 - h0) bytes owned by the calling thread. scale defaults to 1/sqrt(headDim).
    */
   attention(a: {
     out: number; q: number; k: number; v: number; scratch: number;

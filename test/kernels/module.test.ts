@@ -66,6 +66,24 @@ describe('kernel module', () => {
   });
 });
 
+describe('offsets above 2 GiB', () => {
+  it('kernels work on buffers placed past 2^31 (pointers wrap to negative i32 on the way in)', async () => {
+    const { module, variant } = await compileKernels();
+    const memory = createSharedMemory(1);
+    const k = new Kernels(module, memory, variant);
+    const arena = new Arena(memory, { base: 2 ** 31 + 4096 });
+    const x = arena.put(Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]));
+    const w = arena.put(Float32Array.from([1, 0, 0, 0, 0, 0, 0, 1, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5]));
+    const out = arena.alloc(8);
+    assert.ok(out > 2 ** 31);
+    k.matmul('f32', out, x, w, 1, 8, 2);
+    assert.deepEqual(Array.from(arena.f32(out, 2)), [9, 18]);
+    const q = arena.alloc(34);
+    k.quantizeQ8_0(q, arena.put(new Float32Array(32).fill(2)), 32);
+    assert.deepEqual(Array.from(arena.u8(q + 2, 4)), [127, 127, 127, 127]);
+  });
+});
+
 describe('Arena', () => {
   it('aligns, grows the memory on demand, and resets to a mark', () => {
     const memory = createSharedMemory(1);

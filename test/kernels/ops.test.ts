@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ref from '../../src/kernels/reference.js';
+import { attentionScratchBytes } from '../../src/kernels/wasm.js';
 import { randn, rng, setup } from './helpers.js';
 
 function relErr(got: Float32Array, want: Float32Array, floor = 1e-30): number {
@@ -156,6 +157,8 @@ describe('attention', () => {
     [5, 40, 4, 1, 128],
     [2, 9, 2, 2, 130],
     [1, 300, 2, 1, 80],
+    [2, 6, 12, 2, 12], // groups of 6: batches of 4 + 2
+    [1, 17, 5, 1, 7], // group of 5: 4 + 1, head_dim < 8
   ] as const;
 
   it('causal GQA matches the reference (1e-5 * max|v|)', () => {
@@ -168,7 +171,7 @@ describe('attention', () => {
       const vc = randn(r, T * nKv * headDim);
       const qp = arena.put(q), kp = arena.put(kc), vp = arena.put(vc);
       const op = arena.alloc(q.length * 4);
-      const sp = arena.alloc(T * 4);
+      const sp = arena.alloc(attentionScratchBytes(p0, n, nHeads));
       k.attention({ out: op, q: qp, k: kp, v: vp, scratch: sp, n, p0, nHeads, nKv, headDim });
       const want = new Float32Array(q.length);
       ref.attention(want, q, kc, vc, n, p0, nHeads, nKv, headDim, 1 / Math.sqrt(headDim), 0, nHeads);
@@ -192,11 +195,11 @@ describe('attention', () => {
     const qp = arena.put(q), kp = arena.put(kc), vp = arena.put(vc);
     const one = arena.alloc(q.length * 4);
     const split = arena.alloc(q.length * 4);
-    const sp = arena.alloc(T * 4);
+    const sp = arena.alloc(attentionScratchBytes(p0, n, nHeads));
     const base = { q: qp, k: kp, v: vp, scratch: sp, n, p0, nHeads, nKv, headDim };
     k.attention({ ...base, out: one });
     k.attention({ ...base, out: split, h0: 0, h1: 1 });
-    k.attention({ ...base, out: split, h0: 1, h1: 4 });
+    k.attention({ ...base, out: split, h0: 1, h1: 4 }); // crosses a KV group boundary
     k.attention({ ...base, out: split, h0: 4, h1: 6 });
     const before = arena.f32(one, q.length).slice();
     assert.deepEqual(arena.f32(split, q.length), before);

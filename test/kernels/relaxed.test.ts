@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 
 const FLAG = '--experimental-wasm-relaxed-simd';
-const files = ['convert', 'matmul', 'ops', 'module'].map((f) => fileURLToPath(new URL(`./${f}.test.js`, import.meta.url)));
+const files = ['convert', 'matmul', 'ops', 'module', 'threads'].map((f) => fileURLToPath(new URL(`./${f}.test.js`, import.meta.url)));
 
 it('relaxed-SIMD build passes the same kernel tests', { skip: process.env['PANGU_KERNELS_VARIANT'] === 'relaxed' }, () => {
   const env: NodeJS.ProcessEnv = { ...process.env, PANGU_KERNELS_VARIANT: 'relaxed' };

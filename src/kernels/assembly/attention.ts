@@ -2,32 +2,95 @@
 //
 //   q, out   [n][nHeads][headDim]      f32, query row i at position p0 + i
 //   k, v     [>= p0+n][nKv][headDim]   f32 KV cache, rows 0..p0+n-1 filled
-//   scratch  [p0 + n]                  f32, per calling thread
+//   scratch  [h1 - h0][p0 + n + 1]     f32, per calling thread (scores, then 1/sum last)
 //
 // Query head h reads KV head h / (nHeads / nKv). Row i attends to positions
 // 0..p0+i: softmax(q . k_t * scale) weighted sum of v_t, all in f32.
+//
+// The cache is walked position by position (each K / V row holds all KV
+// heads contiguously), so it streams sequentially instead of striding by
+// nKv * headDim per head; every K and V row is read once per query row for
+// all heads in the range.
 
-import { exp_f32, exp_f32x4, fmadd, hmax, hsum } from "./common";
+import { exp_f32, exp_f32x4, fmadd, hsum } from "./common";
+
+/** Positions per block in the V pass: the block's V rows stay in L1/L2 while all heads use them. */
+const TB: i32 = 8;
 
 /** dot(a[len], b[len]) f32. */
 // @ts-ignore: decorator
 @inline function dot(a: usize, b: usize, len: i32): f32 {
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   let k = 0;
-  for (; k + 16 <= len; k += 16) {
+  for (; k + 8 <= len; k += 8) {
     const o = <usize>k << 2;
     a0 = fmadd(v128.load(a + o), v128.load(b + o), a0);
     a1 = fmadd(v128.load(a + o, 16), v128.load(b + o, 16), a1);
-    a2 = fmadd(v128.load(a + o, 32), v128.load(b + o, 32), a2);
-    a3 = fmadd(v128.load(a + o, 48), v128.load(b + o, 48), a3);
   }
   for (; k + 4 <= len; k += 4) {
     const o = <usize>k << 2;
     a0 = fmadd(v128.load(a + o), v128.load(b + o), a0);
   }
-  let s = hsum(f32x4.add(f32x4.add(a0, a1), f32x4.add(a2, a3)));
+  let s = hsum(f32x4.add(a0, a1));
   for (; k < len; k++) s += load<f32>(a + (<usize>k << 2)) * load<f32>(b + (<usize>k << 2));
   return s;
+}
+
+/** In place p[t] = exp(p[t] - max), t < len; returns 1 / sum. */
+// @ts-ignore: decorator
+@inline function softmax_unnorm(p: usize, len: i32): f32 {
+  let m: f32 = -Infinity;
+  for (let t = 0; t < len; t++) m = max<f32>(m, load<f32>(p + (<usize>t << 2)));
+  const mv = f32x4.splat(m);
+  let sv = f32x4.splat(0);
+  let t = 0;
+  for (; t + 4 <= len; t += 4) {
+    const o = <usize>t << 2;
+    const e = exp_f32x4(f32x4.sub(v128.load(p + o), mv));
+    v128.store(p + o, e);
+    sv = f32x4.add(sv, e);
+  }
+  let sum = hsum(sv);
+  for (; t < len; t++) {
+    const o = <usize>t << 2;
+    const e = exp_f32(load<f32>(p + o) - m);
+    store<f32>(p + o, e);
+    sum += e;
+  }
+  return <f32>1.0 / sum;
+}
+
+/**
+ * o[headDim] (+)= sum over t in [t0, t1) of p[t] * v_t[headDim], v_t = vt0 + (t - t0) * vs.
+ * first: start from zero instead of o.
+ */
+// @ts-ignore: decorator
+@inline function accum_v(o: usize, p: usize, vt0: usize, vs: usize, t0: i32, t1: i32, headDim: i32, first: bool): void {
+  let d = 0;
+  for (; d + 8 <= headDim; d += 8) {
+    const od = o + (<usize>d << 2);
+    let a = first ? f32x4.splat(0) : v128.load(od);
+    let b = first ? f32x4.splat(0) : v128.load(od, 16);
+    let vt = vt0 + (<usize>d << 2);
+    for (let t = t0; t < t1; t++) {
+      const s = v128.load32_splat(p + (<usize>t << 2));
+      a = fmadd(s, v128.load(vt), a);
+      b = fmadd(s, v128.load(vt, 16), b);
+      vt += vs;
+    }
+    v128.store(od, a);
+    v128.store(od, b, 16);
+  }
+  for (; d < headDim; d++) {
+    const od = o + (<usize>d << 2);
+    let a: f32 = first ? 0 : load<f32>(od);
+    let vt = vt0 + (<usize>d << 2);
+    for (let t = t0; t < t1; t++) {
+      a += load<f32>(p + (<usize>t << 2)) * load<f32>(vt);
+      vt += vs;
+    }
+    store<f32>(od, a);
+  }
 }
 
 export function attention(
@@ -38,78 +101,42 @@ export function attention(
   const hs = <usize>headDim << 2; //     one head vector (bytes)
   const qs = <usize>nHeads * hs; //      q / out row stride
   const ks = <usize>nKv * hs; //         k / v position stride
-  for (let h = h0; h < h1; h++) {
-    const g = h / group;
-    const kh = k + <usize>g * hs;
-    const vh = v + <usize>g * hs;
-    for (let i = 0; i < n; i++) {
-      const len = p0 + i + 1;
-      const qi = q + <usize>i * qs + <usize>h * hs;
-      const oi = out + <usize>i * qs + <usize>h * hs;
-      // scores[t] = q . k_t * scale, and their max
-      let m: f32 = -Infinity;
-      let kt = kh;
-      for (let t = 0; t < len; t++) {
-        const s = dot(qi, kt, headDim) * scale;
-        store<f32>(scratch + (<usize>t << 2), s);
-        m = max<f32>(m, s);
-        kt += ks;
+  const ss = <usize>(p0 + n + 1) << 2; // scratch stride per head
+  const invo = <usize>(p0 + n) << 2; //   offset of 1/sum in a head's scratch
+  for (let i = 0; i < n; i++) {
+    const len = p0 + i + 1;
+    const qi = q + <usize>i * qs;
+    const oi = out + <usize>i * qs;
+    // 1. scores s[h][t] = q_h . k_t[g(h)] * scale, K streamed once
+    let kt = k;
+    for (let t = 0; t < len; t++) {
+      const st = scratch + (<usize>t << 2);
+      for (let h = h0; h < h1; h++) {
+        const s = dot(qi + <usize>h * hs, kt + <usize>(h / group) * hs, headDim) * scale;
+        store<f32>(st + <usize>(h - h0) * ss, s);
       }
-      // p[t] = exp(scores[t] - max), and their sum
-      const mv = f32x4.splat(m);
-      let sv = f32x4.splat(0);
-      let t = 0;
-      for (; t + 4 <= len; t += 4) {
-        const o = <usize>t << 2;
-        const e = exp_f32x4(f32x4.sub(v128.load(scratch + o), mv));
-        v128.store(scratch + o, e);
-        sv = f32x4.add(sv, e);
+      kt += ks;
+    }
+    // 2. p = exp(s - max) per head, 1/sum kept after the scores
+    for (let h = h0; h < h1; h++) {
+      const sh = scratch + <usize>(h - h0) * ss;
+      store<f32>(sh + invo, softmax_unnorm(sh, len));
+    }
+    // 3. out_h = sum_t p_h[t] v_t[g(h)] / sum, V streamed once in blocks of TB positions
+    for (let t0 = 0; t0 < len; t0 += TB) {
+      const t1 = min<i32>(len, t0 + TB);
+      const vt0 = v + <usize>t0 * ks;
+      for (let h = h0; h < h1; h++) {
+        accum_v(oi + <usize>h * hs, scratch + <usize>(h - h0) * ss, vt0 + <usize>(h / group) * hs, ks, t0, t1, headDim, t0 == 0);
       }
-      let sum = hsum(sv);
-      for (; t < len; t++) {
-        const o = <usize>t << 2;
-        const e = exp_f32(load<f32>(scratch + o) - m);
-        store<f32>(scratch + o, e);
-        sum += e;
-      }
-      const inv = f32x4.splat(<f32>1.0 / sum);
-      // out = sum_t p[t] v_t / sum, 16 / 4 / 1 columns at a time
+    }
+    for (let h = h0; h < h1; h++) {
+      const o = oi + <usize>h * hs;
+      const inv = load<f32>(scratch + <usize>(h - h0) * ss + invo);
+      const iv = f32x4.splat(inv);
       let d = 0;
-      for (; d + 16 <= headDim; d += 16) {
-        let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-        let vt = vh + (<usize>d << 2);
-        for (let t = 0; t < len; t++) {
-          const p = v128.load32_splat(scratch + (<usize>t << 2));
-          a0 = fmadd(p, v128.load(vt), a0);
-          a1 = fmadd(p, v128.load(vt, 16), a1);
-          a2 = fmadd(p, v128.load(vt, 32), a2);
-          a3 = fmadd(p, v128.load(vt, 48), a3);
-          vt += ks;
-        }
-        const o = oi + (<usize>d << 2);
-        v128.store(o, f32x4.mul(a0, inv));
-        v128.store(o, f32x4.mul(a1, inv), 16);
-        v128.store(o, f32x4.mul(a2, inv), 32);
-        v128.store(o, f32x4.mul(a3, inv), 48);
-      }
-      for (; d + 4 <= headDim; d += 4) {
-        let a0 = f32x4.splat(0);
-        let vt = vh + (<usize>d << 2);
-        for (let t = 0; t < len; t++) {
-          a0 = fmadd(v128.load32_splat(scratch + (<usize>t << 2)), v128.load(vt), a0);
-          vt += ks;
-        }
-        v128.store(oi + (<usize>d << 2), f32x4.mul(a0, inv));
-      }
-      for (; d < headDim; d++) {
-        let a: f32 = 0;
-        let vt = vh + (<usize>d << 2);
-        for (let t = 0; t < len; t++) {
-          a += load<f32>(scratch + (<usize>t << 2)) * load<f32>(vt);
-          vt += ks;
-        }
-        store<f32>(oi + (<usize>d << 2), a * f32x4.extract_lane(inv, 0));
-      }
+      for (; d + 4 <= headDim; d += 4) v128.store(o + (<usize>d << 2), f32x4.mul(v128.load(o + (<usize>d << 2)), iv));
+      for (; d < headDim; d++) store<f32>(o + (<usize>d << 2), load<f32>(o + (<usize>d << 2)) * inv);
     }
   }
 }

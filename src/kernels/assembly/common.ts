@@ -98,6 +98,19 @@ export const TWO_POW_112: f32 = 5.192296858534828e33;
   return i32x4.extract_lane(s, 0) + i32x4.extract_lane(s, 1);
 }
 
+/**
+ * Stores the lanes of v (f32x4) to out[r], out[r + q], out[r + 2q], out[r + 3q]
+ * (out: f32 array). Used by the matvec drivers, which compute the rows of the
+ * four quarters of their range together.
+ */
+// @ts-ignore: decorator
+@inline export function store_quarters(out: usize, r: i32, q: i32, v: v128): void {
+  store<f32>(out + (<usize>r << 2), f32x4.extract_lane(v, 0));
+  store<f32>(out + (<usize>(r + q) << 2), f32x4.extract_lane(v, 1));
+  store<f32>(out + (<usize>(r + 2 * q) << 2), f32x4.extract_lane(v, 2));
+  store<f32>(out + (<usize>(r + 3 * q) << 2), f32x4.extract_lane(v, 3));
+}
+
 // ---------------------------------------------------------------- arithmetic
 
 /** a * b + c; fused when built with relaxed SIMD, else separate mul + add. */
@@ -124,7 +137,8 @@ export const TWO_POW_112: f32 = 5.192296858534828e33;
 }
 
 /**
- * exp(x) per lane, ~1-2 ulp for x in [-87.3, 88.7]; 0 below, inf above.
+ * exp(x) per lane, ~1-2 ulp for x in [-87.3, 88.7]; 0 below; above, x is
+ * clamped to 88.72 (~3.4e38, the largest finite result); nan stays nan.
  * x = n*ln2 + r, |r| <= ln2/2; e^r by its degree-7 Taylor polynomial.
  */
 // @ts-ignore: decorator

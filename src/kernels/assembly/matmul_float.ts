@@ -5,17 +5,19 @@
 // One generic body per shape, specialised at compile time by the dtype
 // constant `dt` (every helper is @inline, so the branches fold away).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4 } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, store_quarters } from "./common";
 
 const F32: i32 = 0;
 const BF16: i32 = 1;
 const F16: i32 = 2;
+/** bf16 in natural order (load16x4_u + shl), used when n > 1: fewer live registers in the 4x2 tile. */
+const BF16N: i32 = 3;
 
-/** Four consecutive weights at p as f32x4. */
+/** Four consecutive weights at p as f32x4 (f32, f16, bf16 natural order). */
 // @ts-ignore: decorator
 @inline function wvec(dt: i32, p: usize): v128 {
   if (dt == F32) return v128.load(p);
-  if (dt == BF16) return i32x4.shl(v128.load16x4_u(p), 16);
+  if (dt == BF16N) return i32x4.shl(v128.load16x4_u(p), 16);
   return f16x4_to_f32x4(v128.load16x4_s(p));
 }
 
@@ -23,7 +25,7 @@ const F16: i32 = 2;
 // @ts-ignore: decorator
 @inline function wone(dt: i32, p: usize): f32 {
   if (dt == F32) return load<f32>(p);
-  if (dt == BF16) return reinterpret<f32>(<u32>load<u16>(p) << 16);
+  if (dt == BF16 || dt == BF16N) return reinterpret<f32>(<u32>load<u16>(p) << 16);
   return f16_to_f32(load<u16>(p));
 }
 
@@ -31,6 +33,41 @@ const F16: i32 = 2;
 // @ts-ignore: decorator
 @inline function wshift(dt: i32): usize {
   return dt == F32 ? 2 : 1;
+}
+
+// One vector step covers STEP elements: 4 for f32 / f16; 8 for bf16 (matvec), where a
+// v128 of eight bf16 splits into even elements (i32x4.shl 16) and odd
+// elements (and 0xffff0000) without any shuffle, and the activations are
+// split the same way (once per step, shared by all weight rows).
+
+/** Elements per vector step. */
+// @ts-ignore: decorator
+@inline function step(dt: i32): i32 {
+  return dt == BF16 ? 8 : 4;
+}
+
+/** First activation vector of the step at x: x[0..4), or bf16: x[0,2,4,6]. */
+// @ts-ignore: decorator
+@inline function xa(dt: i32, x: usize): v128 {
+  if (dt == BF16) return i32x4.shuffle(v128.load(x), v128.load(x, 16), 0, 2, 4, 6);
+  return v128.load(x);
+}
+
+/** Second activation vector of the step (bf16 only): x[1,3,5,7]. */
+// @ts-ignore: decorator
+@inline function xb(dt: i32, x: usize): v128 {
+  if (dt == BF16) return i32x4.shuffle(v128.load(x), v128.load(x, 16), 1, 3, 5, 7);
+  return i32x4.splat(0);
+}
+
+/** a + one step of x . w for the weights at p. */
+// @ts-ignore: decorator
+@inline function wacc(dt: i32, p: usize, u: v128, v: v128, a: v128): v128 {
+  if (dt == BF16) {
+    const q = v128.load(p);
+    return fmadd(v, v128.and(q, i32x4.splat(0xffff0000)), fmadd(u, i32x4.shl(q, 16), a));
+  }
+  return fmadd(u, wvec(dt, p), a);
 }
 
 // ---------------------------------------------------------------- micro-kernels
@@ -42,10 +79,12 @@ const F16: i32 = 2;
 // @ts-ignore: decorator
 @inline function dot1x1(dt: i32, x: usize, w: usize, len: i32): f32 {
   const sh = wshift(dt);
+  const st = step(dt);
   let a0 = f32x4.splat(0);
   let k = 0;
-  for (; k + 4 <= len; k += 4) {
-    a0 = fmadd(v128.load(x + (<usize>k << 2)), wvec(dt, w + (<usize>k << sh)), a0);
+  for (; k + st <= len; k += st) {
+    const xp = x + (<usize>k << 2);
+    a0 = wacc(dt, w + (<usize>k << sh), xa(dt, xp), xb(dt, xp), a0);
   }
   const s = hsum(a0);
   if (k == len) return s;
@@ -63,19 +102,21 @@ const F16: i32 = 2;
 // @ts-ignore: decorator
 @inline function dot4x1(dt: i32, x: usize, w: usize, ws: usize, len: i32): v128 {
   const sh = wshift(dt);
+  const st = step(dt);
   const w0 = w, w1 = w + ws, w2 = w + 2 * ws, w3 = w + 3 * ws;
   let a0 = f32x4.splat(0);
   let a1 = f32x4.splat(0);
   let a2 = f32x4.splat(0);
   let a3 = f32x4.splat(0);
   let k = 0;
-  for (; k + 4 <= len; k += 4) {
-    const xv = v128.load(x + (<usize>k << 2));
+  for (; k + st <= len; k += st) {
+    const xp = x + (<usize>k << 2);
+    const u = xa(dt, xp), v = xb(dt, xp);
     const o = <usize>k << sh;
-    a0 = fmadd(xv, wvec(dt, w0 + o), a0);
-    a1 = fmadd(xv, wvec(dt, w1 + o), a1);
-    a2 = fmadd(xv, wvec(dt, w2 + o), a2);
-    a3 = fmadd(xv, wvec(dt, w3 + o), a3);
+    a0 = wacc(dt, w0 + o, u, v, a0);
+    a1 = wacc(dt, w1 + o, u, v, a1);
+    a2 = wacc(dt, w2 + o, u, v, a2);
+    a3 = wacc(dt, w3 + o, u, v, a3);
   }
   let s = hsum4(a0, a1, a2, a3);
   if (k < len) {
@@ -99,7 +140,8 @@ const F16: i32 = 2;
 
 /**
  * Two activation rows (x, x+xs) against four weight rows (w + i*ws):
- * stores [dot(x_j, w_0..3)] to o0 (j = 0) and o1 (j = 1).
+ * stores [dot(x_j, w_0..3)] to o0 (j = 0) and o1 (j = 1). Each weight vector
+ * is decoded once for both rows. dt: F32, F16 or BF16N (4-element steps).
  */
 // @ts-ignore: decorator
 @inline function dot4x2(dt: i32, x: usize, xs: usize, w: usize, ws: usize, len: i32, o0: usize, o1: usize): void {
@@ -112,20 +154,20 @@ const F16: i32 = 2;
   for (; k + 4 <= len; k += 4) {
     const xo = <usize>k << 2;
     const o = <usize>k << sh;
-    const u = v128.load(x0 + xo);
-    const v = v128.load(x1 + xo);
+    const u0 = v128.load(x0 + xo);
+    const u1 = v128.load(x1 + xo);
     let wv = wvec(dt, w0 + o);
-    a00 = fmadd(u, wv, a00);
-    a10 = fmadd(v, wv, a10);
+    a00 = fmadd(u0, wv, a00);
+    a10 = fmadd(u1, wv, a10);
     wv = wvec(dt, w1 + o);
-    a01 = fmadd(u, wv, a01);
-    a11 = fmadd(v, wv, a11);
+    a01 = fmadd(u0, wv, a01);
+    a11 = fmadd(u1, wv, a11);
     wv = wvec(dt, w2 + o);
-    a02 = fmadd(u, wv, a02);
-    a12 = fmadd(v, wv, a12);
+    a02 = fmadd(u0, wv, a02);
+    a12 = fmadd(u1, wv, a12);
     wv = wvec(dt, w3 + o);
-    a03 = fmadd(u, wv, a03);
-    a13 = fmadd(v, wv, a13);
+    a03 = fmadd(u0, wv, a03);
+    a13 = fmadd(u1, wv, a13);
   }
   let s0 = hsum4(a00, a01, a02, a03);
   let s1 = hsum4(a10, a11, a12, a13);
@@ -157,15 +199,21 @@ const F16: i32 = 2;
 
 // ---------------------------------------------------------------- drivers
 
-/** n == 1: out[rows] = W[rows][in] . x[in], rows [r0, r1). Streams W once. */
+/**
+ * n == 1: out[rows] = W[rows][in] . x[in], rows [r0, r1). The range is cut
+ * into four quarters and row i of every quarter is computed together: four
+ * long sequential streams, which the hardware prefetchers follow much better
+ * than four adjacent rows (measured: up to ~1.5-2x from DRAM for short rows).
+ */
 // @ts-ignore: decorator
 @inline function matvec(dt: i32, out: usize, x: usize, w: usize, inDim: i32, r0: i32, r1: i32): void {
   const ws = <usize>inDim << wshift(dt);
-  let r = r0;
-  for (; r + 4 <= r1; r += 4) {
-    v128.store(out + (<usize>r << 2), dot4x1(dt, x, w + <usize>r * ws, ws, inDim));
+  const q = (r1 - r0) >> 2;
+  const qs = <usize>q * ws;
+  for (let r = r0; r < r0 + q; r++) {
+    store_quarters(out, r, q, dot4x1(dt, x, w + <usize>r * ws, qs, inDim));
   }
-  for (; r < r1; r++) {
+  for (let r = r0 + 4 * q; r < r1; r++) {
     store<f32>(out + (<usize>r << 2), dot1x1(dt, x, w + <usize>r * ws, inDim));
   }
 }
@@ -184,6 +232,15 @@ const F16: i32 = 2;
     matvec(dt, out, x, w, inDim, r0, r1);
     return;
   }
+  if (dt == BF16) {
+    matmul_tiled(BF16N, out, x, w, n, inDim, rows, r0, r1);
+    return;
+  }
+  matmul_tiled(dt, out, x, w, n, inDim, rows, r0, r1);
+}
+
+// @ts-ignore: decorator
+@inline function matmul_tiled(dt: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
   const ws = <usize>inDim << wshift(dt); // W row stride (bytes)
   const xs = <usize>inDim << 2; //          x row stride
   const os = <usize>rows << 2; //           out row stride

@@ -8,7 +8,7 @@
 // unlike llama.cpp's Q8_K; per sub-block s:
 //   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32 } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, store_quarters } from "./common";
 
 const Q4_K_BYTES: usize = 144;
 const Q8_0_BYTES: usize = 34;
@@ -19,11 +19,8 @@ const Q8_0_BYTES: usize = 34;
   return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(i32x4.splat(word))));
 }
 
-// Scales of a super-block at wb: sc[0..3], sc[4..7], m[0..3], m[4..7] as f32x4.
-// @ts-ignore: decorator
-@inline function scales_lo(a: u32): v128 { return bytes_f32x4(a & 0x3f3f3f3f); }
-// @ts-ignore: decorator
-@inline function scales_hi(a: u32, c: u32): v128 { return bytes_f32x4((c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4)); }
+// Mins of a super-block (u32 words b = bytes 4..7, c = bytes 8..11 of the
+// scales): m[0..3] = b & 63, m[4..7] = (c >> 4) | (b >> 6) << 4, as f32x4.
 // @ts-ignore: decorator
 @inline function mins_lo(b: u32): v128 { return bytes_f32x4(b & 0x3f3f3f3f); }
 // @ts-ignore: decorator
@@ -46,63 +43,52 @@ const Q8_0_BYTES: usize = 34;
   return i32x4.extadd_pairwise_i16x8_s(s);
 }
 
-/** Lane i of v splatted to all four lanes. */
 // @ts-ignore: decorator
-@inline function lane(v: v128, i: i32): v128 {
-  return i == 0 ? i32x4.shuffle(v, v, 0, 0, 0, 0) : i == 1 ? i32x4.shuffle(v, v, 1, 1, 1, 1) : i == 2 ? i32x4.shuffle(v, v, 2, 2, 2, 2) : i32x4.shuffle(v, v, 3, 3, 3, 3);
-}
+@inline function even_s8(v: v128): v128 { return i16x8.shr_s(i16x8.shl(v, 8), 8); }
+// @ts-ignore: decorator
+@inline function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
 
 /**
- * Integer dot of 16 nibbles-as-bytes pairs (lo16: elements 0..15, hi16:
- * 16..31 of one sub-block, values 0..15) with the Q8_0 block at xb.
+ * One sub-block of a Q4_K weight row: the low (odd = false) or high nibbles
+ * of the 32-byte chunk at c, against the
+ * activation block prepared as even / odd i16 halves (e0 = x[0,2,..,14],
+ * o0 = x[1,..,15], e1 = x[16,..,30], o1 = x[17,..,31]), scaled by `scale`
+ * (= d * sc_s * d_x) and added to acc. i16 lane t of the chunk bytes qa
+ * (0..15) is { lo(2t) | hi(2t) << 4 | lo(2t+1) << 8 | hi(2t+1) << 12 }
+ * (lo = sub-block 2c, hi = 2c+1); qb likewise for elements 16 + 2t. Shifts
+ * and masks only, no shuffles.
  */
 // @ts-ignore: decorator
-@inline function nibble_dot(lo16: v128, hi16: v128, xb: usize): v128 {
-  let p = i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(lo16), v128.load8x8_s(xb, 2));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(lo16), v128.load8x8_s(xb, 10)));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(hi16), v128.load8x8_s(xb, 18)));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(hi16), v128.load8x8_s(xb, 26)));
+@inline function q4k_sub(c: usize, odd: bool, e0: v128, o0: v128, e1: v128, o1: v128, scale: f32, acc: v128): v128 {
+  const m = i16x8.splat(0x000f);
+  const qa = v128.load(c), qb = v128.load(c, 16);
+  let p: v128;
+  if (!odd) {
+    p = i32x4.dot_i16x8_s(v128.and(qa, m), e0);
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qa, 8), m), o0));
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(qb, m), e1));
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qb, 8), m), o1));
+  } else {
+    p = i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qa, 4), m), e0);
+    p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(qa, 12), o0));
+    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qb, 4), m), e1));
+    p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(qb, 12), o1));
+  }
+  return fmadd(f32x4.convert_i32x4_s(p), f32x4.splat(scale), acc);
 }
 
-/**
- * One Q4_K super-block at wb against the 8 Q8_0 blocks at xb, added to acc
- * (f32x4 partials). dxA/dxB: d_x of blocks 0..3 / 4..7; xsA/xsB: d_x * sum(qx)
- * of the same blocks (activation-side, shared by all rows).
- */
+/** acc - dmin * (m[0..3] . xsA + m[4..7] . xsB) (lane-wise partials) for the super-block at wb. */
 // @ts-ignore: decorator
-@inline function q4k_block(wb: usize, xb: usize, dxA: v128, dxB: v128, xsA: v128, xsB: v128, acc: v128): v128 {
-  const d = f32x4.splat(f16_to_f32(load<u16>(wb)));
-  const a = load<u32>(wb, 4), b = load<u32>(wb, 8), c = load<u32>(wb, 12);
-  // per sub-block multipliers d * sc_s * dx_s
-  const sA = f32x4.mul(f32x4.mul(scales_lo(a), dxA), d);
-  const sB = f32x4.mul(f32x4.mul(scales_hi(a, c), dxB), d);
-  // - dmin * sum_s m_s * dx_s * sum(qx_s)
+@inline function min_term(wb: usize, xsA: v128, xsB: v128, acc: v128): v128 {
+  const b = load<u32>(wb, 8), c = load<u32>(wb, 12);
   const mt = f32x4.add(f32x4.mul(mins_lo(b), xsA), f32x4.mul(mins_hi(b, c), xsB));
-  let r = fmadd(mt, f32x4.splat(-f16_to_f32(load<u16>(wb, 2))), acc);
-  const m = i8x16.splat(0x0f);
-  // chunk c: 32 bytes; low nibbles = sub-block 2c, high nibbles = 2c+1
-  let qa = v128.load(wb, 16), qb = v128.load(wb, 32);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb)), lane(sA, 0), r);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + Q8_0_BYTES)), lane(sA, 1), r);
-  qa = v128.load(wb, 48);
-  qb = v128.load(wb, 64);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 2 * Q8_0_BYTES)), lane(sA, 2), r);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 3 * Q8_0_BYTES)), lane(sA, 3), r);
-  qa = v128.load(wb, 80);
-  qb = v128.load(wb, 96);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 4 * Q8_0_BYTES)), lane(sB, 0), r);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 5 * Q8_0_BYTES)), lane(sB, 1), r);
-  qa = v128.load(wb, 112);
-  qb = v128.load(wb, 128);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(qa, m), v128.and(qb, m), xb + 6 * Q8_0_BYTES)), lane(sB, 2), r);
-  r = fmadd(f32x4.convert_i32x4_s(nibble_dot(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 7 * Q8_0_BYTES)), lane(sB, 3), r);
-  return r;
+  return fmadd(mt, f32x4.splat(-f16_to_f32(load<u16>(wb, 2))), acc);
 }
 
 /**
- * One Q8_0 activation row xq against `nr` (1..4) Q4_K weight rows (w + i*ws):
- * returns [dot_0, .., dot_3] (unused lanes 0). Rows share the activation-side
- * terms; every row gets the same arithmetic whatever nr is.
+ * One Q8_0 activation row xq against `nr` (1..4) Q4_K weight rows (w + i*ws),
+ * sub-block by sub-block: each activation block is split into even / odd
+ * halves once and used by all rows; per-row scales are scalars.
  */
 // @ts-ignore: decorator
 @inline function q4k_dot4(xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
@@ -110,13 +96,35 @@ const Q8_0_BYTES: usize = 34;
   let wb = w;
   let xb = xq;
   for (let sb = 0; sb < nsb; sb++) {
-    const dxA = dx4(xb), dxB = dx4(xb + 4 * Q8_0_BYTES);
-    const xsA = f32x4.mul(dxA, f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
-    const xsB = f32x4.mul(dxB, f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES))));
-    a0 = q4k_block(wb, xb, dxA, dxB, xsA, xsB, a0);
-    if (nr > 1) a1 = q4k_block(wb + ws, xb, dxA, dxB, xsA, xsB, a1);
-    if (nr > 2) a2 = q4k_block(wb + 2 * ws, xb, dxA, dxB, xsA, xsB, a2);
-    if (nr > 3) a3 = q4k_block(wb + 3 * ws, xb, dxA, dxB, xsA, xsB, a3);
+    // mins: acc_r -= dmin_r * sum_s m_rs * d_x(s) * sum(qx_s)
+    const xsA = f32x4.mul(dx4(xb), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
+    const xsB = f32x4.mul(dx4(xb + 4 * Q8_0_BYTES), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES))));
+    a0 = min_term(wb, xsA, xsB, a0);
+    if (nr > 1) a1 = min_term(wb + ws, xsA, xsB, a1);
+    if (nr > 2) a2 = min_term(wb + 2 * ws, xsA, xsB, a2);
+    if (nr > 3) a3 = min_term(wb + 3 * ws, xsA, xsB, a3);
+    const d0 = f16_to_f32(load<u16>(wb));
+    const d1 = nr > 1 ? f16_to_f32(load<u16>(wb + ws)) : 0;
+    const d2 = nr > 2 ? f16_to_f32(load<u16>(wb + 2 * ws)) : 0;
+    const d3 = nr > 3 ? f16_to_f32(load<u16>(wb + 3 * ws)) : 0;
+    for (let s = 0; s < 8; s++) {
+      const x = xb + <usize>s * Q8_0_BYTES;
+      const xl = v128.load(x, 2), xh = v128.load(x, 18);
+      const e0 = even_s8(xl), o0 = odd_s8(xl), e1 = even_s8(xh), o1 = odd_s8(xh);
+      const dx = f16_to_f32(load<u16>(x));
+      const co = 16 + (<usize>(s >> 1) << 5); // chunk offset in the super-block
+      if ((s & 1) == 0) {
+        a0 = q4k_sub(wb + co, false, e0, o0, e1, o1, d0 * <f32>q4k_scale(wb, s) * dx, a0);
+        if (nr > 1) a1 = q4k_sub(wb + ws + co, false, e0, o0, e1, o1, d1 * <f32>q4k_scale(wb + ws, s) * dx, a1);
+        if (nr > 2) a2 = q4k_sub(wb + 2 * ws + co, false, e0, o0, e1, o1, d2 * <f32>q4k_scale(wb + 2 * ws, s) * dx, a2);
+        if (nr > 3) a3 = q4k_sub(wb + 3 * ws + co, false, e0, o0, e1, o1, d3 * <f32>q4k_scale(wb + 3 * ws, s) * dx, a3);
+      } else {
+        a0 = q4k_sub(wb + co, true, e0, o0, e1, o1, d0 * <f32>q4k_scale(wb, s) * dx, a0);
+        if (nr > 1) a1 = q4k_sub(wb + ws + co, true, e0, o0, e1, o1, d1 * <f32>q4k_scale(wb + ws, s) * dx, a1);
+        if (nr > 2) a2 = q4k_sub(wb + 2 * ws + co, true, e0, o0, e1, o1, d2 * <f32>q4k_scale(wb + 2 * ws, s) * dx, a2);
+        if (nr > 3) a3 = q4k_sub(wb + 3 * ws + co, true, e0, o0, e1, o1, d3 * <f32>q4k_scale(wb + 3 * ws, s) * dx, a3);
+      }
+    }
     wb += Q4_K_BYTES;
     xb += 8 * Q8_0_BYTES;
   }
@@ -129,6 +137,14 @@ export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32,
   const ws = <usize>nsb * Q4_K_BYTES; //        W row stride
   const xs = <usize>nsb * 8 * Q8_0_BYTES; //    xq row stride
   const os = <usize>rows << 2; //               out row stride
+  if (n == 1) {
+    // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
+    const q = (r1 - r0) >> 2;
+    const qs = <usize>q * ws;
+    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q4k_dot4(xq, w + <usize>r * ws, qs, nsb, 4));
+    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q4k_dot4(xq, w + <usize>r * ws, ws, nsb, 1), 0));
+    return;
+  }
   const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);

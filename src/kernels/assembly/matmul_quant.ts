@@ -18,7 +18,7 @@
 // Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
 // block by d_w * d_x; the four rows are reduced once at the end.
 
-import { f16_to_f32, fmadd, hsum, hsum4 } from "./common";
+import { f16_to_f32, fmadd, hsum, hsum4, store_quarters } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
@@ -145,6 +145,14 @@ const Q4_0_BYTES: usize = 18;
   const ws = <usize>nb * wblock(qt); //     W row stride (bytes)
   const xs = <usize>nb * Q8_0_BYTES; //     xq row stride
   const os = <usize>rows << 2; //           out row stride
+  if (n == 1) {
+    // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
+    const q = (r1 - r0) >> 2;
+    const qs = <usize>q * ws;
+    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4x1(qt, xq, w + <usize>r * ws, qs, nb));
+    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
+    return;
+  }
   const jc = xChunkBytes(nb * <i32>Q8_0_BYTES);
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
