@@ -17,7 +17,7 @@ import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, 
 import { ropeNeox, rmsnormRows } from '../reference.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
-import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
+import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
 import { quantizeQ4_0, quantizeQ8_0 } from '../../kernels/reference.js';
 import { isQuantized, Op, runOp, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
 import { ThreadPool } from './pool.js';
@@ -363,7 +363,7 @@ export class CpuBackend implements Backend {
         ql.set(q.subarray(qs, qs + hLocal * headDim), i * hLocal * headDim);
       }
       a[0] = this.buf(p, 'attn.out', n * hLocal * headDim * 4); a[1] = qp; a[2] = part.k; a[3] = part.v;
-      a[4] = this.buf(p, 'attn.scratch', (pos0 + n) * 4); a[5] = n; a[6] = pos0;
+      a[4] = this.buf(p, 'attn.scratch', attentionScratchBytes(pos0, n, hLocal)); a[5] = n; a[6] = pos0;
       a[8] = kvLocal; a[9] = headDim; a[10] = 1 / Math.sqrt(headDim);
     }
     for (let p = store.parts.length; p < this.shards.length; p++) this.pool.args(p)[7] = 0;
