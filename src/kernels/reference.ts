@@ -6,6 +6,9 @@
 // Argument meanings match the wasm exports (see wasm.ts), but buffers are
 // typed arrays and offsets are element indices.
 
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../formats/dtype.js';
+import * as ggml from '../formats/ggml-quants.js';
+
 // ---------------------------------------------------------------- f32 bits
 
 const f32Scratch = new Float32Array(1);
@@ -23,65 +26,15 @@ export function bitsToF32(bits: number): number {
   return f32Scratch[0]!;
 }
 
-/** Round half to even (x finite). */
-function roundHalfEven(x: number): number {
-  const f = Math.floor(x);
-  const d = x - f;
-  if (d > 0.5) return f + 1;
-  if (d < 0.5) return f;
-  return f % 2 === 0 ? f : f + 1;
-}
-
 /** C roundf(): nearest, ties away from zero. */
 export function roundAway(x: number): number {
   return x < 0 ? -Math.floor(-x + 0.5) : Math.floor(x + 0.5);
 }
 
-// ---------------------------------------------------------------- bf16
+// ---------------------------------------------------------------- bf16 / f16
 
-/** bf16 bits -> f32 value (exact). */
-export function bf16ToF32(h: number): number {
-  return bitsToF32((h & 0xffff) << 16);
-}
-
-/** f32 value -> bf16 bits, round to nearest even; nan -> quiet nan. */
-export function f32ToBf16(x: number): number {
-  const bits = f32ToBits(x);
-  if (Number.isNaN(x)) return (bits >>> 16) | 0x40;
-  const hi = bits >>> 16;
-  const lo = bits & 0xffff;
-  if (lo > 0x8000 || (lo === 0x8000 && (hi & 1) === 1)) return (hi + 1) & 0xffff;
-  return hi;
-}
-
-// ---------------------------------------------------------------- f16
-
-/** f16 bits -> f32 value (exact, incl. subnormals, inf, nan). */
-export function f16ToF32(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 31) return mant === 0 ? sign * Infinity : NaN;
-  return sign * (1 + mant / 1024) * 2 ** (exp - 15);
-}
-
-/** f32 value -> f16 bits, round to nearest even; overflow -> inf; nan -> 0x7e00. */
-export function f32ToF16(x: number): number {
-  const v = Math.fround(x);
-  const sign = f32ToBits(v) & 0x80000000 ? 0x8000 : 0;
-  if (Number.isNaN(v)) return sign | 0x7e00;
-  const a = Math.abs(v);
-  if (a >= 65520) return sign | 0x7c00; // rounds past 65504
-  if (a < 2 ** -14) return sign | roundHalfEven(a * 2 ** 24); // subnormal (may round to 0x400)
-  let e = ((f32ToBits(a) >>> 23) & 0xff) - 127; // a is a normal f32 here
-  let m = roundHalfEven((a / 2 ** e - 1) * 1024);
-  if (m === 1024) {
-    m = 0;
-    e += 1;
-  }
-  return sign | ((e + 15) << 10) | m;
-}
+// The encodings belong to the file formats; the kernels are tested against the same functions.
+export { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 };
 
 // ---------------------------------------------------------------- block formats
 
@@ -129,86 +82,35 @@ function readU16(b: Uint8Array, o: number): number {
   return b[o]! | (b[o + 1]! << 8);
 }
 
-function writeU16(b: Uint8Array, o: number, v: number): void {
-  b[o] = v & 0xff;
-  b[o + 1] = (v >> 8) & 0xff;
+/** Copies `src` into `dst` when given (the kernels' calling convention), else returns it. */
+function into<T extends Uint8Array | Float32Array>(src: T, dst?: T): T {
+  if (!dst) return src;
+  dst.set(src);
+  return dst;
 }
 
-/** Q8_0 quantization as ggml's quantize_row_q8_0_ref: d = amax/127, q = roundf(x / d). */
-export function quantizeQ8_0(src: Float32Array, dst: Uint8Array = new Uint8Array((src.length / QK) * Q8_0_BYTES)): Uint8Array {
+/** Q8_0 quantization as ggml's quantize_row_q8_0_ref (see formats/ggml-quants.ts). */
+export function quantizeQ8_0(src: Float32Array, dst?: Uint8Array): Uint8Array {
   checkBlocks('q8_0', src.length, QK);
-  const nb = src.length / QK;
-  for (let b = 0; b < nb; b++) {
-    let amax = 0;
-    for (let j = 0; j < QK; j++) amax = Math.max(amax, Math.abs(src[b * QK + j]!));
-    const d = Math.fround(amax / 127);
-    const id = d !== 0 ? Math.fround(1 / d) : 0;
-    const o = b * Q8_0_BYTES;
-    writeU16(dst, o, f32ToF16(d));
-    for (let j = 0; j < QK; j++) {
-      const q = roundAway(Math.fround(src[b * QK + j]! * id));
-      dst[o + 2 + j] = q & 0xff;
-    }
-  }
-  return dst;
+  return into(ggml.quantizeQ8_0(src), dst);
 }
 
 /** Q8_0 dequantization: x = q * d. */
-export function dequantizeQ8_0(src: Uint8Array, count: number, dst: Float32Array = new Float32Array(count)): Float32Array {
+export function dequantizeQ8_0(src: Uint8Array, count: number, dst?: Float32Array): Float32Array {
   checkBlocks('q8_0', count, QK);
-  for (let b = 0; b < count / QK; b++) {
-    const o = b * Q8_0_BYTES;
-    const d = f16ToF32(readU16(src, o));
-    for (let j = 0; j < QK; j++) dst[b * QK + j] = Math.fround(((src[o + 2 + j]! << 24) >> 24) * d);
-  }
-  return dst;
+  return into(ggml.dequantizeQ8_0(src.subarray(0, (count / QK) * Q8_0_BYTES)), dst);
 }
 
-/**
- * Q4_0 quantization as ggml's quantize_row_q4_0_ref: max = first element of
- * largest magnitude, d = max / -8, q = min(15, trunc(x / d + 8.5)).
- */
-export function quantizeQ4_0(src: Float32Array, dst: Uint8Array = new Uint8Array((src.length / QK) * Q4_0_BYTES)): Uint8Array {
+/** Q4_0 quantization as ggml's quantize_row_q4_0_ref. */
+export function quantizeQ4_0(src: Float32Array, dst?: Uint8Array): Uint8Array {
   checkBlocks('q4_0', src.length, QK);
-  const nb = src.length / QK;
-  for (let b = 0; b < nb; b++) {
-    let amax = 0;
-    let max = 0;
-    for (let j = 0; j < QK; j++) {
-      const v = src[b * QK + j]!;
-      if (amax < Math.abs(v)) {
-        amax = Math.abs(v);
-        max = v;
-      }
-    }
-    const d = Math.fround(max / -8);
-    const id = d !== 0 ? Math.fround(1 / d) : 0;
-    const o = b * Q4_0_BYTES;
-    writeU16(dst, o, f32ToF16(d));
-    for (let j = 0; j < QK / 2; j++) {
-      const x0 = Math.fround(src[b * QK + j]! * id);
-      const x1 = Math.fround(src[b * QK + QK / 2 + j]! * id);
-      const q0 = Math.min(15, Math.trunc(Math.fround(x0 + 8.5)));
-      const q1 = Math.min(15, Math.trunc(Math.fround(x1 + 8.5)));
-      dst[o + 2 + j] = q0 | (q1 << 4);
-    }
-  }
-  return dst;
+  return into(ggml.quantizeQ4_0(src), dst);
 }
 
 /** Q4_0 dequantization: x[j] = (lo(qs[j]) - 8) * d, x[16 + j] = (hi(qs[j]) - 8) * d. */
-export function dequantizeQ4_0(src: Uint8Array, count: number, dst: Float32Array = new Float32Array(count)): Float32Array {
+export function dequantizeQ4_0(src: Uint8Array, count: number, dst?: Float32Array): Float32Array {
   checkBlocks('q4_0', count, QK);
-  for (let b = 0; b < count / QK; b++) {
-    const o = b * Q4_0_BYTES;
-    const d = f16ToF32(readU16(src, o));
-    for (let j = 0; j < QK / 2; j++) {
-      const q = src[o + 2 + j]!;
-      dst[b * QK + j] = Math.fround(((q & 0x0f) - 8) * d);
-      dst[b * QK + QK / 2 + j] = Math.fround(((q >> 4) - 8) * d);
-    }
-  }
-  return dst;
+  return into(ggml.dequantizeQ4_0(src.subarray(0, (count / QK) * Q4_0_BYTES)), dst);
 }
 
 /** Q4_K sub-block j (0..7) scale and min, 6 bits each, as ggml's get_scale_min_k4. */
@@ -219,30 +121,10 @@ export function q4kScaleMin(scales: Uint8Array, o: number, j: number): [number, 
   return [sc, m];
 }
 
-/**
- * Q4_K dequantization (ggml dequantize_row_q4_K): per 64 elements c, bytes
- * qs[32c .. 32c+32): low nibbles -> sub-block 2c, high nibbles -> 2c+1;
- * x = d * sc * q - dmin * m.
- */
-export function dequantizeQ4_K(src: Uint8Array, count: number, dst: Float32Array = new Float32Array(count)): Float32Array {
+/** Q4_K dequantization (ggml dequantize_row_q4_K). */
+export function dequantizeQ4_K(src: Uint8Array, count: number, dst?: Float32Array): Float32Array {
   checkBlocks('q4_k', count, QK_K);
-  for (let b = 0; b < count / QK_K; b++) {
-    const o = b * Q4_K_BYTES;
-    const d = f16ToF32(readU16(src, o));
-    const dmin = f16ToF32(readU16(src, o + 2));
-    for (let c = 0; c < 4; c++) {
-      const [sc0, m0] = q4kScaleMin(src, o + 4, 2 * c);
-      const [sc1, m1] = q4kScaleMin(src, o + 4, 2 * c + 1);
-      const d0 = Math.fround(d * sc0), mm0 = Math.fround(dmin * m0);
-      const d1 = Math.fround(d * sc1), mm1 = Math.fround(dmin * m1);
-      for (let l = 0; l < 32; l++) {
-        const q = src[o + 16 + 32 * c + l]!;
-        dst[b * QK_K + 64 * c + l] = Math.fround(Math.fround(d0 * (q & 0x0f)) - mm0);
-        dst[b * QK_K + 64 * c + 32 + l] = Math.fround(Math.fround(d1 * (q >> 4)) - mm1);
-      }
-    }
-  }
-  return dst;
+  return into(ggml.dequantizeQ4_K(src.subarray(0, (count / QK_K) * Q4_K_BYTES)), dst);
 }
 
 /** f32 array -> bf16 bits. */

@@ -15,10 +15,9 @@
 import * as os from 'node:os';
 import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
 import { ropeNeox, rmsnormRows } from '../reference.js';
-import { decodeToFloat32 } from '../../formats/ggml-quants.js';
+import { decodeToFloat32, quantizeQ4_0, quantizeQ8_0 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { quantizeQ4_0, quantizeQ8_0 } from '../../kernels/reference.js';
 import { isQuantized, Op, runOp, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
 import { ThreadPool } from './pool.js';
 import type { CpuWorkerPayload } from './worker.js';
