@@ -37,6 +37,6 @@ export async function handleChat(req: IncomingMessage, res: ServerResponse, body
     }),
   };
   await respond(req, res, service, {
-    prompt, maxTokens: p.maxTokens, sampling: p.sampling, stop: p.stop, splitReasoning: true,
+    prompt, maxTokens: p.maxTokens, sampling: p.sampling, stop: p.stop, ignoreEos: p.ignoreEos, splitReasoning: true,
   }, p, format, active);
 }

@@ -30,6 +30,6 @@ export async function handleCompletion(req: IncomingMessage, res: ServerResponse
   };
   await respond(req, res, service, {
     // OpenAI's default of 16 tokens, within what the context leaves.
-    prompt, maxTokens: p.maxTokens ?? Math.max(1, Math.min(16, service.contextLength - prompt.length)), sampling: p.sampling, stop: p.stop, splitReasoning: false,
+    prompt, maxTokens: p.maxTokens ?? Math.max(1, Math.min(16, service.contextLength - prompt.length)), sampling: p.sampling, stop: p.stop, ignoreEos: p.ignoreEos, splitReasoning: false,
   }, p, format, active);
 }

@@ -14,6 +14,8 @@ export interface GenerationParams {
   stop: string[];
   stream: boolean;
   includeUsage: boolean;
+  /** vLLM's and llama.cpp's ignore_eos: generate max_tokens whatever comes (for benchmarks). */
+  ignoreEos: boolean;
 }
 
 export interface ChatParams extends GenerationParams {
@@ -90,7 +92,8 @@ function parseGenerationParams(body: Body): GenerationParams {
     if (!stream) throw badParam('stream_options', '"stream_options" is only allowed when "stream" is true');
     includeUsage = optional(so as Body, 'include_usage', 'boolean', 'stream_options.include_usage') ?? false;
   }
-  return { model, maxTokens, sampling, stop: parseStop(body['stop']), stream, includeUsage };
+  const ignoreEos = optional(body, 'ignore_eos', 'boolean') ?? false;
+  return { model, maxTokens, sampling, stop: parseStop(body['stop']), stream, includeUsage, ignoreEos };
 }
 
 function parseStop(stop: unknown): string[] {

@@ -23,6 +23,8 @@ export interface TextRequest {
   stop: string[];
   /** Chat: text between the thinking markers goes to `reasoning`. */
   splitReasoning: boolean;
+  /** Run on past the end-of-turn tokens (they are then text like any other). */
+  ignoreEos?: boolean;
 }
 
 export interface TextPiece {
@@ -107,7 +109,8 @@ export class ModelService {
     const decoder = this.tokenizer.createStreamDecoder();
     const matcher = new StopStringMatcher(req.stop);
     const splitter = req.splitReasoning ? new ReasoningSplitter({ stopMarker: '' }) : undefined;
-    const stops = new Set(this.stopTokens);
+    const stopTokens = req.ignoreEos ? [] : this.stopTokens;
+    const stops = new Set(stopTokens);
     const pass = (text: string) => {
       if (!text) return;
       const piece = splitter ? splitter.push(text) : { reasoning: '', content: text };
@@ -127,7 +130,7 @@ export class ModelService {
         prompt: req.prompt,
         maxTokens: req.maxTokens ?? ctx - n,
         sampling: { ...this.defaults, ...req.sampling },
-        stopTokens: this.stopTokens,
+        stopTokens,
         onToken: (token) => {
           if (stops.has(token)) return; // the end of the turn is not text
           const m = matcher.push(decoder.push(token));
