@@ -3,7 +3,7 @@
 // the bpe test tokenizer (vocab 3000, model vocab_size to match), starts `pangu serve` on it as a
 // separate process, and times streamed /v1/completions requests of G tokens each (ignore_eos, so
 // every stream runs its full length).
-//   node dist/bench/serve.js [--concurrency 1,4,16] [--gen 128] [--prompt 64] [--threads N] [--json]
+//   node dist/bench/serve.js [--concurrency 1,4,16] [--gen 128] [--prompt 16 (words)] [--threads N] [--json]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -52,7 +52,7 @@ async function startServer(dir: string, parallel: number, threads: number): Prom
   return { url, stop: async () => { child.kill('SIGTERM'); await exited; } };
 }
 
-interface StreamResult { tokens: number; firstTokenMs: number; endMs: number }
+interface StreamResult { tokens: number; promptTokens: number; firstTokenMs: number; endMs: number }
 
 /** One streamed completion; times its first text and its end from `t0`. */
 async function stream(url: string, prompt: string, gen: number, t0: number): Promise<StreamResult> {
@@ -63,17 +63,17 @@ async function stream(url: string, prompt: string, gen: number, t0: number): Pro
   if (!r.ok) throw new Error(`${r.status}: ${await r.text()}`);
   const reader = r.body!.getReader();
   const decoder = new TextDecoder();
-  let buf = '', firstTokenMs = -1, tokens = 0;
+  let buf = '', firstTokenMs = -1, tokens = 0, promptTokens = 0;
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
     if (firstTokenMs < 0) firstTokenMs = performance.now() - t0;
     buf += decoder.decode(value, { stream: true });
-    const m = /"completion_tokens":(\d+)/.exec(buf);
-    if (m) tokens = Number(m[1]);
+    const m = /"prompt_tokens":(\d+),"completion_tokens":(\d+)/.exec(buf);
+    if (m) { promptTokens = Number(m[1]); tokens = Number(m[2]); }
     buf = buf.slice(Math.max(0, buf.lastIndexOf('\n\n')));
   }
-  return { tokens, firstTokenMs, endMs: performance.now() - t0 };
+  return { tokens, promptTokens, firstTokenMs, endMs: performance.now() - t0 };
 }
 
 /** A distinct prompt of about `words` words per stream, so that no prefix is shared. */
@@ -85,7 +85,7 @@ function promptOf(i: number, words: number): string {
 async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     concurrency: { type: 'string', default: '1,4,16' }, gen: { type: 'string', default: '128' },
-    prompt: { type: 'string', default: '64' }, threads: { type: 'string', default: String(os.availableParallelism()) },
+    prompt: { type: 'string', default: '16' }, threads: { type: 'string', default: String(os.availableParallelism()) },
     json: { type: 'boolean' },
   } });
   const levels = values.concurrency!.split(',').map(Number);
@@ -102,7 +102,7 @@ async function main(): Promise<void> {
       const tokens = results.reduce((a, r) => a + r.tokens, 0);
       const ttft = results.map((r) => r.firstTokenMs).sort((a, b) => a - b);
       rows.push({
-        streams: c, tokens, wall_s: +wall.toFixed(2), aggregate_tokens_per_s: +(tokens / wall).toFixed(1),
+        streams: c, prompt_tokens: results.reduce((a, r) => a + r.promptTokens, 0), tokens, wall_s: +wall.toFixed(2), aggregate_tokens_per_s: +(tokens / wall).toFixed(1),
         per_stream_tokens_per_s: +(tokens / c / wall).toFixed(1), median_first_token_ms: Math.round(ttft[Math.floor(c / 2)]!),
       });
       process.stderr.write(`${JSON.stringify(rows[rows.length - 1])}\n`);
@@ -116,9 +116,9 @@ async function main(): Promise<void> {
     process.stdout.write(`${JSON.stringify({ setup: head, rows })}\n`);
     return;
   }
-  process.stdout.write(`${head}\n\n| streams | tokens | wall (s) | aggregate tokens/s | per stream tokens/s | median first token (ms) |\n|---|---|---|---|---|---|\n`);
+  process.stdout.write(`${head}\n\n| streams | prompt tokens | generated tokens | wall (s) | aggregate tokens/s | per stream tokens/s | median first token (ms) |\n|---|---|---|---|---|---|---|\n`);
   for (const r of rows) {
-    process.stdout.write(`| ${r['streams']} | ${r['tokens']} | ${r['wall_s']} | ${r['aggregate_tokens_per_s']} | ${r['per_stream_tokens_per_s']} | ${r['median_first_token_ms']} |\n`);
+    process.stdout.write(`| ${r['streams']} | ${r['prompt_tokens']} | ${r['tokens']} | ${r['wall_s']} | ${r['aggregate_tokens_per_s']} | ${r['per_stream_tokens_per_s']} | ${r['median_first_token_ms']} |\n`);
   }
 }
 
