@@ -204,9 +204,19 @@ export class Scheduler {
   /** One step of the loop: admit waiting requests, run one batch, schedule the next step. */
   private tick(): void {
     if (this.closed) return;
-    this.admit();
-    if (this.running.length === 0) return;
-    this.step();
+    try {
+      this.admit();
+      if (this.running.length === 0) return;
+      this.step();
+    } catch (e) {
+      // A bug must not take the process (and every other request) down: fail what was running.
+      const err = e instanceof Error ? e : new Error(String(e));
+      for (const seq of [...this.running]) {
+        seq.slot!.cache.truncate(0);
+        seq.slot!.seen.length = 0;
+        this.finish(seq, err);
+      }
+    }
     if (this.running.length > 0 || this.queue.length > 0) this.kick();
   }
 

@@ -47,6 +47,20 @@ test('sampled sequences with a seed are reproducible in a batch', async () => {
   for (const r of rs) assert.deepEqual(r.tokens, alone);
 });
 
+test('a long prompt is read in chunks while the others keep decoding', async () => {
+  const s = new Scheduler(model, { parallel: 2, contextLength: 512, prefillChunk: 16 });
+  const decoding: number[] = [];
+  let atFirstToken = -1;
+  const a = s.submit({ prompt: [1, 2, 3], maxTokens: 60, onToken: (t) => decoding.push(t) });
+  await new Promise((r) => setTimeout(r, 5));
+  const longPrompt = Array.from({ length: 200 }, (_, i) => 5 + (i * 13) % 500);
+  const b = s.submit({ prompt: longPrompt, maxTokens: 1, onToken: () => { atFirstToken = decoding.length; } });
+  const before = decoding.length;
+  await Promise.all([a.done, b.done]);
+  // 200 prompt tokens at 16 per step: 13 steps, each of which also decoded one token of `a`.
+  assert.ok(atFirstToken - before >= 12, `a decoded ${atFirstToken - before} tokens while b's prompt was read`);
+});
+
 test('a stop token ends a sequence with "stop"; a full context with "length"', async () => {
   const p = [1, 2, 3];
   const free = [...new Session(model, 64).generate(p, { maxTokens: 8 })];
