@@ -1,11 +1,11 @@
 // POST /v1/chat/completions: messages through the chat template; the reasoning (between Pangu's
 // thinking markers) comes back as `reasoning_content`, apart from the answer's `content`.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { parseChatParams } from './params.js';
 import { newId, respond, type ActiveSet, type ResponseFormat } from './respond.js';
 import type { ModelService } from './service.js';
 
-export async function handleChat(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>,
+export async function handleChat(res: ServerResponse, body: Record<string, unknown>,
   service: ModelService, active: ActiveSet): Promise<void> {
   const p = parseChatParams(body);
   service.checkModel(p.model);
@@ -36,7 +36,7 @@ export async function handleChat(req: IncomingMessage, res: ServerResponse, body
       usage,
     }),
   };
-  await respond(req, res, service, {
+  await respond(res, service, {
     prompt, maxTokens: p.maxTokens, sampling: p.sampling, stop: p.stop, ignoreEos: p.ignoreEos, splitReasoning: true,
   }, p, format, active);
 }

@@ -1,12 +1,12 @@
 // POST /v1/completions: the prompt string is encoded as is (with <s>, no chat template) and the
 // generated text is returned raw, thinking markers included.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { badParam } from './errors.js';
 import { parseCompletionParams } from './params.js';
 import { newId, respond, type ActiveSet, type ResponseFormat } from './respond.js';
 import type { ModelService } from './service.js';
 
-export async function handleCompletion(req: IncomingMessage, res: ServerResponse, body: Record<string, unknown>,
+export async function handleCompletion(res: ServerResponse, body: Record<string, unknown>,
   service: ModelService, active: ActiveSet): Promise<void> {
   const p = parseCompletionParams(body);
   service.checkModel(p.model);
@@ -28,7 +28,7 @@ export async function handleCompletion(req: IncomingMessage, res: ServerResponse
       usage,
     }),
   };
-  await respond(req, res, service, {
+  await respond(res, service, {
     // OpenAI's default of 16 tokens, within what the context leaves.
     prompt, maxTokens: p.maxTokens ?? Math.max(1, Math.min(16, service.contextLength - prompt.length)), sampling: p.sampling, stop: p.stop, ignoreEos: p.ignoreEos, splitReasoning: false,
   }, p, format, active);

@@ -1,6 +1,6 @@
 // Running one generation for an HTTP request and answering it, streamed (SSE) or whole. The chat
 // and completion endpoints differ only in the JSON they build (a ResponseFormat).
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { ApiError } from './errors.js';
 import { sendError, sendJson, SseWriter } from './http-util.js';
@@ -52,7 +52,7 @@ export function shutdownError(): ApiError {
   return new ApiError(503, 'the server is shutting down; the generation was stopped', 'server_error', null, 'server_shutdown');
 }
 
-export async function respond(req: IncomingMessage, res: ServerResponse, service: ModelService, text: TextRequest,
+export async function respond(res: ServerResponse, service: ModelService, text: TextRequest,
   opts: { stream: boolean; includeUsage: boolean }, format: ResponseFormat, active: ActiveSet): Promise<void> {
   if (active.closing) throw shutdownError();
   let sse: SseWriter | undefined;
@@ -69,7 +69,6 @@ export async function respond(req: IncomingMessage, res: ServerResponse, service
     if (!res.writableFinished) { clientGone = true; running.cancel(); }
   };
   res.on('close', onClose);
-  req.on('aborted', onClose);
   if (opts.stream) {
     sse = new SseWriter(res);
     const first = format.start?.();

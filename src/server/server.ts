@@ -46,8 +46,8 @@ export class PanguServer {
       '/index.html': { GET: (_req, res) => this.sendPage(res) },
       '/health': { GET: (_req, res) => sendJson(res, 200, this.health()) },
       '/v1/models': { GET: (_req, res) => sendJson(res, 200, { object: 'list', data: [this.modelCard()] }) },
-      '/v1/chat/completions': { POST: async (req, res) => handleChat(req, res, await this.body(req), service, this.active) },
-      '/v1/completions': { POST: async (req, res) => handleCompletion(req, res, await this.body(req), service, this.active) },
+      '/v1/chat/completions': { POST: async (req, res) => handleChat(res, await this.body(req), service, this.active) },
+      '/v1/completions': { POST: async (req, res) => handleCompletion(res, await this.body(req), service, this.active) },
     };
     this.http = http.createServer((req, res) => { void this.handle(req, res); });
   }

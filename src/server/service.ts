@@ -152,7 +152,12 @@ export class ModelService {
     const done = seq.done.then((r): TextOutcome => {
       let finishReason = r.finishReason;
       if (stoppedByString) finishReason = 'stop';
-      else if (finishReason !== 'cancelled') end(matcher.push(decoder.flush()).text + matcher.flush());
+      else if (finishReason !== 'cancelled') {
+        // Bytes the decoder held (an unfinished character) may still complete a stop string.
+        const m = matcher.push(decoder.flush());
+        if (m.stopped) finishReason = 'stop';
+        end(m.text + matcher.flush());
+      }
       return { finishReason, promptTokens: r.promptTokens, cachedTokens: r.cachedTokens, completionTokens: r.completionTokens };
     });
     return { done, cancel: () => seq.cancel() };
