@@ -6,6 +6,7 @@ import { runGenerate } from './generate.js';
 import { runLogits } from './logits.js';
 import { UsageError } from './options.js';
 import { runRun } from './run.js';
+import { runServe, SERVE_HELP } from './serve.js';
 import { runTokenize } from './tokenize.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   tokenize: { run: runTokenize, help: 'tokenize --model DIR TEXT | --jsonl      token ids of TEXT (or of each JSON string line on stdin)' },
   generate: { run: runGenerate, help: 'generate --model DIR|FILE.gguf --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
   convert: { run: runConvert, help: CONVERT_HELP },
+  serve: { run: runServe, help: SERVE_HELP },
 };
 
 function usage(): string {
