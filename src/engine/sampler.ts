@@ -55,6 +55,58 @@ export function argmax(values: ArrayLike<number>): number {
   return best;
 }
 
+function identity(n: number): Int32Array {
+  const ids = new Int32Array(n);
+  for (let i = 0; i < n; i++) ids[i] = i;
+  return ids;
+}
+
+/** Indices of the k largest values (any order): a size-k min-heap over one pass. */
+function largest(values: Float32Array, k: number): number[] {
+  const heap: number[] = [];
+  const less = (a: number, b: number) => values[heap[a]!]! < values[heap[b]!]!;
+  const swap = (a: number, b: number) => { const t = heap[a]!; heap[a] = heap[b]!; heap[b] = t; };
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1, r = l + 1;
+      let m = i;
+      if (l < heap.length && less(l, m)) m = l;
+      if (r < heap.length && less(r, m)) m = r;
+      if (m === i) return;
+      swap(i, m);
+      i = m;
+    }
+  };
+  for (let i = 0; i < values.length; i++) {
+    if (heap.length < k) {
+      heap.push(i);
+      for (let c = heap.length - 1; c > 0 && less(c, (c - 1) >> 1); c = (c - 1) >> 1) swap(c, (c - 1) >> 1);
+    } else if (values[i]! > values[heap[0]!]!) {
+      heap[0] = i;
+      down(0);
+    }
+  }
+  return heap;
+}
+
+/**
+ * The smallest set of the most likely candidates whose probability reaches topP (ties at the edge
+ * kept). Candidates under (1 - topP) / n of the mass are never needed: together they hold less
+ * than 1 - topP, so the larger ones always reach topP first.
+ */
+function nucleus(keep: number[], probs: Float64Array, sum: number, topP: number): number[] {
+  const floor = ((1 - topP) / keep.length) * sum;
+  const big = Float64Array.from(keep.filter((j) => probs[j]! >= floor), (j) => probs[j]!);
+  big.sort(); // ascending, native numeric sort
+  let acc = 0, cutoff = 0;
+  for (let i = big.length - 1; i >= 0; i--) {
+    acc += big[i]!;
+    cutoff = big[i]!;
+    if (acc >= topP * sum) break;
+  }
+  return keep.filter((j) => probs[j]! >= cutoff);
+}
+
 export class Sampler {
   private readonly rng: Rng;
 
@@ -67,30 +119,25 @@ export class Sampler {
     const { temperature = 0, topK = 0, topP = 1, minP = 0 } = this.opts;
     const l = this.penalize(logits, history);
     if (temperature <= 0) return argmax(l);
-    // Candidates sorted by logit, most likely first, cut by top-k.
-    let ids = Array.from(l.keys()).sort((a, b) => l[b]! - l[a]!);
-    if (topK > 0) ids = ids.slice(0, topK);
-    const max = l[ids[0]!]!;
-    let probs = ids.map((i) => Math.exp((l[i]! - max) / temperature));
-    let sum = probs.reduce((a, b) => a + b, 0);
-    probs = probs.map((p) => p / sum);
-    let keep = probs.length;
-    if (minP > 0) keep = Math.max(1, probs.filter((p) => p >= minP * probs[0]!).length);
-    if (topP < 1) {
-      let acc = 0;
-      for (let i = 0; i < keep; i++) {
-        acc += probs[i]!;
-        if (acc >= topP) { keep = i + 1; break; }
-      }
+    // Candidates: the top-k, or every token. No sort of the whole vocabulary (153k for Pangu).
+    const ids = topK > 0 && topK < l.length ? Int32Array.from(largest(l, topK)) : identity(l.length);
+    let max = -Infinity;
+    for (let j = 0; j < ids.length; j++) if (l[ids[j]!]! > max) max = l[ids[j]!]!;
+    const probs = new Float64Array(ids.length); // unnormalised, the most likely at 1
+    let sum = 0;
+    for (let j = 0; j < ids.length; j++) sum += probs[j] = Math.exp((l[ids[j]!]! - max) / temperature);
+    // min-p: drop tokens less likely than minP times the most likely.
+    let keep: number[] = [];
+    for (let j = 0; j < ids.length; j++) if (probs[j]! >= minP) keep.push(j);
+    if (topP < 1) keep = nucleus(keep, probs, sum, topP);
+    let total = 0;
+    for (const j of keep) total += probs[j]!;
+    let r = this.rng.next() * total;
+    for (const j of keep) {
+      r -= probs[j]!;
+      if (r < 0) return ids[j]!;
     }
-    sum = 0;
-    for (let i = 0; i < keep; i++) sum += probs[i]!;
-    let r = this.rng.next() * sum;
-    for (let i = 0; i < keep; i++) {
-      r -= probs[i]!;
-      if (r < 0) return ids[i]!;
-    }
-    return ids[keep - 1]!;
+    return ids[keep[keep.length - 1]!]!;
   }
 
   private penalize(logits: Float32Array, history: readonly number[]): Float32Array {

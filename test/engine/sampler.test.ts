@@ -50,3 +50,19 @@ test('Rng is uniform in [0, 1)', () => {
   for (let i = 0; i < 10000; i++) { const x = r.next(); assert.ok(x >= 0 && x < 1); sum += x; }
   assert.ok(Math.abs(sum / 10000 - 0.5) < 0.02);
 });
+
+test('top-p keeps exactly the smallest most-likely set reaching p', () => {
+  const probs = [0.5, 0.3, 0.15, 0.05];
+  const l = Float32Array.from(probs, Math.log);
+  const seen = (topP: number) => {
+    const s = new Sampler({ temperature: 1, topP, seed: 9 });
+    return [...new Set(Array.from({ length: 2000 }, () => s.sample(l)))].sort();
+  };
+  assert.deepEqual(seen(0.5), [0]);
+  assert.deepEqual(seen(0.79), [0, 1]);
+  assert.deepEqual(seen(0.81), [0, 1, 2]);
+  assert.deepEqual(seen(0.99), [0, 1, 2, 3]);
+  // With top-k 3 the same nucleus is taken over the renormalised top 3.
+  const k = new Sampler({ temperature: 1, topK: 3, topP: 0.9, seed: 2 });
+  assert.deepEqual([...new Set(Array.from({ length: 2000 }, () => k.sample(l)))].sort(), [0, 1, 2]);
+});
