@@ -249,7 +249,10 @@ export class Arena {
   ensure(end: number): void {
     const have = this.memory.buffer.byteLength;
     if (end <= have) return;
-    const pages = Math.ceil((end - have) / WASM_PAGE_BYTES);
+    // Grow by at least an eighth (and 16 MiB): loading a model is thousands of allocations, and
+    // each grow of a shared memory costs a system call; never past the limit.
+    const want = Math.min(this.limit, Math.max(end, have + Math.max(have / 8, 16 << 20)));
+    const pages = Math.ceil((want - have) / WASM_PAGE_BYTES);
     try {
       this.memory.grow(pages);
     } catch (err) {
