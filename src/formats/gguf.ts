@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ggmlType, ggmlTypeById, type GgmlType } from './ggml-quants.js';
-import { FormatError, readTensorBytes } from './safetensors.js';
+import { FormatError, openFile, readTensorBytes } from './safetensors.js';
 
 export const GGUF_MAGIC = 'GGUF';
 export const GGUF_VERSION = 3;
@@ -198,19 +198,10 @@ export class GgufFile {
   ) {}
 
   static open(file: string): GgufFile {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch (e) {
-      throw new FormatError(file, `cannot open: ${(e as Error).message}`);
-    }
-    try {
+    return openFile(file, (fd) => {
       const h = parseHeader(file, fd);
       return new GgufFile(file, fd, h.version, h.metadata, h.tensors, h.alignment, h.dataOffset);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
+    });
   }
 
   /** The architecture named by general.architecture. */

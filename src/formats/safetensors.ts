@@ -33,6 +33,22 @@ function isNonNegInt(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 
+/** Opens `file` and builds an object on its descriptor; the descriptor is closed if that throws. */
+export function openFile<T>(file: string, build: (fd: number) => T): T {
+  let fd: number;
+  try {
+    fd = fs.openSync(file, 'r');
+  } catch (e) {
+    throw new FormatError(file, `cannot open: ${(e as Error).message}`);
+  }
+  try {
+    return build(fd);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+}
+
 /** Reads `length` bytes of tensor `name` at `position` of an open file, failing clearly if it ends early. */
 export function readTensorBytes(fd: number, file: string, name: string, position: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
@@ -54,19 +70,10 @@ export class SafetensorsFile {
   ) {}
 
   static open(file: string): SafetensorsFile {
-    let fd: number;
-    try {
-      fd = fs.openSync(file, 'r');
-    } catch (e) {
-      throw new FormatError(file, `cannot open: ${(e as Error).message}`);
-    }
-    try {
+    return openFile(file, (fd) => {
       const { tensors, metadata } = parseHeader(file, fd);
       return new SafetensorsFile(file, fd, tensors, metadata);
-    } catch (e) {
-      fs.closeSync(fd);
-      throw e;
-    }
+    });
   }
 
   /** Reads one tensor's raw little-endian bytes. */
