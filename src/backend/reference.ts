@@ -3,6 +3,7 @@
 import { decodeToFloat32 as toFloat32 } from '../formats/ggml-quants.js';
 import { FormatError } from '../formats/safetensors.js';
 import type { Backend, Embedding, HostTensor, KVStore, Linear, SwiGLU } from './backend.js';
+import { HostActivations } from './host.js';
 
 interface RefSwiGLU extends SwiGLU {
   gate: Linear;
@@ -29,49 +30,12 @@ function matrixShape(t: HostTensor): [number, number] {
   return [t.shape[0]!, t.shape[1]!];
 }
 
-/** out[n, dim] = x / sqrt(mean(x²) + eps) * weight, per row (sums in float64). */
-export function rmsnormRows(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void {
-  const d = weight.length;
-  for (let i = 0; i < n; i++) {
-    let ss = 0;
-    for (let c = 0; c < d; c++) ss += x[i * d + c]! * x[i * d + c]!;
-    const inv = 1 / Math.sqrt(ss / d + eps);
-    for (let c = 0; c < d; c++) out[i * d + c] = x[i * d + c]! * inv * weight[c]!;
-  }
-}
-
-/**
- * In place on x[n, heads, headDim]: NeoX rotate-half rope, pairs (j, j + headDim/2) rotated by
- * pos · theta^(-2j/headDim), angles in float64 (positions up to 131072 need it).
- */
-export function ropeNeox(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
-  const half = headDim / 2;
-  const invFreq = Array.from({ length: half }, (_, j) => Math.pow(theta, (-2 * j) / headDim));
-  for (let i = 0; i < n; i++) {
-    const pos = pos0 + i;
-    for (let j = 0; j < half; j++) {
-      const angle = pos * invFreq[j]!;
-      const cos = Math.cos(angle), sin = Math.sin(angle);
-      for (let h = 0; h < heads; h++) {
-        const o = (i * heads + h) * headDim;
-        const a = x[o + j]!, b = x[o + j + half]!;
-        x[o + j] = a * cos - b * sin;
-        x[o + j + half] = b * cos + a * sin;
-      }
-    }
-  }
-}
-
 export function silu(x: number): number {
   return x / (1 + Math.exp(-x));
 }
 
-export class ReferenceBackend implements Backend {
+export class ReferenceBackend extends HostActivations implements Backend {
   readonly name = 'reference';
-
-  alloc(n: number): Float32Array {
-    return new Float32Array(n);
-  }
 
   linear(weight: HostTensor, bias?: HostTensor): Linear {
     const [outFeatures, inFeatures] = matrixShape(weight);
@@ -128,14 +92,6 @@ export class ReferenceBackend implements Backend {
         out[i * m + r] = b ? acc + b[r]! : acc;
       }
     }
-  }
-
-  rmsnorm(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void {
-    rmsnormRows(out, x, n, weight, eps);
-  }
-
-  rope(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
-    ropeNeox(x, n, heads, headDim, pos0, theta);
   }
 
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,

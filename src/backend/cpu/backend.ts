@@ -14,7 +14,7 @@
 // before a job and outputs gathered after it (a few KB per op when generating).
 import * as os from 'node:os';
 import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
-import { ropeNeox, rmsnormRows } from '../reference.js';
+import { HostActivations } from '../host.js';
 import { decodeToFloat32, quantizeQ4_0, quantizeQ8_0 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
@@ -97,7 +97,7 @@ export function splitRange(total: number, parts: number, align = 1): [number, nu
   return out;
 }
 
-export class CpuBackend implements Backend {
+export class CpuBackend extends HostActivations implements Backend {
   readonly name: string;
   private readonly shards: Shard[];
   /** Bytes of weights the matmuls have streamed since the last reset (for bandwidth figures). */
@@ -109,6 +109,7 @@ export class CpuBackend implements Backend {
 
   private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
     readonly variant: KernelVariant, readonly quant: QuantType | undefined) {
+    super();
     this.shards = memories.map((memory, index) => ({
       index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: new Map(),
     }));
@@ -147,10 +148,6 @@ export class CpuBackend implements Backend {
 
   async close(): Promise<void> {
     await this.pool.close();
-  }
-
-  alloc(n: number): Float32Array {
-    return new Float32Array(n);
   }
 
   // ------------------------------------------------------------------ weights
@@ -329,14 +326,6 @@ export class CpuBackend implements Backend {
       }
       if (lin.bias) for (let i = 0; i < n; i++) for (let r = 0; r < m; r++) out[i * m + r]! += lin.bias[r]!;
     });
-  }
-
-  rmsnorm(out: Float32Array, x: Float32Array, n: number, weight: Float32Array, eps: number): void {
-    rmsnormRows(out, x, n, weight, eps);
-  }
-
-  rope(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
-    ropeNeox(x, n, heads, headDim, pos0, theta);
   }
 
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
