@@ -26,7 +26,7 @@ const floatShapes: Shape[] = [
 ];
 const quantShapes: Shape[] = [
   [1, 32, 1], [1, 32, 5], [1, 64, 7], [1, 96, 4], [2, 32, 3], [3, 96, 9], [4, 256, 5], [5, 160, 13],
-  [9, 64, 6], [1, 4096, 33], [2, 4096, 6],
+  [9, 64, 6], [1, 4096, 33], [2, 4096, 6], [16, 128, 7], [6, 64, 3], [7, 96, 2],
 ];
 const q4kShapes: Shape[] = [[1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3]];
 
@@ -194,7 +194,7 @@ describe('matmul row-range splitting', () => {
   for (const type of all) {
     it(`${type}: split calls give bit-identical results to one call`, () => {
       const r = rng(37);
-      for (const n of [1, 3]) {
+      for (const n of [1, 3, 6]) {
         const inDim = type === 'q4_k' ? 512 : type.startsWith('q') ? 160 : 75;
         const rows = 23;
         const { k, arena } = setup();

@@ -18,7 +18,7 @@
 // Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
 // block by d_w * d_x; the four rows are reduced once at the end.
 
-import { f16_to_f32, fmadd, hsum, hsum4, store_quarters } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, store_quarters } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
@@ -133,6 +133,102 @@ const Q4_0_BYTES: usize = 18;
   return hsum(a);
 }
 
+// ---------------------------------------------------------------- n > 1: register tiles
+
+/** Lane j (< J) of a to out + j * os. */
+// @ts-ignore: decorator
+@inline function store_lanes(J: i32, out: usize, os: usize, a: v128): void {
+  store<f32>(out, f32x4.extract_lane(a, 0));
+  if (J > 1) store<f32>(out + os, f32x4.extract_lane(a, 1));
+  if (J > 2) store<f32>(out + 2 * os, f32x4.extract_lane(a, 2));
+  if (J > 3) store<f32>(out + 3 * os, f32x4.extract_lane(a, 3));
+}
+
+/**
+ * Q8_0 tile: R (1..2) weight rows (w, w + ws) x J (1..4) activation rows
+ * (xq + j * xs), all nb blocks. Each weight quarter (8 values) is
+ * sign-extended once and used by the J activation rows; the integer block
+ * dots of one weight row against the J activation rows are reduced together
+ * (hsum4_i32), converted once and scaled by d_w * [d_x(j)] (the f16 scales of
+ * the tile converted together, once per block). Lane j of each row's
+ * accumulator is that output, so the rounding of an output does not depend
+ * on the tiling. Writes out[j][r], out[j][r + 1] (out at row r, os = out row
+ * stride).
+ */
+// @ts-ignore: decorator
+@inline function q8tile(R: i32, J: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
+  const z = i32x4.splat(0);
+  let aA = f32x4.splat(0), aB = f32x4.splat(0);
+  let x0 = xq, x1 = xq + xs, x2 = xq + 2 * xs, x3 = xq + 3 * xs;
+  let wa = w, wbB = w + ws;
+  for (let b = 0; b < nb; b++) {
+    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
+    for (let o: usize = 2; o < 34; o += 8) {
+      const wA = v128.load8x8_s(wa + o);
+      const wB = R > 1 ? v128.load8x8_s(wbB + o) : z;
+      let x = v128.load8x8_s(x0 + o);
+      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
+      if (J > 1) {
+        x = v128.load8x8_s(x1 + o);
+        pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
+        if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
+      }
+      if (J > 2) {
+        x = v128.load8x8_s(x2 + o);
+        pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
+        if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
+      }
+      if (J > 3) {
+        x = v128.load8x8_s(x3 + o);
+        pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
+        if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
+      }
+    }
+    // scales: lanes 0..3 d_x(j), lanes 4, 5 d_w(A), d_w(B)
+    let h = i16x8.replace_lane(z, 0, load<i16>(x0));
+    if (J > 1) h = i16x8.replace_lane(h, 1, load<i16>(x1));
+    if (J > 2) h = i16x8.replace_lane(h, 2, load<i16>(x2));
+    if (J > 3) h = i16x8.replace_lane(h, 3, load<i16>(x3));
+    h = i16x8.replace_lane(h, 4, load<i16>(wa));
+    if (R > 1) h = i16x8.replace_lane(h, 5, load<i16>(wbB));
+    const dx = f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h));
+    const dw = f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h));
+    aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 0, 0, 0, 0)), aA);
+    if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 1, 1, 1, 1)), aB);
+    x0 += Q8_0_BYTES;
+    x1 += Q8_0_BYTES;
+    x2 += Q8_0_BYTES;
+    x3 += Q8_0_BYTES;
+    wa += Q8_0_BYTES;
+    wbB += Q8_0_BYTES;
+  }
+  store_lanes(J, out, os, aA);
+  if (R > 1) store_lanes(J, out + 4, os, aB);
+}
+
+/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles. */
+// @ts-ignore: decorator
+@inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
+  let r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) q8tile(2, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    if (j1 - j == 3) q8tile(2, 3, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    else if (j1 - j == 2) q8tile(2, 2, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    else if (j1 - j == 1) q8tile(2, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+  }
+  if (r < r1) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) q8tile(1, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    for (; j < j1; j++) q8tile(1, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+  }
+}
+
 /** Activation rows per pass so that the chunk (~256 KiB) stays in L2. */
 // @ts-ignore: decorator
 @inline function xChunkBytes(rowBytes: i32): i32 {
@@ -156,6 +252,10 @@ const Q4_0_BYTES: usize = 18;
   const jc = xChunkBytes(nb * <i32>Q8_0_BYTES);
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
+    if (qt == Q8_0) {
+      q8tiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1);
+      continue;
+    }
     let r = r0;
     for (; r + 4 <= r1; r += 4) {
       const wr = w + <usize>r * ws;
