@@ -116,7 +116,7 @@ for (const type of types) {
     const out = arena.alloc(rowsN * 4);
     const t = bestTimes(builds.map(({ k }) => {
       let i = 0;
-      return () => k.exports[`matmul_${type}`](out, xq, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN);
+      return () => k.exports[`matmul_${type}`](out, xq, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN, 0);
     }));
     report(`matvec ${type}`, `${rowsN}x${inDim}`, 'GB/s', t.map((s) => wBytes / s / 1e9));
     arena.reset();
@@ -131,7 +131,9 @@ for (const type of types) {
       const xq = arena.alloc(((n * inDim) / 32) * 34);
       builds[0]!.k.quantizeQ8_0(xq, x, n * inDim);
       const out = arena.alloc(n * rowsN * 4);
-      const t = bestTimes(builds.map(({ k }) => () => k.exports[`matmul_${type}`](out, xq, w, n, inDim, rowsN, 0, rowsN)));
+      const k = builds[builds.length - 1]!.k;
+      const scratch = arena.alloc(k.qmatmulScratchBytes(n, inDim));
+      const t = bestTimes(builds.map(({ k }) => () => k.exports[`matmul_${type}`](out, xq, w, n, inDim, rowsN, 0, rowsN, scratch)));
       report(`matmul ${type}`, `n=${n} ${rowsN}x${inDim}`, 'GFLOP/s', t.map((s) => (2 * n * inDim * rowsN) / s / 1e9));
       arena.reset();
     }

@@ -156,7 +156,7 @@ const Q4_0_BYTES: usize = 18;
  * stride).
  */
 // @ts-ignore: decorator
-@inline function q8tile(R: i32, J: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
+@inline function q8tile(R: i32, J: i32, S: bool, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, sw: usize, sx: usize): void {
   const z = i32x4.splat(0);
   let aA = f32x4.splat(0), aB = f32x4.splat(0);
   let x0 = xq, x1 = xq + xs, x2 = xq + 2 * xs, x3 = xq + 3 * xs;
@@ -185,17 +185,26 @@ const Q4_0_BYTES: usize = 18;
         if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
       }
     }
-    // scales: lanes 0..3 d_x(j), lanes 4, 5 d_w(A), d_w(B)
-    let h = i16x8.replace_lane(z, 0, load<i16>(x0));
-    if (J > 1) h = i16x8.replace_lane(h, 1, load<i16>(x1));
-    if (J > 2) h = i16x8.replace_lane(h, 2, load<i16>(x2));
-    if (J > 3) h = i16x8.replace_lane(h, 3, load<i16>(x3));
-    h = i16x8.replace_lane(h, 4, load<i16>(wa));
-    if (R > 1) h = i16x8.replace_lane(h, 5, load<i16>(wbB));
-    const dx = f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h));
-    const dw = f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h));
-    aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 0, 0, 0, 0)), aA);
-    if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 1, 1, 1, 1)), aB);
+    if (S) {
+      // scales precomputed in f32: d_x(j) of the quad at sx, d_w(A), d_w(B) at sw
+      const dx = v128.load(sx);
+      aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, v128.load32_splat(sw)), aA);
+      if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, v128.load32_splat(sw, 4)), aB);
+      sx += 16;
+      sw += 8;
+    } else {
+      // scales: lanes 0..3 d_x(j), lanes 4, 5 d_w(A), d_w(B)
+      let h = i16x8.replace_lane(z, 0, load<i16>(x0));
+      if (J > 1) h = i16x8.replace_lane(h, 1, load<i16>(x1));
+      if (J > 2) h = i16x8.replace_lane(h, 2, load<i16>(x2));
+      if (J > 3) h = i16x8.replace_lane(h, 3, load<i16>(x3));
+      h = i16x8.replace_lane(h, 4, load<i16>(wa));
+      if (R > 1) h = i16x8.replace_lane(h, 5, load<i16>(wbB));
+      const dx = f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h));
+      const dw = f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h));
+      aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 0, 0, 0, 0)), aA);
+      if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 1, 1, 1, 1)), aB);
+    }
     x0 += Q8_0_BYTES;
     x1 += Q8_0_BYTES;
     x2 += Q8_0_BYTES;
@@ -207,25 +216,65 @@ const Q4_0_BYTES: usize = 18;
   if (R > 1) store_lanes(J, out + 4, os, aB);
 }
 
-/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles. */
+/** sw[b][0..R) = d_w of weight rows w (+ ws) in f32, nb blocks (the other lane 0). */
 // @ts-ignore: decorator
-@inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
+@inline function q8_wscales(R: i32, sw: usize, w: usize, ws: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++) {
+    const o = <usize>b * Q8_0_BYTES;
+    store<f32>(sw + (<usize>b << 3), f16_to_f32(load<u16>(w + o)));
+    store<f32>(sw + (<usize>b << 3), R > 1 ? f16_to_f32(load<u16>(w + ws + o)) : 0, 4);
+  }
+}
+
+/**
+ * Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile
+ * tiles. S: with f32 scales precomputed in scratch (sw: nb x 2 f32 for the
+ * current weight-row pair, then sx: per quad of activation rows, nb x 4 f32).
+ */
+// @ts-ignore: decorator
+@inline function q8tiles(S: bool, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + (<usize>nb << 3);
+  const sq = <usize>nb << 4; // sx bytes per quad
+  if (S) {
+    for (let j = j0; j < j1; j++) {
+      const q = sx + <usize>((j - j0) >> 2) * sq + (<usize>((j - j0) & 3) << 2);
+      const xr = xq + <usize>j * xs;
+      for (let b = 0; b < nb; b++) store<f32>(q + (<usize>b << 4), f16_to_f32(load<u16>(xr + <usize>b * Q8_0_BYTES)));
+    }
+    for (let j = j1; ((j - j0) & 3) != 0; j++) {
+      const q = sx + <usize>((j - j0) >> 2) * sq + (<usize>((j - j0) & 3) << 2);
+      for (let b = 0; b < nb; b++) store<f32>(q + (<usize>b << 4), 0);
+    }
+  }
   let r = r0;
   for (; r + 2 <= r1; r += 2) {
     const wr = w + <usize>r * ws;
     const oc = out + (<usize>r << 2);
+    if (S) q8_wscales(2, sw, wr, ws, nb);
     let j = j0;
-    for (; j + 4 <= j1; j += 4) q8tile(2, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    if (j1 - j == 3) q8tile(2, 3, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    else if (j1 - j == 2) q8tile(2, 2, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    else if (j1 - j == 1) q8tile(2, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    let sj = sx;
+    for (; j + 4 <= j1; j += 4) {
+      q8tile(2, 4, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+      sj += sq;
+    }
+    if (j1 - j == 3) q8tile(2, 3, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+    else if (j1 - j == 2) q8tile(2, 2, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+    else if (j1 - j == 1) q8tile(2, 1, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
   }
   if (r < r1) {
     const wr = w + <usize>r * ws;
     const oc = out + (<usize>r << 2);
+    if (S) q8_wscales(1, sw, wr, ws, nb);
     let j = j0;
-    for (; j + 4 <= j1; j += 4) q8tile(1, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    for (; j < j1; j++) q8tile(1, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    let sj = sx;
+    for (; j + 4 <= j1; j += 4) {
+      q8tile(1, 4, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+      sj += sq;
+    }
+    if (j1 - j == 3) q8tile(1, 3, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+    else if (j1 - j == 2) q8tile(1, 2, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+    else if (j1 - j == 1) q8tile(1, 1, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
   }
 }
 
@@ -235,8 +284,16 @@ const Q4_0_BYTES: usize = 18;
   return max<i32>(262144 / max<i32>(rowBytes, 1), 1);
 }
 
+/** Bytes of the optional scratch of matmul_q8_0 / matmul_q4_0 for n activation rows of in elements (0 when n == 1). */
+export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
+  if (n <= 1) return 0;
+  const nb = inDim >> 5;
+  const jc = min<i32>(n, xChunkBytes(nb * <i32>Q8_0_BYTES));
+  return (nb << 3) + ((jc + 3) >> 2) * (nb << 4);
+}
+
 // @ts-ignore: decorator
-@inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+@inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = inDim >> 5;
   const ws = <usize>nb * wblock(qt); //     W row stride (bytes)
   const xs = <usize>nb * Q8_0_BYTES; //     xq row stride
@@ -253,7 +310,8 @@ const Q4_0_BYTES: usize = 18;
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
     if (qt == Q8_0) {
-      q8tiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1);
+      if (scratch != 0) q8tiles(true, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
+      else q8tiles(false, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, 0);
       continue;
     }
     let r = r0;
@@ -273,14 +331,18 @@ const Q4_0_BYTES: usize = 18;
   }
 }
 
-/** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q8_0 ^T, W rows [r0, r1). */
-export function matmul_q8_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  qmatmul(Q8_0, out, xq, w, n, inDim, rows, r0, r1);
+/**
+ * out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q8_0 ^T, W rows [r0, r1).
+ * scratch: 0, or qmatmul_scratch_bytes(n, in) bytes (16-aligned, per thread)
+ * that make n > 1 faster; the results are the same either way.
+ */
+export function matmul_q8_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  qmatmul(Q8_0, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 /** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q4_0 ^T, W rows [r0, r1). */
-export function matmul_q4_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  qmatmul(Q4_0, out, xq, w, n, inDim, rows, r0, r1);
+export function matmul_q4_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  qmatmul(Q4_0, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 // ---------------------------------------------------------------- f32 activations
