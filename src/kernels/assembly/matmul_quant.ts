@@ -156,7 +156,7 @@ const Q4_0_BYTES: usize = 18;
  * stride).
  */
 // @ts-ignore: decorator
-@inline function q8tile(R: i32, J: i32, S: bool, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, sw: usize, sx: usize): void {
+@inline function q8tile(R: i32, J: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
   const z = i32x4.splat(0);
   let aA = f32x4.splat(0), aB = f32x4.splat(0);
   let x0 = xq, x1 = xq + xs, x2 = xq + 2 * xs, x3 = xq + 3 * xs;
@@ -185,14 +185,6 @@ const Q4_0_BYTES: usize = 18;
         if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
       }
     }
-    if (S) {
-      // scales precomputed in f32: d_x(j) of the quad at sx, d_w(A), d_w(B) at sw
-      const dx = v128.load(sx);
-      aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, v128.load32_splat(sw)), aA);
-      if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, v128.load32_splat(sw, 4)), aB);
-      sx += 16;
-      sw += 8;
-    } else {
       // scales: lanes 0..3 d_x(j), lanes 4, 5 d_w(A), d_w(B)
       let h = i16x8.replace_lane(z, 0, load<i16>(x0));
       if (J > 1) h = i16x8.replace_lane(h, 1, load<i16>(x1));
@@ -204,13 +196,59 @@ const Q4_0_BYTES: usize = 18;
       const dw = f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h));
       aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 0, 0, 0, 0)), aA);
       if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 1, 1, 1, 1)), aB);
-    }
     x0 += Q8_0_BYTES;
     x1 += Q8_0_BYTES;
     x2 += Q8_0_BYTES;
     x3 += Q8_0_BYTES;
     wa += Q8_0_BYTES;
     wbB += Q8_0_BYTES;
+  }
+  store_lanes(J, out, os, aA);
+  if (R > 1) store_lanes(J, out + 4, os, aB);
+}
+
+/** Bytes per block of a repacked quad of activation rows: d_x(0..3) f32, then the 4 x 32 int8. */
+const QUAD_BLOCK: usize = 144;
+
+/**
+ * Like q8tile, with the activations repacked in scratch (q8_repack): px is a
+ * quad of activation rows, QUAD_BLOCK bytes per block, and sw holds the f32
+ * d_w of the R weight rows per block (nb x 2 f32). All four lanes are
+ * computed (padding rows are zero); J of them are stored.
+ */
+// @ts-ignore: decorator
+@inline function q8tile_packed(R: i32, J: i32, out: usize, os: usize, px: usize, w: usize, ws: usize, nb: i32, sw: usize): void {
+  const z = i32x4.splat(0);
+  let aA = f32x4.splat(0), aB = f32x4.splat(0);
+  let p = px;
+  let wa = w, wbB = w + ws;
+  let s = sw;
+  for (let b = 0; b < nb; b++) {
+    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
+    for (let o: usize = 0; o < 32; o += 8) {
+      const wA = v128.load8x8_s(wa + o, 2);
+      const wB = R > 1 ? v128.load8x8_s(wbB + o, 2) : z;
+      const q = p + o;
+      let x = v128.load8x8_s(q, 16);
+      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load8x8_s(q, 48);
+      pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load8x8_s(q, 80);
+      pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load8x8_s(q, 112);
+      pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
+    }
+    const dx = v128.load(p);
+    aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, v128.load32_splat(s)), aA);
+    if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, v128.load32_splat(s, 4)), aB);
+    p += QUAD_BLOCK;
+    wa += Q8_0_BYTES;
+    wbB += Q8_0_BYTES;
+    s += 8;
   }
   store_lanes(J, out, os, aA);
   if (R > 1) store_lanes(J, out + 4, os, aB);
@@ -227,54 +265,94 @@ const Q4_0_BYTES: usize = 18;
 }
 
 /**
- * Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile
- * tiles. S: with f32 scales precomputed in scratch (sw: nb x 2 f32 for the
- * current weight-row pair, then sx: per quad of activation rows, nb x 4 f32).
+ * Repacks activation rows [j0, j1) (padded with zero rows to a multiple of
+ * four) into quads at sx: per quad nb blocks of QUAD_BLOCK bytes
+ * { f32 d_x[4]; i8 x[4][32] }.
  */
 // @ts-ignore: decorator
-@inline function q8tiles(S: bool, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
-  const sw = scratch;
-  const sx = scratch + (<usize>nb << 3);
-  const sq = <usize>nb << 4; // sx bytes per quad
-  if (S) {
-    for (let j = j0; j < j1; j++) {
-      const q = sx + <usize>((j - j0) >> 2) * sq + (<usize>((j - j0) & 3) << 2);
-      const xr = xq + <usize>j * xs;
-      for (let b = 0; b < nb; b++) store<f32>(q + (<usize>b << 4), f16_to_f32(load<u16>(xr + <usize>b * Q8_0_BYTES)));
-    }
-    for (let j = j1; ((j - j0) & 3) != 0; j++) {
-      const q = sx + <usize>((j - j0) >> 2) * sq + (<usize>((j - j0) & 3) << 2);
-      for (let b = 0; b < nb; b++) store<f32>(q + (<usize>b << 4), 0);
+@inline function q8_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
+  const qs = <usize>nb * QUAD_BLOCK;
+  const jend = j0 + ((j1 - j0 + 3) & ~3);
+  for (let j = j0; j < jend; j++) {
+    const l = <usize>((j - j0) & 3);
+    let d = sx + <usize>((j - j0) >> 2) * qs;
+    if (j < j1) {
+      let xr = xq + <usize>j * xs;
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
+        v128.store(d + (l << 5), v128.load(xr, 2), 16);
+        v128.store(d + (l << 5), v128.load(xr, 18), 32);
+        d += QUAD_BLOCK;
+        xr += Q8_0_BYTES;
+      }
+    } else {
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), 0);
+        v128.store(d + (l << 5), i32x4.splat(0), 16);
+        v128.store(d + (l << 5), i32x4.splat(0), 32);
+        d += QUAD_BLOCK;
+      }
     }
   }
+}
+
+/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile_packed tiles (scratch: qmatmul_scratch_bytes). */
+// @ts-ignore: decorator
+@inline function q8tiles_packed(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + (<usize>nb << 3);
+  const qs = <usize>nb * QUAD_BLOCK;
+  q8_repack(sx, xq, xs, nb, j0, j1);
   let r = r0;
   for (; r + 2 <= r1; r += 2) {
     const wr = w + <usize>r * ws;
     const oc = out + (<usize>r << 2);
-    if (S) q8_wscales(2, sw, wr, ws, nb);
+    q8_wscales(2, sw, wr, ws, nb);
     let j = j0;
-    let sj = sx;
+    let px = sx;
     for (; j + 4 <= j1; j += 4) {
-      q8tile(2, 4, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
-      sj += sq;
+      q8tile_packed(2, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+      px += qs;
     }
-    if (j1 - j == 3) q8tile(2, 3, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
-    else if (j1 - j == 2) q8tile(2, 2, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
-    else if (j1 - j == 1) q8tile(2, 1, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+    if (j1 - j == 3) q8tile_packed(2, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 2) q8tile_packed(2, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 1) q8tile_packed(2, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
   }
   if (r < r1) {
     const wr = w + <usize>r * ws;
     const oc = out + (<usize>r << 2);
-    if (S) q8_wscales(1, sw, wr, ws, nb);
+    q8_wscales(1, sw, wr, ws, nb);
     let j = j0;
-    let sj = sx;
+    let px = sx;
     for (; j + 4 <= j1; j += 4) {
-      q8tile(1, 4, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
-      sj += sq;
+      q8tile_packed(1, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+      px += qs;
     }
-    if (j1 - j == 3) q8tile(1, 3, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
-    else if (j1 - j == 2) q8tile(1, 2, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
-    else if (j1 - j == 1) q8tile(1, 1, S, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb, sw, sj);
+    if (j1 - j == 3) q8tile_packed(1, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 2) q8tile_packed(1, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 1) q8tile_packed(1, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+  }
+}
+
+/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles (no scratch). */
+// @ts-ignore: decorator
+@inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
+  let r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) q8tile(2, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    if (j1 - j == 3) q8tile(2, 3, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    else if (j1 - j == 2) q8tile(2, 2, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    else if (j1 - j == 1) q8tile(2, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+  }
+  if (r < r1) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) q8tile(1, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    for (; j < j1; j++) q8tile(1, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
   }
 }
 
@@ -289,7 +367,7 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   if (n <= 1) return 0;
   const nb = inDim >> 5;
   const jc = min<i32>(n, xChunkBytes(nb * <i32>Q8_0_BYTES));
-  return (nb << 3) + ((jc + 3) >> 2) * (nb << 4);
+  return (nb << 3) + ((jc + 3) >> 2) * nb * <i32>QUAD_BLOCK;
 }
 
 // @ts-ignore: decorator
@@ -310,8 +388,8 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
     if (qt == Q8_0) {
-      if (scratch != 0) q8tiles(true, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
-      else q8tiles(false, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, 0);
+      if (scratch != 0) q8tiles_packed(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
+      else q8tiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1);
       continue;
     }
     let r = r0;
