@@ -126,7 +126,7 @@ for (const type of types) {
       k.quantizeQ8_0(xin, x, inDim);
     }
     let i = 0;
-    const t = bestTime(() => k.exports[`matmul_${type}`](out, xin, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN));
+    const t = bestTime(() => k.matmul(type, out, xin, ws[i++ % copies]!, 1, inDim, rowsN));
     rows.push({ kernel: `matvec ${type}`, shape: `${rowsN}x${inDim}`, mb: wBytes / 1e6, ms: t * 1e3, gbs: wBytes / t / 1e9 });
     arena.reset();
   }
@@ -159,7 +159,8 @@ const flops: { kernel: string; shape: string; ms: number; gflops: number }[] = [
       xin = arena.alloc((n * inDim / 32) * 34);
       k.quantizeQ8_0(xin, x, n * inDim);
     }
-    const t = bestTime(() => k.exports[`matmul_${type}`](out, xin, w, n, inDim, rowsN, 0, rowsN));
+    const scratch = type === 'q8_0' || type === 'q4_0' ? arena.alloc(k.qmatmulScratchBytes(n, inDim)) : 0;
+    const t = bestTime(() => k.matmul(type, out, xin, w, n, inDim, rowsN, 0, rowsN, scratch));
     flops.push({ kernel: `matmul ${type}`, shape: `${n} x ${inDim} -> ${rowsN}`, ms: t * 1e3, gflops: (2 * n * inDim * rowsN) / t / 1e9 });
     arena.reset();
   }

@@ -68,8 +68,10 @@ export interface KernelExports {
   matmul_bf16(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   matmul_f16(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   /** xq: Q8_0-quantized activations [n][inDim/32 blocks]. */
-  matmul_q8_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
-  matmul_q4_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
+  // scratch: 0 or qmatmul_scratch_bytes(n, inDim) bytes, 16-aligned, one per thread (faster n > 1)
+  matmul_q8_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  matmul_q4_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  qmatmul_scratch_bytes(n: number, inDim: number): number;
   matmul_q4_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   /** x: f32 activations; weights dequantized on the fly. */
   matmul_q8_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
@@ -333,12 +335,16 @@ export class Kernels {
    * For 'f32' / 'bf16' / 'f16' W, x is f32. For 'q8_0' / 'q4_0' / 'q4_k' W,
    * x is the activations already quantized with quantizeQ8_0 ([n][inDim/32]
    * Q8_0 blocks): the llama.cpp integer path.
+   * scratch (q8_0 / q4_0 only, optional): qmatmulScratchBytes(n, inDim)
+   * bytes, 16-aligned, not shared with another thread; with it, n > 1 runs
+   * faster (same results).
    */
-  matmul(type: WeightType, out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmul(type: WeightType, out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows, scratch = 0): void {
     checkDim('matmul', 'n', n);
     checkDim('matmul', 'inDim', inDim);
     checkDim('matmul', 'rows', rows);
     checkRange('matmul', r0, r1, rows);
+    if (!Number.isInteger(scratch) || scratch < 0 || scratch % 16 !== 0) throw new RangeError(`matmul: scratch ${scratch} is not a 16-aligned offset`);
     const e = this.exports;
     switch (type) {
       case 'f32':
@@ -349,10 +355,10 @@ export class Kernels {
         return e.matmul_f16(out, x, w, n, inDim, rows, r0, r1);
       case 'q8_0':
         checkBlocks('matmul q8_0', inDim, QK);
-        return e.matmul_q8_0(out, x, w, n, inDim, rows, r0, r1);
+        return e.matmul_q8_0(out, x, w, n, inDim, rows, r0, r1, scratch);
       case 'q4_0':
         checkBlocks('matmul q4_0', inDim, QK);
-        return e.matmul_q4_0(out, x, w, n, inDim, rows, r0, r1);
+        return e.matmul_q4_0(out, x, w, n, inDim, rows, r0, r1, scratch);
       case 'q4_k':
         checkBlocks('matmul q4_k', inDim, QK_K);
         return e.matmul_q4_k(out, x, w, n, inDim, rows, r0, r1);
@@ -360,6 +366,13 @@ export class Kernels {
   }
 
   /** Quantized W with f32 activations x[n][inDim] (dequantize on the fly; slower, no activation rounding). */
+  /** Bytes of the optional per-thread scratch of matmul('q8_0' | 'q4_0', ..., scratch) for n activation rows (0 for n = 1). */
+  qmatmulScratchBytes(n: number, inDim: number): number {
+    checkDim('qmatmulScratchBytes', 'n', n);
+    checkBlocks('qmatmulScratchBytes', inDim, QK);
+    return this.exports.qmatmul_scratch_bytes(n, inDim);
+  }
+
   matmulF32Act(type: 'q8_0' | 'q4_0' | 'q4_k', out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
     checkDim('matmulF32Act', 'n', n);
     checkDim('matmulF32Act', 'rows', rows);

@@ -26,7 +26,7 @@ const floatShapes: Shape[] = [
 ];
 const quantShapes: Shape[] = [
   [1, 32, 1], [1, 32, 5], [1, 64, 7], [1, 96, 4], [2, 32, 3], [3, 96, 9], [4, 256, 5], [5, 160, 13],
-  [9, 64, 6], [1, 4096, 33], [2, 4096, 6],
+  [9, 64, 6], [1, 4096, 33], [2, 4096, 6], [16, 128, 7], [6, 64, 3], [7, 96, 2], [63, 4096, 3],
 ];
 const q4kShapes: Shape[] = [[1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3]];
 
@@ -129,6 +129,16 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
         const xdeq = ref.dequantizeQ8_0(xqBytes, n * inDim);
         const err = maxRelErr(arena.f32(op, n * rows), want, absDot(xdeq, w.deq, n, inDim, rows));
         assert.ok(err <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows}: rel err ${err}`);
+        if (type !== 'q4_k') {
+          // the optional scratch changes the speed only
+          const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
+          const op2 = arena.alloc(n * rows * 4);
+          arena.u8(sp, k.qmatmulScratchBytes(n, inDim)).fill(0xff);
+          k.matmul(type, op2, xq, wp, n, inDim, rows, 0, rows, sp);
+          if (type === 'q8_0') assert.deepEqual(arena.f32(op2, n * rows), arena.f32(op, n * rows), `${type} n=${n} with scratch`);
+          const err2 = maxRelErr(arena.f32(op2, n * rows), want, absDot(xdeq, w.deq, n, inDim, rows));
+          assert.ok(err2 <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows} with scratch: rel err ${err2}`);
+        }
       }
     });
 
@@ -194,7 +204,7 @@ describe('matmul row-range splitting', () => {
   for (const type of all) {
     it(`${type}: split calls give bit-identical results to one call`, () => {
       const r = rng(37);
-      for (const n of [1, 3]) {
+      for (const n of [1, 3, 6]) {
         const inDim = type === 'q4_k' ? 512 : type.startsWith('q') ? 160 : 75;
         const rows = 23;
         const { k, arena } = setup();
@@ -213,6 +223,14 @@ describe('matmul row-range splitting', () => {
         const cuts = [0, 1, 6, 11, 12, 19, 23];
         for (let i = 0; i + 1 < cuts.length; i++) k.matmul(type, split, xp, wp, n, inDim, rows, cuts[i], cuts[i + 1]);
         assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `${type} n=${n}`);
+        if (type === 'q8_0' || type === 'q4_0') {
+          // with the optional scratch (Q8_0: the same results as without; Q4_0 n > 1: its own rounding)
+          const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
+          k.matmul(type, one, xp, wp, n, inDim, rows, 0, rows, sp);
+          arena.f32(split, n * rows).fill(0);
+          for (let i = 0; i + 1 < cuts.length; i++) k.matmul(type, split, xp, wp, n, inDim, rows, cuts[i], cuts[i + 1], sp);
+          assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `${type} n=${n} with scratch`);
+        }
         if (type.startsWith('q')) {
           const qt = type as 'q8_0' | 'q4_0' | 'q4_k';
           const xf = arena.put(x);

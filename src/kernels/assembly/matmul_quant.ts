@@ -18,7 +18,7 @@
 // Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
 // block by d_w * d_x; the four rows are reduced once at the end.
 
-import { f16_to_f32, fmadd, hsum, hsum4, store_quarters } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
@@ -133,14 +133,386 @@ const Q4_0_BYTES: usize = 18;
   return hsum(a);
 }
 
+// ---------------------------------------------------------------- n > 1: register tiles
+
+/** Lane j (< J) of a to out + j * os. */
+// @ts-ignore: decorator
+@inline function store_lanes(J: i32, out: usize, os: usize, a: v128): void {
+  store<f32>(out, f32x4.extract_lane(a, 0));
+  if (J > 1) store<f32>(out + os, f32x4.extract_lane(a, 1));
+  if (J > 2) store<f32>(out + 2 * os, f32x4.extract_lane(a, 2));
+  if (J > 3) store<f32>(out + 3 * os, f32x4.extract_lane(a, 3));
+}
+
+/**
+ * Q8_0 tile: R (1..2) weight rows (w, w + ws) x J (1..4) activation rows
+ * (xq + j * xs), all nb blocks. Each weight quarter (8 values) is
+ * sign-extended once and used by the J activation rows; the integer block
+ * dots of one weight row against the J activation rows are reduced together
+ * (hsum4_i32), converted once and scaled by d_w * [d_x(j)] (the f16 scales of
+ * the tile converted together, once per block). Lane j of each row's
+ * accumulator is that output, so the rounding of an output does not depend
+ * on the tiling. Writes out[j][r], out[j][r + 1] (out at row r, os = out row
+ * stride).
+ */
+// @ts-ignore: decorator
+@inline function q8tile(R: i32, J: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
+  const z = i32x4.splat(0);
+  let aA = f32x4.splat(0), aB = f32x4.splat(0);
+  let x0 = xq, x1 = xq + xs, x2 = xq + 2 * xs, x3 = xq + 3 * xs;
+  let wa = w, wbB = w + ws;
+  for (let b = 0; b < nb; b++) {
+    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
+    for (let o: usize = 2; o < 34; o += 8) {
+      const wA = v128.load8x8_s(wa + o);
+      const wB = R > 1 ? v128.load8x8_s(wbB + o) : z;
+      let x = v128.load8x8_s(x0 + o);
+      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
+      if (J > 1) {
+        x = v128.load8x8_s(x1 + o);
+        pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
+        if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
+      }
+      if (J > 2) {
+        x = v128.load8x8_s(x2 + o);
+        pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
+        if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
+      }
+      if (J > 3) {
+        x = v128.load8x8_s(x3 + o);
+        pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
+        if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
+      }
+    }
+      // scales: lanes 0..3 d_x(j), lanes 4, 5 d_w(A), d_w(B)
+      let h = i16x8.replace_lane(z, 0, load<i16>(x0));
+      if (J > 1) h = i16x8.replace_lane(h, 1, load<i16>(x1));
+      if (J > 2) h = i16x8.replace_lane(h, 2, load<i16>(x2));
+      if (J > 3) h = i16x8.replace_lane(h, 3, load<i16>(x3));
+      h = i16x8.replace_lane(h, 4, load<i16>(wa));
+      if (R > 1) h = i16x8.replace_lane(h, 5, load<i16>(wbB));
+      const dx = f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h));
+      const dw = f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h));
+      aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 0, 0, 0, 0)), aA);
+      if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 1, 1, 1, 1)), aB);
+    x0 += Q8_0_BYTES;
+    x1 += Q8_0_BYTES;
+    x2 += Q8_0_BYTES;
+    x3 += Q8_0_BYTES;
+    wa += Q8_0_BYTES;
+    wbB += Q8_0_BYTES;
+  }
+  store_lanes(J, out, os, aA);
+  if (R > 1) store_lanes(J, out + 4, os, aB);
+}
+
+/** Bytes per block of a repacked quad of activation rows: d_x(0..3) f32, then the 4 x 32 int8. */
+const QUAD_BLOCK: usize = 144;
+
+/**
+ * Like q8tile, with the activations repacked in scratch (q8_repack): px is a
+ * quad of activation rows, QUAD_BLOCK bytes per block, and sw holds the f32
+ * d_w of the R weight rows per block (nb x 2 f32). All four lanes are
+ * computed (padding rows are zero); J of them are stored.
+ */
+// @ts-ignore: decorator
+@inline function q8tile_packed(R: i32, J: i32, out: usize, os: usize, px: usize, w: usize, ws: usize, nb: i32, sw: usize): void {
+  const z = i32x4.splat(0);
+  let aA = f32x4.splat(0), aB = f32x4.splat(0);
+  let p = px;
+  let wa = w, wbB = w + ws;
+  let s = sw;
+  for (let b = 0; b < nb; b++) {
+    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
+    for (let o: usize = 0; o < 32; o += 8) {
+      const wA = v128.load8x8_s(wa + o, 2);
+      const wB = R > 1 ? v128.load8x8_s(wbB + o, 2) : z;
+      const q = p + o;
+      let x = v128.load8x8_s(q, 16);
+      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load8x8_s(q, 48);
+      pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load8x8_s(q, 80);
+      pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load8x8_s(q, 112);
+      pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
+    }
+    const dx = v128.load(p);
+    aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, v128.load32_splat(s)), aA);
+    if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, v128.load32_splat(s, 4)), aB);
+    p += QUAD_BLOCK;
+    wa += Q8_0_BYTES;
+    wbB += Q8_0_BYTES;
+    s += 8;
+  }
+  store_lanes(J, out, os, aA);
+  if (R > 1) store_lanes(J, out + 4, os, aB);
+}
+
+/** sw[b][0..R) = d_w of weight rows w (+ ws) in f32, nb blocks (the other lane 0). */
+// @ts-ignore: decorator
+@inline function q8_wscales(R: i32, sw: usize, w: usize, ws: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++) {
+    const o = <usize>b * Q8_0_BYTES;
+    store<f32>(sw + (<usize>b << 3), f16_to_f32(load<u16>(w + o)));
+    store<f32>(sw + (<usize>b << 3), R > 1 ? f16_to_f32(load<u16>(w + ws + o)) : 0, 4);
+  }
+}
+
+/**
+ * Repacks activation rows [j0, j1) (padded with zero rows to a multiple of
+ * four) into quads at sx: per quad nb blocks of QUAD_BLOCK bytes
+ * { f32 d_x[4]; i8 x[4][32] }.
+ */
+// @ts-ignore: decorator
+@inline function q8_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
+  const qs = <usize>nb * QUAD_BLOCK;
+  const jend = j0 + ((j1 - j0 + 3) & ~3);
+  for (let j = j0; j < jend; j++) {
+    const l = <usize>((j - j0) & 3);
+    let d = sx + <usize>((j - j0) >> 2) * qs;
+    if (j < j1) {
+      let xr = xq + <usize>j * xs;
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
+        v128.store(d + (l << 5), v128.load(xr, 2), 16);
+        v128.store(d + (l << 5), v128.load(xr, 18), 32);
+        d += QUAD_BLOCK;
+        xr += Q8_0_BYTES;
+      }
+    } else {
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), 0);
+        v128.store(d + (l << 5), i32x4.splat(0), 16);
+        v128.store(d + (l << 5), i32x4.splat(0), 32);
+        d += QUAD_BLOCK;
+      }
+    }
+  }
+}
+
+/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile_packed tiles (scratch: qmatmul_scratch_bytes). */
+// @ts-ignore: decorator
+@inline function q8tiles_packed(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + (<usize>nb << 3);
+  const qs = <usize>nb * QUAD_BLOCK;
+  q8_repack(sx, xq, xs, nb, j0, j1);
+  let r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    q8_wscales(2, sw, wr, ws, nb);
+    let j = j0;
+    let px = sx;
+    for (; j + 4 <= j1; j += 4) {
+      q8tile_packed(2, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+      px += qs;
+    }
+    if (j1 - j == 3) q8tile_packed(2, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 2) q8tile_packed(2, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 1) q8tile_packed(2, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+  }
+  if (r < r1) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    q8_wscales(1, sw, wr, ws, nb);
+    let j = j0;
+    let px = sx;
+    for (; j + 4 <= j1; j += 4) {
+      q8tile_packed(1, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+      px += qs;
+    }
+    if (j1 - j == 3) q8tile_packed(1, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 2) q8tile_packed(1, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 1) q8tile_packed(1, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+  }
+}
+
+/**
+ * Bytes per block of a repacked quad of activation rows for Q4_0 weights:
+ * f32 d_x[4], i32 8 * sum(x)[4], then per row the block as four i16x8 in
+ * the order the nibbles decode (x0..x3 of xvec(Q4_0)).
+ */
+const QUAD_BLOCK4: usize = 288;
+
+/** q8_repack for Q4_0 weights (QUAD_BLOCK4 layout; padding rows zero). */
+// @ts-ignore: decorator
+@inline function q4_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
+  const qs = <usize>nb * QUAD_BLOCK4;
+  const jend = j0 + ((j1 - j0 + 3) & ~3);
+  const z = i32x4.splat(0);
+  for (let j = j0; j < jend; j++) {
+    const l = <usize>((j - j0) & 3);
+    let d = sx + <usize>((j - j0) >> 2) * qs;
+    let xr = xq + <usize>j * xs;
+    for (let b = 0; b < nb; b++) {
+      if (j < j1) {
+        const x0 = xvec(Q4_0, xr, 0), x1 = xvec(Q4_0, xr, 1), x2 = xvec(Q4_0, xr, 2), x3 = xvec(Q4_0, xr, 3);
+        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
+        store<i32>(d + (l << 2), hsum_i32(xoff(Q4_0, x0, x1, x2, x3)), 16);
+        v128.store(d + (l << 6), x0, 32);
+        v128.store(d + (l << 6), x1, 48);
+        v128.store(d + (l << 6), x2, 64);
+        v128.store(d + (l << 6), x3, 80);
+      } else {
+        store<f32>(d + (l << 2), 0);
+        store<i32>(d + (l << 2), 0, 16);
+        v128.store(d + (l << 6), z, 32);
+        v128.store(d + (l << 6), z, 48);
+        v128.store(d + (l << 6), z, 64);
+        v128.store(d + (l << 6), z, 80);
+      }
+      d += QUAD_BLOCK4;
+      xr += Q8_0_BYTES;
+    }
+  }
+}
+
+/**
+ * Q4_0 tile on repacked activations (q4_repack): R (1..2) weight rows x a
+ * quad of activation rows. The nibbles of a weight block are decoded once
+ * (shifts and masks, 0..15) and used by the four rows; the -8 is applied
+ * after the reduction through the stored 8 * sum(x). Lane j of each row's
+ * accumulator is output j.
+ */
+// @ts-ignore: decorator
+@inline function q4tile_packed(R: i32, J: i32, out: usize, os: usize, px: usize, w: usize, ws: usize, nb: i32, sw: usize): void {
+  const z = i32x4.splat(0);
+  const m = i16x8.splat(0x000f);
+  let aA = f32x4.splat(0), aB = f32x4.splat(0);
+  let p = px;
+  let wa = w, wbB = w + ws;
+  let s = sw;
+  for (let b = 0; b < nb; b++) {
+    const qa = v128.load(wa, 2);
+    const qb = R > 1 ? v128.load(wbB, 2) : z;
+    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
+    let q = p;
+    for (let t = 0; t < 4; t++) {
+      // quarter t of the decode order: (q & 15), (q >> 8) & 15, (q >> 4) & 15, q >> 12
+      const sh = t == 0 ? 0 : t == 1 ? 8 : t == 2 ? 4 : 12;
+      const wA = t == 3 ? i16x8.shr_u(qa, 12) : v128.and(i16x8.shr_u(qa, sh), m);
+      const wB = R > 1 ? (t == 3 ? i16x8.shr_u(qb, 12) : v128.and(i16x8.shr_u(qb, sh), m)) : z;
+      let x = v128.load(q, 32);
+      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load(q, 96);
+      pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load(q, 160);
+      pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
+      x = v128.load(q, 224);
+      pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
+      if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
+      q += 16;
+    }
+    const dx = v128.load(p);
+    const off = v128.load(p, 16);
+    aA = fmadd(f32x4.convert_i32x4_s(i32x4.sub(hsum4_i32(pA0, pA1, pA2, pA3), off)), f32x4.mul(dx, v128.load32_splat(s)), aA);
+    if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(i32x4.sub(hsum4_i32(pB0, pB1, pB2, pB3), off)), f32x4.mul(dx, v128.load32_splat(s, 4)), aB);
+    p += QUAD_BLOCK4;
+    wa += Q4_0_BYTES;
+    wbB += Q4_0_BYTES;
+    s += 8;
+  }
+  store_lanes(J, out, os, aA);
+  if (R > 1) store_lanes(J, out + 4, os, aB);
+}
+
+/** sw[b][0..R) = d_w of Q4_0 weight rows w (+ ws) in f32. */
+// @ts-ignore: decorator
+@inline function q4_wscales(R: i32, sw: usize, w: usize, ws: usize, nb: i32): void {
+  for (let b = 0; b < nb; b++) {
+    const o = <usize>b * Q4_0_BYTES;
+    store<f32>(sw + (<usize>b << 3), f16_to_f32(load<u16>(w + o)));
+    store<f32>(sw + (<usize>b << 3), R > 1 ? f16_to_f32(load<u16>(w + ws + o)) : 0, 4);
+  }
+}
+
+/** Q4_0 weight rows [r0, r1) against activation rows [j0, j1), by q4tile_packed tiles (scratch: qmatmul_scratch_bytes). */
+// @ts-ignore: decorator
+@inline function q4tiles_packed(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + (<usize>nb << 3);
+  const qs = <usize>nb * QUAD_BLOCK4;
+  q4_repack(sx, xq, xs, nb, j0, j1);
+  let r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    q4_wscales(2, sw, wr, ws, nb);
+    let j = j0;
+    let px = sx;
+    for (; j + 4 <= j1; j += 4) {
+      q4tile_packed(2, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+      px += qs;
+    }
+    if (j1 - j == 3) q4tile_packed(2, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 2) q4tile_packed(2, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 1) q4tile_packed(2, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+  }
+  if (r < r1) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    q4_wscales(1, sw, wr, ws, nb);
+    let j = j0;
+    let px = sx;
+    for (; j + 4 <= j1; j += 4) {
+      q4tile_packed(1, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+      px += qs;
+    }
+    if (j1 - j == 3) q4tile_packed(1, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 2) q4tile_packed(1, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    else if (j1 - j == 1) q4tile_packed(1, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+  }
+}
+
+/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles (no scratch). */
+// @ts-ignore: decorator
+@inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
+  let r = r0;
+  for (; r + 2 <= r1; r += 2) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) q8tile(2, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    if (j1 - j == 3) q8tile(2, 3, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    else if (j1 - j == 2) q8tile(2, 2, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    else if (j1 - j == 1) q8tile(2, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+  }
+  if (r < r1) {
+    const wr = w + <usize>r * ws;
+    const oc = out + (<usize>r << 2);
+    let j = j0;
+    for (; j + 4 <= j1; j += 4) q8tile(1, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+    for (; j < j1; j++) q8tile(1, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
+  }
+}
+
 /** Activation rows per pass so that the chunk (~256 KiB) stays in L2. */
 // @ts-ignore: decorator
 @inline function xChunkBytes(rowBytes: i32): i32 {
   return max<i32>(262144 / max<i32>(rowBytes, 1), 1);
 }
 
+/** Bytes of the optional scratch of matmul_q8_0 / matmul_q4_0 for n activation rows of in elements (0 when n == 1). */
+export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
+  if (n <= 1) return 0;
+  const nb = inDim >> 5;
+  const j8 = min<i32>(n, xChunkBytes(nb * <i32>Q8_0_BYTES)); // Q8_0 chunk rows
+  const j4 = min<i32>(n, xChunkBytes(nb * 72)); //              Q4_0 chunk rows (i16 activations)
+  return (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
+}
+
 // @ts-ignore: decorator
-@inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+@inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = inDim >> 5;
   const ws = <usize>nb * wblock(qt); //     W row stride (bytes)
   const xs = <usize>nb * Q8_0_BYTES; //     xq row stride
@@ -153,9 +525,18 @@ const Q4_0_BYTES: usize = 18;
     for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
     return;
   }
-  const jc = xChunkBytes(nb * <i32>Q8_0_BYTES);
+  const jc = xChunkBytes(nb * (qt == Q4_0 && scratch != 0 ? 72 : <i32>Q8_0_BYTES));
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
+    if (qt == Q8_0) {
+      if (scratch != 0) q8tiles_packed(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
+      else q8tiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1);
+      continue;
+    }
+    if (scratch != 0) {
+      q4tiles_packed(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
+      continue;
+    }
     let r = r0;
     for (; r + 4 <= r1; r += 4) {
       const wr = w + <usize>r * ws;
@@ -173,14 +554,18 @@ const Q4_0_BYTES: usize = 18;
   }
 }
 
-/** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q8_0 ^T, W rows [r0, r1). */
-export function matmul_q8_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  qmatmul(Q8_0, out, xq, w, n, inDim, rows, r0, r1);
+/**
+ * out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q8_0 ^T, W rows [r0, r1).
+ * scratch: 0, or qmatmul_scratch_bytes(n, in) bytes (16-aligned, per thread)
+ * that make n > 1 faster; the results are the same either way.
+ */
+export function matmul_q8_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  qmatmul(Q8_0, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 /** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q4_0 ^T, W rows [r0, r1). */
-export function matmul_q4_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  qmatmul(Q4_0, out, xq, w, n, inDim, rows, r0, r1);
+export function matmul_q4_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  qmatmul(Q4_0, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 // ---------------------------------------------------------------- f32 activations

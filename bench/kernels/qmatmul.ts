@@ -1,0 +1,142 @@
+// Single-thread Q8_0 / Q4_0 integer-path figures: matmul GFLOP/s for n = 16
+// and 64 activation rows (prompt processing) and matvec GB/s (n = 1, from
+// DRAM), optionally next to another build of the kernels in the same run.
+//
+//   node dist/bench/kernels/qmatmul.js [--cpu] [--quick] [--variant simd|relaxed] [--base DIR]
+//     [--types q8_0,q4_0] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
+//
+// --base DIR also loads DIR/kernels-<variant>.wasm (e.g. a copy of an older
+// build) and times it alternately with the current build, so that both see
+// the same machine load. --cpu times with process.cpuUsage().
+
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, wasmApi, type KernelVariant } from '../../src/kernels/wasm.js';
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const cpuClock = args.includes('--cpu');
+const vi = args.indexOf('--variant');
+const variant = (vi >= 0 ? args[vi + 1] : 'auto') as KernelVariant | 'auto';
+const bi = args.indexOf('--base');
+const baseDir = bi >= 0 ? args[bi + 1] : undefined;
+
+const opt = (name: string, d: number): number => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : d);
+const MIN_MS = opt('--ms', quick ? 100 : 150);
+const REPEATS = opt('--reps', quick ? 3 : 9);
+const WORKING_SET = quick ? 96e6 : 192e6;
+const ti = args.indexOf('--types');
+const onlyTypes = ti >= 0 ? args[ti + 1]!.split(',') : undefined;
+const skipMatvec = args.includes('--no-matvec');
+const skipMatmul = args.includes('--no-matmul');
+
+const { module, variant: chosen } = await compileKernels(variant);
+const memory = createSharedMemory(64 << 20);
+const builds: { name: string; k: Kernels }[] = [];
+if (baseDir !== undefined) {
+  const m = await wasmApi.compile(readFileSync(join(baseDir, `kernels-${chosen}.wasm`)));
+  builds.push({ name: 'base', k: new Kernels(m, memory, chosen) });
+}
+builds.push({ name: 'new', k: new Kernels(module, memory, chosen) });
+const arena = new Arena(memory);
+
+function now(): number {
+  if (!cpuClock) return performance.now();
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
+
+/** Best seconds per call of each f, runs interleaved. */
+function bestTimes(fs: (() => void)[]): number[] {
+  for (const f of fs) for (let i = 0; i < 2; i++) f();
+  const best = fs.map(() => Infinity);
+  for (let r = 0; r < REPEATS; r++) {
+    fs.forEach((f, i) => {
+      let n = 0;
+      const t0 = now();
+      let t = 0;
+      do {
+        f();
+        n++;
+        t = now() - t0;
+      } while (t < MIN_MS);
+      best[i] = Math.min(best[i]!, t / n / 1000);
+    });
+  }
+  return best;
+}
+
+type QType = 'q8_0' | 'q4_0';
+
+function fillWeights(type: QType, ptr: number, rows: number, inDim: number): void {
+  const bytes = rowBytes(type, inDim) * rows;
+  const u8 = arena.u8(ptr, bytes);
+  let s = 12345;
+  for (let i = 0; i < bytes; i++) {
+    s = (s * 1103515245 + 12345) >>> 0;
+    u8[i] = s >>> 24;
+  }
+  const bs = type === 'q8_0' ? 34 : 18;
+  for (let b = 0; b < (rows * inDim) / 32; b++) {
+    u8[b * bs] = 0x00;
+    u8[b * bs + 1] = 0x20;
+  }
+}
+
+const lines: string[] = [];
+const head = builds.map((b) => b.name).join(' | ');
+lines.push(`wasm kernels, variant ${chosen}, 1 thread, node ${process.version}, ${cpuClock ? 'CPU-time' : 'wall-clock'} best of ${REPEATS}`);
+lines.push(`| kernel | shape | unit | ${head} |${builds.length > 1 ? ' new / base |' : ''}`);
+lines.push(`| --- | --- | --- |${builds.map(() => ' ---: |').join('')}${builds.length > 1 ? ' ---: |' : ''}`);
+
+function report(kernel: string, shape: string, unit: string, vals: number[]): void {
+  const ratio = vals.length > 1 ? ` ${(vals[1]! / vals[0]!).toFixed(2)}x |` : '';
+  const line = `| ${kernel} | ${shape} | ${unit} | ${vals.map((v) => v.toFixed(2)).join(' | ')} |${ratio}`;
+  lines.push(line);
+  console.error(line);
+}
+
+const types = (['q8_0', 'q4_0'] as QType[]).filter((t) => onlyTypes === undefined || onlyTypes.includes(t));
+for (const type of types) {
+  // matvec from DRAM
+  if (!skipMatvec) {
+    const [rowsN, inDim] = [4096, 4096];
+    const wBytes = rowBytes(type, inDim) * rowsN;
+    const copies = Math.max(1, Math.ceil(WORKING_SET / wBytes));
+    const ws: number[] = [];
+    for (let i = 0; i < copies; i++) {
+      const p = arena.alloc(wBytes);
+      fillWeights(type, p, rowsN, inDim);
+      ws.push(p);
+    }
+    const x = arena.alloc(inDim * 4);
+    arena.f32(x, inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
+    const xq = arena.alloc((inDim / 32) * 34);
+    builds[0]!.k.quantizeQ8_0(xq, x, inDim);
+    const out = arena.alloc(rowsN * 4);
+    const t = bestTimes(builds.map(({ k }) => {
+      let i = 0;
+      return () => k.exports[`matmul_${type}`](out, xq, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN, 0);
+    }));
+    report(`matvec ${type}`, `${rowsN}x${inDim}`, 'GB/s', t.map((s) => wBytes / s / 1e9));
+    arena.reset();
+  }
+  for (const [rowsN, inDim] of (skipMatmul ? [] : [[4096, 4096], [1280, 1280]]) as [number, number][]) {
+    for (const n of [16, 64]) {
+      const wBytes = rowBytes(type, inDim) * rowsN;
+      const w = arena.alloc(wBytes);
+      fillWeights(type, w, rowsN, inDim);
+      const x = arena.alloc(n * inDim * 4);
+      arena.f32(x, n * inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
+      const xq = arena.alloc(((n * inDim) / 32) * 34);
+      builds[0]!.k.quantizeQ8_0(xq, x, n * inDim);
+      const out = arena.alloc(n * rowsN * 4);
+      const k = builds[builds.length - 1]!.k;
+      const scratch = arena.alloc(k.qmatmulScratchBytes(n, inDim));
+      const t = bestTimes(builds.map(({ k }) => () => k.exports[`matmul_${type}`](out, xq, w, n, inDim, rowsN, 0, rowsN, scratch)));
+      report(`matmul ${type}`, `n=${n} ${rowsN}x${inDim}`, 'GFLOP/s', t.map((s) => (2 * n * inDim * rowsN) / s / 1e9));
+      arena.reset();
+    }
+  }
+}
+console.log(lines.join('\n'));
