@@ -18,7 +18,7 @@ import { HostActivations } from '../host.js';
 import { decodeToFloat32, quantizeQ4_0, quantizeQ8_0 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { isQuantized, Op, runOp, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
+import { isQuantized, Op, runOp, SCRATCH_SLOT, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
 import { ThreadPool } from './pool.js';
 import type { CpuWorkerPayload } from './worker.js';
 
@@ -277,6 +277,12 @@ export class CpuBackend extends HostActivations implements Backend {
     return new Float32Array(this.shards[p]!.arena.memory.buffer, ptr, count);
   }
 
+  /** Points every shard's scratch slot at a matmul scratch big enough for n rows of inDim. */
+  private scratchFor(n: number, inDim: number): void {
+    const bytes = n > 1 ? this.shards[0]!.kernels.qmatmulScratchBytes(n, Math.ceil(inDim / 32) * 32) : 0;
+    for (let p = 0; p < this.shards.length; p++) this.pool.args(p)[SCRATCH_SLOT] = bytes > 0 ? this.buf(p, 'qscratch', bytes) : 0;
+  }
+
   /** Runs op's share of every shard (this thread takes share 0, and any a worker is late for). */
   private run(op: Op): void {
     this.pool.run(op, (share) => runOp(this.shards[share]!.kernels, op, this.pool.args(share)));
@@ -315,6 +321,7 @@ export class CpuBackend extends HostActivations implements Backend {
         a[8 + 4 * j] = this.buf(p, `out${j}`, n * (s.r1 - s.r0) * 4);
       });
     }
+    this.scratchFor(n, inDim);
     this.run(Op.Matmuls);
     lins.forEach((lin, j) => {
       const out = outs[j]!, m = lin.outFeatures;
@@ -386,6 +393,7 @@ export class CpuBackend extends HostActivations implements Backend {
       a[12] = this.buf(s.p, 'mlp.out', n * hidden * 4);
       a[13] = WEIGHT_TYPES.indexOf(m.downType);
     }
+    this.scratchFor(n, Math.max(hidden, m.intermediate));
     this.run(Op.SwiGLU);
     this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[12]!);
   }
@@ -446,6 +454,8 @@ export class CpuBackend extends HostActivations implements Backend {
       a[12] = this.buf(p, 'moe.aq', (maxCount * maxInter / 32) * 34 + 64);
       a[13] = this.buf(p, 'moe.ye', maxCount * hidden * 4 + 64);
     }
+    const most = tasks.reduce((s, t) => Math.max(s, t.picks.length), 0);
+    this.scratchFor(most, Math.max(hidden, ...all.map((e) => e.intermediate)));
     this.run(Op.Experts);
     this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[3]!);
   }

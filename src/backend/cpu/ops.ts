@@ -25,9 +25,16 @@ export function isQuantized(type: WeightType): boolean {
 /** Words per expert task in the Experts op's table (u32 each). */
 export const TASK_WORDS = 8;
 
+/**
+ * Argument slot of every op holding the shard's matmul scratch (0: none): the quantized kernels
+ * repack several activation rows there. A share runs on one thread at a time, so one per shard.
+ */
+export const SCRATCH_SLOT = 63;
+
 /** A matmul of m rows of x (f32 at x, or already quantized at xq) by a weight of `type`. */
-function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number, w: number, m: number, inDim: number, rows: number): void {
-  k.matmul(type, out, isQuantized(type) ? xq : x, w, m, inDim, rows);
+function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number, w: number, m: number, inDim: number, rows: number, scratch: number): void {
+  if (isQuantized(type)) k.matmul(type, out, xq, w, m, inDim, rows, 0, rows, m > 1 ? scratch : 0);
+  else k.matmul(type, out, x, w, m, inDim, rows);
 }
 
 /**
@@ -36,16 +43,17 @@ function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number
  * g, u [m, inter] and aq (Q8_0 of g) are scratch.
  */
 function swiglu(k: Kernels, type: WeightType, downType: WeightType, gate: number, up: number, down: number, hidden: number, inter: number,
-  x: number, xq: number, g: number, u: number, aq: number, y: number, m: number): void {
+  x: number, xq: number, g: number, u: number, aq: number, y: number, m: number, scratch: number): void {
   if (isQuantized(type)) k.quantizeQ8_0(xq, x, m * hidden);
-  matmul(k, type, g, x, xq, gate, m, hidden, inter);
-  matmul(k, type, u, x, xq, up, m, hidden, inter);
+  matmul(k, type, g, x, xq, gate, m, hidden, inter, scratch);
+  matmul(k, type, u, x, xq, up, m, hidden, inter, scratch);
   k.exports.swiglu(g, g, u, m * inter);
   if (isQuantized(downType)) k.quantizeQ8_0(aq, g, m * inter);
-  matmul(k, downType, y, g, aq, down, m, inter, hidden);
+  matmul(k, downType, y, g, aq, down, m, inter, hidden, scratch);
 }
 
 export function runOp(k: Kernels, op: Op, a: Float64Array): void {
+  const scratch = a[SCRATCH_SLOT]!;
   switch (op) {
     case Op.Matmuls: {
       // a: n, inDim, x, xq, count, then (type, w, rows, out) per matrix
@@ -58,7 +66,7 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
           k.quantizeQ8_0(xq, x, n * inDim);
           quantizedDone = true;
         }
-        matmul(k, type, out, x, xq, w, n, inDim, rows);
+        matmul(k, type, out, x, xq, w, n, inDim, rows, scratch);
       }
       return;
     }
@@ -76,7 +84,7 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
         new Float32Array((k.memory.buffer as SharedArrayBuffer), a[12]!, a[0]! * a[1]!).fill(0);
         return;
       }
-      swiglu(k, WEIGHT_TYPES[a[3]!]!, WEIGHT_TYPES[a[13]!]!, a[4]!, a[5]!, a[6]!, a[1]!, inter, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]!, a[0]!);
+      swiglu(k, WEIGHT_TYPES[a[3]!]!, WEIGHT_TYPES[a[13]!]!, a[4]!, a[5]!, a[6]!, a[1]!, inter, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]!, a[0]!, scratch);
       return;
     }
     case Op.Experts: {
@@ -99,7 +107,7 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
           const src = x / 4 + tokens[first + i]! * hidden;
           f32.copyWithin(xe / 4 + i * hidden, src, src + hidden);
         }
-        swiglu(k, type, downType, table[o + 1]!, table[o + 2]!, table[o + 3]!, hidden, inter, xe, xeq, g, u, aq, ye, count);
+        swiglu(k, type, downType, table[o + 1]!, table[o + 2]!, table[o + 3]!, hidden, inter, xe, xeq, g, u, aq, ye, count, scratch);
         // Scatter: out[token] += weight * ye[i]
         for (let i = 0; i < count; i++) {
           k.exports.axpy(out + tokens[first + i]! * hidden * 4, ye + i * hidden * 4, weights[first + i]!, hidden);
