@@ -7,6 +7,7 @@ import { runLogits } from './logits.js';
 import { UsageError } from './options.js';
 import { runRun } from './run.js';
 import { runTokenize } from './tokenize.js';
+import { runTrain, runTrainTokenizer, TRAIN_HELP, TRAIN_TOKENIZER_HELP } from './train.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   run: { run: runRun, help: 'run [--model DIR] [--max-tokens N] [--raw] [sampling flags] "prompt"      generate text' },
@@ -16,6 +17,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   tokenize: { run: runTokenize, help: 'tokenize --model DIR TEXT | --jsonl      token ids of TEXT (or of each JSON string line on stdin)' },
   generate: { run: runGenerate, help: 'generate --model DIR|FILE.gguf --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
   convert: { run: runConvert, help: CONVERT_HELP },
+  train: { run: runTrain, help: TRAIN_HELP },
+  'train-tokenizer': { run: runTrainTokenizer, help: TRAIN_TOKENIZER_HELP },
 };
 
 function usage(): string {
