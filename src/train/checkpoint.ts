@@ -105,7 +105,7 @@ export function saveCheckpoint(dir: string, o: {
 }
 
 /** Loads the weights of a checkpoint directory into a new TrainModel (f32 master weights when the optimizer file has them). */
-export function loadTrainModel(dir: string, ops: MatOps, router: RouterKind = 'moge'): { model: TrainModel; config: RawConfig } {
+export function loadTrainModel(dir: string, ops: MatOps, router?: RouterKind): { model: TrainModel; config: RawConfig } {
   const { file, raw } = readConfigFile(dir);
   const args = parseModelArgs(raw, file);
   const model = new TrainModel(args, ops, router);

@@ -81,7 +81,8 @@ export class TrainModel {
   private rope: RopeTable | null = null;
   private caches: Caches | null = null;
 
-  constructor(readonly args: DecoderArgs, readonly ops: MatOps, routerKind: RouterKind = 'moge') {
+  /** routerKind defaults to the config's ("pangu_ts_router", else MoGE). */
+  constructor(readonly args: DecoderArgs, readonly ops: MatOps, routerKind?: RouterKind) {
     this.params = expectedTensors(args).map(({ name, shape }) => {
       const size = shape.reduce((a, b) => a * b, 1);
       const p: Param = { name, shape, data: ops.zeros(size), grad: ops.zeros(size), decay: shape.length === 2 && shape[0]! > 1 };
@@ -91,7 +92,7 @@ export class TrainModel {
     if (isMoe(args)) {
       this.moeShape = {
         D: args.hidden_size, E: args.num_experts, k: args.num_experts_per_tok, groups: args.num_groups,
-        I: args.moe_intermediate_size, sharedI: args.shared_expert_intermediate_size, router: routerKind,
+        I: args.moe_intermediate_size, sharedI: args.shared_expert_intermediate_size, router: routerKind ?? args.router ?? 'moge',
       };
       this.router = makeRouter(this.moeShape);
     } else {

@@ -181,6 +181,10 @@ async function trainWith(ops: MatOps, o: TrainOptions, stream: ProgressStream): 
     config ??= defaultTrainConfig(tok0.size, o.seq);
     config = { ...config };
     if (o.auxCoef !== undefined) config['router_aux_loss_coef'] = o.auxCoef;
+    if (config['model_type'] === 'PanguProMoE') {
+      if (o.router === 'topk') config['pangu_ts_router'] = 'topk';
+      else delete config['pangu_ts_router'];
+    }
     const args = parseModelArgs(config);
     if (args.tie_word_embeddings) throw new Error('training supports untied lm_head only (tie_word_embeddings: false), as both Pangu models have');
     if (tok0.size > args.vocab_size) throw new Error(`the tokenizer has ${tok0.size} tokens but vocab_size is ${args.vocab_size}`);

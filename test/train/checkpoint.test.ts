@@ -57,7 +57,8 @@ function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return num / den;
 }
 
-for (const [name, config] of [['Pangu Pro MoE', moeConfig], ['Pangu Embedded', denseConfig]] as const) {
+for (const [name, config] of [['Pangu Pro MoE', moeConfig], ['Pangu Pro MoE with plain top-k routing', { ...moeConfig, pangu_ts_router: 'topk' }],
+  ['Pangu Embedded', denseConfig]] as const) {
   for (const dtype of ['F32', 'BF16'] as const) {
     test(`${name}, ${dtype} checkpoint: the inference code's logits (reference and cpu backends) equal the trainer's forward`, async () => {
       const trained = await trainedModel(config);
