@@ -256,8 +256,8 @@ async function trainWith(ops: MatOps, o: TrainOptions, stream: ProgressStream): 
     }
     log(rec);
     const eta = ((end - state.step) * elapsed) / (state.step - startStep);
-    progress.update(`step ${state.step}/${o.steps}  loss ${fmt(r.ce)} (avg ${fmt(emaLoss)})${r.aux ? ` aux ${fmt(r.aux, 5)}` : ''}  ` +
-      `lr ${lr.toExponential(2)}  |g| ${fmt(gnorm, 3)}  ${Math.round(tps)} tok/s  ETA ${formatDuration(eta * 1000)}`, state.step / o.steps, o.logIntervalMs === 0);
+    progress.update(`step ${state.step}/${o.steps}  loss ${fmt(r.ce)} (avg ${fmt(emaLoss)})  ${Math.round(tps)} tok/s  ETA ${formatDuration(eta * 1000)}  ` +
+      `${r.aux ? `aux ${fmt(r.aux, 5)}  ` : ''}lr ${lr.toExponential(2)}  |g| ${fmt(gnorm, 3)}`, state.step / o.steps, o.logIntervalMs === 0 || state.step === end);
     if (o.evalEvery > 0 && state.step % o.evalEvery === 0 && state.step < end) lastEval = runEval();
     if (o.saveEvery > 0 && state.step % o.saveEvery === 0 && state.step < end) {
       save(o.out);
