@@ -210,7 +210,12 @@ async function trainWith(ops: MatOps, o: TrainOptions, stream: ProgressStream): 
     `batch ${o.batch} × ${o.seq}; steps ${state.step} → ${o.steps}; ${o.f64 ? 'float64' : `wasm ${(ops as WasmOps).threads} thread(s)`}`);
   fs.mkdirSync(o.out, { recursive: true });
   const metricsFile = path.join(o.out, 'metrics.jsonl');
-  if (!o.resume && fs.existsSync(metricsFile)) fs.rmSync(metricsFile);
+  // A resumed run keeps the log up to its checkpoint's step (a run killed after its last save
+  // logged steps that are now trained again).
+  const previous = o.resume && fs.existsSync(path.join(o.resume, 'metrics.jsonl'))
+    ? fs.readFileSync(path.join(o.resume, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim() && (JSON.parse(l) as { step: number }).step <= state.step)
+    : [];
+  fs.writeFileSync(metricsFile, previous.map((l) => l + '\n').join(''));
   const log = (rec: Record<string, unknown>) => fs.appendFileSync(metricsFile, JSON.stringify(rec) + '\n');
   const schedule = { lr: o.lr, minLr: o.minLr, warmup: o.warmup, steps: o.steps };
   const save = (dir: string) => saveCheckpoint(dir, {
