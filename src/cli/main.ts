@@ -8,6 +8,7 @@ import { UsageError } from './options.js';
 import { runRun } from './run.js';
 import { runServe, SERVE_HELP } from './serve.js';
 import { runTokenize } from './tokenize.js';
+import { runTrain, runTrainTokenizer, TRAIN_HELP, TRAIN_TOKENIZER_HELP } from './train.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   run: { run: runRun, help: 'run [--model DIR] [--max-tokens N] [--raw] [sampling flags] "prompt"      generate text' },
@@ -18,6 +19,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   generate: { run: runGenerate, help: 'generate --model DIR|FILE.gguf --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
   convert: { run: runConvert, help: CONVERT_HELP },
   serve: { run: runServe, help: SERVE_HELP },
+  train: { run: runTrain, help: TRAIN_HELP },
+  'train-tokenizer': { run: runTrainTokenizer, help: TRAIN_TOKENIZER_HELP },
 };
 
 function usage(): string {

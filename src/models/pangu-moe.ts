@@ -1,6 +1,6 @@
 // Pangu Pro MoE: every layer a Mixture of Grouped Experts (MoGE) plus an ungated shared expert.
 import { ConfigReader } from './config.js';
-import { groupedRouter, MixtureOfExperts } from './layers/moe.js';
+import { groupedRouter, MixtureOfExperts, topKRouter } from './layers/moe.js';
 import { parseDecoderArgs, Transformer, WeightLoader, type DecoderArgs } from './transformer.js';
 
 export const MODEL_TYPE = 'PanguProMoE';
@@ -17,6 +17,11 @@ export interface PanguMoeArgs extends DecoderArgs {
   router_aux_loss_coef: number;
   /** Not a config key: NUM_EXPERT_GROUPS. */
   num_groups: number;
+  /**
+   * "moge" (the released model), or "topk": plain top-k over all experts, for checkpoints that
+   * `pangu train --router topk` wrote to compare with MoGE (config key "pangu_ts_router").
+   */
+  router: 'moge' | 'topk';
 }
 
 export function parseArgs(c: ConfigReader): PanguMoeArgs {
@@ -28,7 +33,9 @@ export function parseArgs(c: ConfigReader): PanguMoeArgs {
     shared_expert_intermediate_size: c.int('shared_expert_intermediate_size', 0, 0),
     router_aux_loss_coef: c.nonNegative('router_aux_loss_coef', 0.001),
     num_groups: NUM_EXPERT_GROUPS,
+    router: c.string('pangu_ts_router', 'moge') as 'moge' | 'topk',
   };
+  if (args.router !== 'moge' && args.router !== 'topk') c.fail(`"pangu_ts_router" must be "moge" or "topk", got ${JSON.stringify(args.router)}`);
   c.divisible('num_experts', args.num_experts, 'the number of expert groups', NUM_EXPERT_GROUPS);
   c.divisible('num_experts_per_tok', args.num_experts_per_tok, 'the number of expert groups', NUM_EXPERT_GROUPS);
   if (args.num_experts_per_tok > args.num_experts) {
@@ -39,7 +46,7 @@ export function parseArgs(c: ConfigReader): PanguMoeArgs {
 
 export function load(args: PanguMoeArgs, w: WeightLoader): Transformer {
   const { hidden_size: d, num_experts: e } = args;
-  const router = groupedRouter(e, args.num_groups, args.num_experts_per_tok);
+  const router = args.router === 'topk' ? topKRouter(args.num_experts_per_tok) : groupedRouter(e, args.num_groups, args.num_experts_per_tok);
   return Transformer.load(args, w, (i) => {
     const p = `model.layers.${i}.mlp`;
     const perGroup = e / args.num_groups;
