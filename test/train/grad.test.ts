@@ -48,6 +48,7 @@ function check(what: string, f: () => number, x: Arr, analytic: Arr, rng: Rng, s
     worst = Math.max(worst, err);
     assert.ok(err < TOL || Math.abs(num - ana) < 1e-9, `${what}[${i}]: numeric ${num} vs analytic ${ana} (relative error ${err})`);
   }
+  if (process.env['PANGU_TEST_VERBOSE']) process.stderr.write(`${what}: worst relative error ${worst.toExponential(2)}\n`);
   return worst;
 }
 
