@@ -1,5 +1,6 @@
 // `pangu run [--model DIR] "prompt"`: generates text for one prompt. With a chat template the
-// prompt is a user message (end it with " /no_think" for a fast answer); --raw continues it as is.
+// prompt is a user message (end it with " /no_think" for a fast answer); --raw, or no --model (the
+// bundled default is a base model), continues it as is.
 import { generateText } from '../engine/text.js';
 import { MODEL_FLAGS, openModel, openSession } from './model-flags.js';
 import { integer, parse, SAMPLING_FLAGS, samplingOptions, UsageError } from './options.js';
@@ -15,7 +16,8 @@ export async function runRun(argv: string[]): Promise<number> {
   const opened = await openModel(values);
   const { tokenizer } = opened;
   const session = openSession(opened, values);
-  const chat = !values.raw && tokenizer.chatTemplateNames.length > 0;
+  // The bundled default model is a base model (never trained to chat): without --model the prompt is continued.
+  const chat = !values.raw && values.model !== undefined && tokenizer.chatTemplateNames.length > 0;
   const messages = [...(values.system ? [{ role: 'system', content: values.system }] : []), { role: 'user', content: prompt }];
   const ids = chat ? tokenizer.encodeChat(messages, { addGenerationPrompt: true }) : tokenizer.encode(prompt);
   const maxTokens = integer('max-tokens', values['max-tokens'], Math.max(1, Math.min(512, session.contextLength - ids.length)), 1);

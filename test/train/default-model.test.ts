@@ -42,8 +42,12 @@ test('models/default: greedy continuation is made of English words', { skip: !pr
   assert.ok(hits >= 2, `expected common English words in ${JSON.stringify(text)}`);
 });
 
-test('pangu run uses models/default when no --model is given', { skip: !present && 'models/default is not trained yet' }, () => {
-  const r = runCli(['run', '--raw', '--max-tokens', '8', '--seed', '3', 'The man said']);
+test('pangu run uses models/default when no --model is given, continuing the prompt (a base model)', { skip: !present && 'models/default is not trained yet' }, () => {
+  const r = runCli(['run', '--max-tokens', '8', '--seed', '3', 'The man said']);
   assert.equal(r.status, 0, r.stderr);
   assert.ok(r.stdout.trim().length > 0);
+  const raw = runCli(['run', '--model', DIR, '--raw', '--max-tokens', '8', '--seed', '3', 'The man said']);
+  assert.equal(r.stdout, raw.stdout);
+  const chat = runCli(['run', '--model', DIR, '--max-tokens', '8', '--seed', '3', 'The man said']);
+  assert.notEqual(chat.stdout, raw.stdout, 'with --model the chat template applies');
 });
