@@ -13,6 +13,7 @@
 // are DRAM figures. Times are the best of several runs (this machine is shared;
 // the best run is the least disturbed one).
 
+import { fillWeights, weightCopies } from './weights.js';
 import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WeightType } from '../../src/kernels/wasm.js';
 
 const args = process.argv.slice(2);
@@ -55,29 +56,6 @@ function bestTime(f: () => void): number {
   return best;
 }
 
-/** Fills bytes with a deterministic pattern that keeps f16/bf16 scales finite. */
-function fillWeights(type: WeightType, ptr: number, rows: number, inDim: number): void {
-  const bytes = rowBytes(type, inDim) * rows;
-  const u8 = arena.u8(ptr, bytes);
-  let s = 12345;
-  for (let i = 0; i < bytes; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    u8[i] = s >>> 24;
-  }
-  const setHalf = (o: number, h: number): void => {
-    u8[o] = h & 0xff;
-    u8[o + 1] = h >> 8;
-  };
-  const n = rows * inDim;
-  if (type === 'f32') arena.f32(ptr, n).forEach((_, i, a) => (a[i] = ((i * 7919) % 1000) / 1000 - 0.5));
-  else if (type === 'bf16' || type === 'f16') for (let i = 0; i < n; i++) setHalf(2 * i, type === 'bf16' ? 0x3c00 + (i % 97) : 0x2c00 + (i % 97));
-  else if (type === 'q8_0') for (let b = 0; b < n / 32; b++) setHalf(b * 34, 0x2000);
-  else if (type === 'q4_0') for (let b = 0; b < n / 32; b++) setHalf(b * 18, 0x2000);
-  else for (let b = 0; b < n / 256; b++) {
-    setHalf(b * 144, 0x2000);
-    setHalf(b * 144 + 2, 0x2000);
-  }
-}
 
 interface Row {
   kernel: string;
@@ -110,13 +88,8 @@ for (const type of types) {
   for (const [rowsN, inDim] of shapes) {
     if (type === 'q4_k' && inDim % 256 !== 0) continue;
     const wBytes = rowBytes(type, inDim) * rowsN;
-    const copies = Math.max(1, Math.ceil(WORKING_SET / wBytes));
-    const ws: number[] = [];
-    for (let i = 0; i < copies; i++) {
-      const p = arena.alloc(wBytes);
-      fillWeights(type, p, rowsN, inDim);
-      ws.push(p);
-    }
+    const ws = weightCopies(arena, type, rowsN, inDim, WORKING_SET);
+    const copies = ws.length;
     const x = arena.alloc(inDim * 4);
     arena.f32(x, inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
     const out = arena.alloc(rowsN * 4);
@@ -150,7 +123,7 @@ const flops: { kernel: string; shape: string; ms: number; gflops: number }[] = [
   for (const type of types) {
     const wBytes = rowBytes(type, inDim) * rowsN;
     const w = arena.alloc(wBytes);
-    fillWeights(type, w, rowsN, inDim);
+    fillWeights(arena, type, w, rowsN, inDim);
     const x = arena.alloc(n * inDim * 4);
     arena.f32(x, n * inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
     const out = arena.alloc(n * rowsN * 4);

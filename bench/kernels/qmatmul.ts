@@ -11,6 +11,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fillWeights, weightCopies } from './weights.js';
 import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, wasmApi, type KernelVariant } from '../../src/kernels/wasm.js';
 
 const args = process.argv.slice(2);
@@ -68,20 +69,6 @@ function bestTimes(fs: (() => void)[]): number[] {
 
 type QType = 'q8_0' | 'q4_0';
 
-function fillWeights(type: QType, ptr: number, rows: number, inDim: number): void {
-  const bytes = rowBytes(type, inDim) * rows;
-  const u8 = arena.u8(ptr, bytes);
-  let s = 12345;
-  for (let i = 0; i < bytes; i++) {
-    s = (s * 1103515245 + 12345) >>> 0;
-    u8[i] = s >>> 24;
-  }
-  const bs = type === 'q8_0' ? 34 : 18;
-  for (let b = 0; b < (rows * inDim) / 32; b++) {
-    u8[b * bs] = 0x00;
-    u8[b * bs + 1] = 0x20;
-  }
-}
 
 const lines: string[] = [];
 const head = builds.map((b) => b.name).join(' | ');
@@ -101,14 +88,8 @@ for (const type of types) {
   // matvec from DRAM
   if (!skipMatvec) {
     const [rowsN, inDim] = [4096, 4096];
-    const wBytes = rowBytes(type, inDim) * rowsN;
-    const copies = Math.max(1, Math.ceil(WORKING_SET / wBytes));
-    const ws: number[] = [];
-    for (let i = 0; i < copies; i++) {
-      const p = arena.alloc(wBytes);
-      fillWeights(type, p, rowsN, inDim);
-      ws.push(p);
-    }
+    const ws = weightCopies(arena, type, rowsN, inDim, WORKING_SET);
+    const copies = ws.length;
     const x = arena.alloc(inDim * 4);
     arena.f32(x, inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
     const xq = arena.alloc((inDim / 32) * 34);
@@ -118,14 +99,14 @@ for (const type of types) {
       let i = 0;
       return () => k.exports[`matmul_${type}`](out, xq, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN, 0);
     }));
-    report(`matvec ${type}`, `${rowsN}x${inDim}`, 'GB/s', t.map((s) => wBytes / s / 1e9));
+    report(`matvec ${type}`, `${rowsN}x${inDim}`, 'GB/s', t.map((s) => (rowBytes(type, inDim) * rowsN) / s / 1e9));
     arena.reset();
   }
   for (const [rowsN, inDim] of (skipMatmul ? [] : [[4096, 4096], [1280, 1280]]) as [number, number][]) {
     for (const n of [16, 64]) {
       const wBytes = rowBytes(type, inDim) * rowsN;
       const w = arena.alloc(wBytes);
-      fillWeights(type, w, rowsN, inDim);
+      fillWeights(arena, type, w, rowsN, inDim);
       const x = arena.alloc(n * inDim * 4);
       arena.f32(x, n * inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
       const xq = arena.alloc(((n * inDim) / 32) * 34);
