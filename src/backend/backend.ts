@@ -81,9 +81,9 @@ export interface Backend {
   /** out[n, dim] = down(silu(gate x) * up x) */
   swiglu(out: Float32Array, x: Float32Array, n: number, mlp: SwiGLU): void;
   /**
-   * out[n, dim] = Σ_j weights[i, j] · experts[expertIds[i, j]](x[i]) for j < k:
-   * each token runs only its own k experts.
+   * out[n, dim] = Σ_j weights[i, j] · experts[expertIds[i, j]](x[i]) for j < k (+ shared(x[i])):
+   * each token runs only its own k experts, and the ungated shared expert when given.
    */
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
-    expertIds: Int32Array, weights: Float32Array, k: number): void;
+    expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void;
 }

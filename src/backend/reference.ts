@@ -138,7 +138,7 @@ export class ReferenceBackend extends HostActivations implements Backend {
   }
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
-    expertIds: Int32Array, weights: Float32Array, k: number): void {
+    expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void {
     const d = experts[0]!.hidden;
     out.fill(0, 0, n * d);
     const y = new Float32Array(d);
@@ -148,6 +148,11 @@ export class ReferenceBackend extends HostActivations implements Backend {
         const w = weights[i * k + j]!;
         for (let c = 0; c < d; c++) out[i * d + c] += w * y[c]!;
       }
+    }
+    if (shared) {
+      const ys = new Float32Array(n * d);
+      this.swiglu(ys, x, n, shared);
+      for (let i = 0; i < n * d; i++) out[i] += ys[i]!;
     }
   }
 }

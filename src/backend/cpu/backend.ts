@@ -375,7 +375,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const m = swiglu as CpuSwiGLU;
     if (m.slices.length !== this.shards.length) {
       // A whole expert used on its own: route every token to it with weight 1.
-      this.experts(out, x, n, [m], new Int32Array(n), new Float32Array(n).fill(1), 1);
+      this.experts(out, x, n, [m], new Int32Array(n), new Float32Array(n).fill(1), 1, null);
       return;
     }
     const hidden = m.hidden;
@@ -408,7 +408,7 @@ export class CpuBackend extends HostActivations implements Backend {
   }
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
-    expertIds: Int32Array, weights: Float32Array, k: number): void {
+    expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void {
     const all = experts as readonly CpuSwiGLU[];
     const hidden = all[0]!.hidden;
     // Tokens of each expert, in token order: the expert runs once over all of them.
@@ -419,13 +419,22 @@ export class CpuBackend extends HostActivations implements Backend {
       if (!list) byExpert.set(e, (list = []));
       list.push(i);
     }
-    const tasks: { p: number; expert: CpuSwiGLU; picks: number[] }[] = [];
-    for (const [e, picks] of byExpert) tasks.push({ p: all[e]!.slices[0]!.p, expert: all[e]!, picks });
+    // A task: one slice of one SwiGLU over some tokens (picks index expertIds/weights, or -1 - token
+    // for weight 1). The shared expert's slices run in the same job over every token: their
+    // partial outputs add up across shards like the routed experts' do.
+    const tasks: { p: number; expert: CpuSwiGLU; slice: MlpSlice; picks: number[] }[] = [];
+    for (const [e, picks] of byExpert) tasks.push({ p: all[e]!.slices[0]!.p, expert: all[e]!, slice: all[e]!.slices[0]!, picks });
+    if (shared) {
+      const everyToken = Array.from({ length: n }, (_, i) => -1 - i);
+      for (const slice of (shared as CpuSwiGLU).slices) {
+        if (slice.i1 > slice.i0) tasks.push({ p: slice.p, expert: shared as CpuSwiGLU, slice, picks: everyToken });
+      }
+    }
     for (let p = 0; p < this.shards.length; p++) {
       const mine = tasks.filter((t) => t.p === p);
       const picks = mine.reduce((s, t) => s + t.picks.length, 0);
       const maxCount = mine.reduce((s, t) => Math.max(s, t.picks.length), 0);
-      const maxInter = mine.reduce((s, t) => Math.max(s, t.expert.intermediate), 0);
+      const maxInter = mine.reduce((s, t) => Math.max(s, t.slice.i1 - t.slice.i0), 0);
       const a = this.pool.args(p);
       const xp = this.buf(p, 'x', n * hidden * 4);
       if (mine.length > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
@@ -438,11 +447,14 @@ export class CpuBackend extends HostActivations implements Backend {
       const wts = new Float32Array(mem, weightsP, picks);
       let first = 0;
       mine.forEach((t, j) => {
-        const s = t.expert.slices[0]!;
-        this.weightBytesRead += mlpBytes(t.expert, t.expert.intermediate);
-        table.set([WEIGHT_TYPES.indexOf(t.expert.type), s.gate, s.up, s.down, t.expert.intermediate, t.picks.length, first,
+        const s = t.slice, inter = s.i1 - s.i0;
+        this.weightBytesRead += mlpBytes(t.expert, inter);
+        table.set([WEIGHT_TYPES.indexOf(t.expert.type), s.gate, s.up, s.down, inter, t.picks.length, first,
           WEIGHT_TYPES.indexOf(t.expert.downType)], j * TASK_WORDS);
-        t.picks.forEach((pick, i) => { tokens[first + i] = Math.floor(pick / k); wts[first + i] = weights[pick]!; });
+        t.picks.forEach((pick, i) => {
+          tokens[first + i] = pick < 0 ? -1 - pick : Math.floor(pick / k);
+          wts[first + i] = pick < 0 ? 1 : weights[pick]!;
+        });
         first += t.picks.length;
       });
       a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4); a[4] = tableP; a[5] = mine.length;
@@ -455,7 +467,7 @@ export class CpuBackend extends HostActivations implements Backend {
       a[13] = this.buf(p, 'moe.ye', maxCount * hidden * 4 + 64);
     }
     const most = tasks.reduce((s, t) => Math.max(s, t.picks.length), 0);
-    this.scratchFor(most, Math.max(hidden, ...all.map((e) => e.intermediate)));
+    this.scratchFor(most, Math.max(hidden, ...tasks.map((t) => t.slice.i1 - t.slice.i0)));
     this.run(Op.Experts);
     this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[3]!);
   }

@@ -78,7 +78,7 @@ export class MixtureOfExperts implements FeedForward {
   ) {}
 
   forward(be: Backend, out: Float32Array, h: Float32Array, n: number, s: Scratch): void {
-    const e = this.experts.length, k = this.k, hidden = this.gate.inFeatures;
+    const e = this.experts.length, k = this.k;
     const probs = s.get('moe.probs', n * e); // [n, numExperts]
     be.matmul(probs, h, n, this.gate);
     softmaxRows(probs, n, e);
@@ -89,11 +89,6 @@ export class MixtureOfExperts implements FeedForward {
       for (let j = 0; j < k; j++) tokW[j]! *= this.routerScale[tokIds[j]!]!;
     }
     this.lastExpertIds = ids;
-    be.experts(out, h, n, this.experts, ids, weights, k);
-    if (this.sharedExpert) {
-      const shared = s.get('moe.shared', n * hidden); // [n, hidden]
-      be.swiglu(shared, h, n, this.sharedExpert);
-      for (let i = 0; i < n * hidden; i++) out[i]! += shared[i]!;
-    }
+    be.experts(out, h, n, this.experts, ids, weights, k, this.sharedExpert);
   }
 }
