@@ -45,9 +45,10 @@ export async function runBench(argv: string[]): Promise<number> {
   const session = new Session(model, p + n + 1);
   const rng = new Rng(1234);
   const prompt = Array.from({ length: p }, () => Math.floor(rng.next() * model.args.vocab_size));
-  // Warm-up: compiles the JS paths, touches every page of the weights.
-  session.prefill(prompt.slice(0, Math.min(8, p)));
-  session.step(1);
+  // Warm-up, as llama-bench does one: a whole prompt pass and some generation steps, so the JIT has
+  // compiled every path and the worker threads are running before anything is timed.
+  session.prefill(prompt);
+  for (let i = 0; i < Math.min(16, n); i++) session.step(1);
   const pp: number[] = [], tg: number[] = [];
   let bytesPerToken = 0;
   for (let r = 0; r < reps; r++) {
