@@ -13,7 +13,10 @@
 // are DRAM figures. Times are the best of several runs (this machine is shared;
 // the best run is the least disturbed one).
 
+import { bestTimes } from './timing.js';
 import { fillWeights, weightCopies } from './weights.js';
+
+const bestTime = (f: () => void): number => bestTimes([f], { repeats: REPEATS, minMs: MIN_MS, cpuClock })[0]!;
 import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WeightType } from '../../src/kernels/wasm.js';
 
 const args = process.argv.slice(2);
@@ -32,30 +35,6 @@ const k = new Kernels(module, memory, chosen);
 const arena = new Arena(memory);
 
 /** Milliseconds from the chosen clock. */
-function now(): number {
-  if (!cpuClock) return performance.now();
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-/** Best seconds per call of f over REPEATS runs of at least MIN_MS each. */
-function bestTime(f: () => void): number {
-  for (let i = 0; i < 3; i++) f(); // warm up (tier-up to the optimizing compiler)
-  let best = Infinity;
-  for (let r = 0; r < REPEATS; r++) {
-    let n = 0;
-    const t0 = now();
-    let t = 0;
-    do {
-      f();
-      n++;
-      t = now() - t0;
-    } while (t < MIN_MS);
-    best = Math.min(best, t / n / 1000);
-  }
-  return best;
-}
-
 
 interface Row {
   kernel: string;

@@ -11,6 +11,7 @@
 
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { bestTimes } from './timing.js';
 import { fillWeights, weightCopies } from './weights.js';
 import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, wasmApi, type KernelVariant } from '../../src/kernels/wasm.js';
 
@@ -25,6 +26,7 @@ const baseDir = bi >= 0 ? args[bi + 1] : undefined;
 const opt = (name: string, d: number): number => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : d);
 const MIN_MS = opt('--ms', quick ? 100 : 150);
 const REPEATS = opt('--reps', quick ? 3 : 9);
+const timed = (fs: (() => void)[]): number[] => bestTimes(fs, { repeats: REPEATS, minMs: MIN_MS, cpuClock });
 const WORKING_SET = quick ? 96e6 : 192e6;
 const ti = args.indexOf('--types');
 const onlyTypes = ti >= 0 ? args[ti + 1]!.split(',') : undefined;
@@ -40,32 +42,6 @@ if (baseDir !== undefined) {
 }
 builds.push({ name: 'new', k: new Kernels(module, memory, chosen) });
 const arena = new Arena(memory);
-
-function now(): number {
-  if (!cpuClock) return performance.now();
-  const u = process.cpuUsage();
-  return (u.user + u.system) / 1000;
-}
-
-/** Best seconds per call of each f, runs interleaved. */
-function bestTimes(fs: (() => void)[]): number[] {
-  for (const f of fs) for (let i = 0; i < 2; i++) f();
-  const best = fs.map(() => Infinity);
-  for (let r = 0; r < REPEATS; r++) {
-    fs.forEach((f, i) => {
-      let n = 0;
-      const t0 = now();
-      let t = 0;
-      do {
-        f();
-        n++;
-        t = now() - t0;
-      } while (t < MIN_MS);
-      best[i] = Math.min(best[i]!, t / n / 1000);
-    });
-  }
-  return best;
-}
 
 type QType = 'q8_0' | 'q4_0';
 
@@ -95,7 +71,7 @@ for (const type of types) {
     const xq = arena.alloc((inDim / 32) * 34);
     builds[0]!.k.quantizeQ8_0(xq, x, inDim);
     const out = arena.alloc(rowsN * 4);
-    const t = bestTimes(builds.map(({ k }) => {
+    const t = timed(builds.map(({ k }) => {
       let i = 0;
       return () => k.exports[`matmul_${type}`](out, xq, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN, 0);
     }));
@@ -114,7 +90,7 @@ for (const type of types) {
       const out = arena.alloc(n * rowsN * 4);
       const k = builds[builds.length - 1]!.k;
       const scratch = arena.alloc(k.qmatmulScratchBytes(n, inDim));
-      const t = bestTimes(builds.map(({ k }) => () => k.exports[`matmul_${type}`](out, xq, w, n, inDim, rowsN, 0, rowsN, scratch)));
+      const t = timed(builds.map(({ k }) => () => k.exports[`matmul_${type}`](out, xq, w, n, inDim, rowsN, 0, rowsN, scratch)));
       report(`matmul ${type}`, `n=${n} ${rowsN}x${inDim}`, 'GFLOP/s', t.map((s) => (2 * n * inDim * rowsN) / s / 1e9));
       arena.reset();
     }
