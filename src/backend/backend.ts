@@ -44,6 +44,35 @@ export interface ExpertPlacement {
   groups: number;
 }
 
+/** The head layout of an attention block. */
+export interface AttentionShape {
+  heads: number;
+  kvHeads: number;
+  headDim: number;
+  ropeTheta: number;
+}
+
+/** The four projections of an attention block (q/k/v [out, hidden] + bias, o [hidden, heads*headDim] + bias). */
+export interface AttentionTensors {
+  q: HostTensor; qBias?: HostTensor;
+  k: HostTensor; kBias?: HostTensor;
+  v: HostTensor; vBias?: HostTensor;
+  o: HostTensor; oBias?: HostTensor;
+}
+
+/** An attention block whose weights a backend took whole (see `Backend.attentionBlock`). */
+export interface AttentionBlock {
+  readonly shape: AttentionShape;
+}
+
+/** The rows [start, start+n) of a batch that are one sequence at positions pos0.., with its layer's K/V store. */
+export interface AttentionSegment {
+  start: number;
+  n: number;
+  pos0: number;
+  kv: KVStore;
+}
+
 export interface Backend {
   readonly name: string;
 
@@ -86,4 +115,14 @@ export interface Backend {
    */
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
     expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void;
+
+  /**
+   * Optional fusion: takes an attention block's weights to run the whole block in one pass
+   * (`selfAttention`), e.g. each thread its own heads from the q/k/v projections through rope, the
+   * KV store and attention to its share of o_proj. Null when this block's shapes do not allow it:
+   * the model then composes the block from project / rope / attention / matmul.
+   */
+  attentionBlock?(t: AttentionTensors, shape: AttentionShape): AttentionBlock | null;
+  /** out[n, hidden] = o_proj(attention(rope(q_proj h), rope(k_proj h), v_proj h)), as the composed block. */
+  selfAttention?(out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], block: AttentionBlock): void;
 }

@@ -23,6 +23,10 @@ export interface BenchResult {
   gen_bandwidth_gb_s: number;
   kv_cache_bytes: number;
   peak_rss_bytes: number;
+  /** Thread pool jobs per generated token (each a hand-off to the workers and back). */
+  gen_jobs_per_token: number;
+  /** Share of generation time the main thread spent waiting for workers to finish their shares. */
+  gen_wait_fraction: number;
 }
 
 function median(xs: number[]): number {
@@ -50,7 +54,8 @@ export async function runBench(argv: string[]): Promise<number> {
   session.prefill(prompt);
   for (let i = 0; i < Math.min(16, n); i++) session.step(1);
   const pp: number[] = [], tg: number[] = [];
-  let bytesPerToken = 0;
+  let bytesPerToken = 0, jobsPerToken = 0;
+  const waitFraction: number[] = [];
   for (let r = 0; r < reps; r++) {
     session.cache.truncate(0);
     const a = performance.now();
@@ -58,11 +63,14 @@ export async function runBench(argv: string[]): Promise<number> {
     const b = performance.now();
     pp.push(p / ((b - a) / 1000));
     be.weightBytesRead = 0;
+    const jobs0 = be.poolStats.jobs, wait0 = be.poolStats.waitMs;
     const c = performance.now();
     for (let i = 0; i < n; i++) logits = model.forward([argmax(logits)], session.cache, 'last');
     const d = performance.now();
     tg.push(n / ((d - c) / 1000));
     bytesPerToken = be.weightBytesRead / n;
+    jobsPerToken = (be.poolStats.jobs - jobs0) / n;
+    waitFraction.push((be.poolStats.waitMs - wait0) / (d - c));
   }
   const genTps = median(tg);
   const result: BenchResult = {
@@ -80,6 +88,8 @@ export async function runBench(argv: string[]): Promise<number> {
     gen_bandwidth_gb_s: (bytesPerToken * genTps) / 1e9,
     kv_cache_bytes: be.kvBytes,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    gen_jobs_per_token: jobsPerToken,
+    gen_wait_fraction: median(waitFraction),
   };
   const mb = (x: number) => `${(x / 1e6).toFixed(1)} MB`;
   process.stdout.write([
@@ -87,6 +97,7 @@ export async function runBench(argv: string[]): Promise<number> {
     `load       ${loadS.toFixed(2)} s`,
     `prompt     ${p} tokens: ${result.prompt_tokens_per_s.toFixed(1)} tokens/s (median of ${reps})`,
     `generate   ${n} tokens: ${genTps.toFixed(2)} tokens/s, ${mb(bytesPerToken)} of weights per token, ${result.gen_bandwidth_gb_s.toFixed(2)} GB/s`,
+    `threads    ${jobsPerToken.toFixed(1)} jobs per generated token, main thread waiting for workers ${(result.gen_wait_fraction * 100).toFixed(1)}% of the time`,
     `memory     peak RSS ${mb(result.peak_rss_bytes)} (weights ${mb(result.weight_bytes)} + KV cache ${mb(result.kv_cache_bytes)})`,
   ].join('\n') + '\n');
   if (values.json) process.stdout.write(JSON.stringify(result) + '\n');

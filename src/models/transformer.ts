@@ -1,12 +1,12 @@
 // The decoder stack shared by both Pangu architectures (a Llama layout with biased attention):
 // embed -> L x [x += attn(norm(x)); x += ffn(norm(x))] -> norm -> lm_head.
 // Architecture files supply the args and the feed-forward block of each layer.
-import type { Backend, Embedding, ExpertPlacement, HostTensor, Linear, SwiGLU } from '../backend/backend.js';
+import type { AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, Linear, SwiGLU } from '../backend/backend.js';
 import { expectShape } from '../formats/checkpoint.js';
 import type { TensorSource } from '../formats/tensor-source.js';
 import { KVCache } from '../engine/kv-cache.js';
 import { ConfigReader } from './config.js';
-import { Attention } from './layers/attention.js';
+import { Attention, FusedAttention, type SelfAttention } from './layers/attention.js';
 import type { FeedForward } from './layers/feed-forward.js';
 import { Scratch } from './layers/scratch.js';
 
@@ -73,6 +73,21 @@ export class WeightLoader {
     return bias ? this.backend.linear(w, this.tensor(`${prefix}.bias`, [outFeatures])) : this.backend.linear(w);
   }
 
+  /** q/k/v/o_proj (+ biases) under prefix: taken whole by the backend if it can fuse the block. */
+  attention(prefix: string, shape: AttentionShape, hidden: number): SelfAttention {
+    const { heads: h, kvHeads: kv, headDim: hd } = shape;
+    const t: AttentionTensors = {
+      q: this.tensor(`${prefix}.q_proj.weight`, [h * hd, hidden]), qBias: this.tensor(`${prefix}.q_proj.bias`, [h * hd]),
+      k: this.tensor(`${prefix}.k_proj.weight`, [kv * hd, hidden]), kBias: this.tensor(`${prefix}.k_proj.bias`, [kv * hd]),
+      v: this.tensor(`${prefix}.v_proj.weight`, [kv * hd, hidden]), vBias: this.tensor(`${prefix}.v_proj.bias`, [kv * hd]),
+      o: this.tensor(`${prefix}.o_proj.weight`, [hidden, h * hd]), oBias: this.tensor(`${prefix}.o_proj.bias`, [hidden]),
+    };
+    const fused = this.backend.attentionBlock?.(t, shape);
+    if (fused) return new FusedAttention(fused);
+    const be = this.backend;
+    return new Attention(shape, be.linear(t.q, t.qBias), be.linear(t.k, t.kBias), be.linear(t.v, t.vBias), be.linear(t.o, t.oBias));
+  }
+
   vector(name: string, shape: readonly number[]): Float32Array {
     return this.backend.vector(this.tensor(name, shape));
   }
@@ -88,7 +103,7 @@ export class WeightLoader {
 
 export interface DecoderLayer {
   input_layernorm: Float32Array;          // [hidden]
-  self_attn: Attention;
+  self_attn: SelfAttention;
   post_attention_layernorm: Float32Array; // [hidden]
   mlp: FeedForward;
 }
@@ -118,11 +133,7 @@ export class Transformer {
       const p = `model.layers.${i}`;
       layers.push({
         input_layernorm: w.vector(`${p}.input_layernorm.weight`, [d]),
-        self_attn: new Attention(shape,
-          w.linear(`${p}.self_attn.q_proj`, h * hd, d, true),
-          w.linear(`${p}.self_attn.k_proj`, kv * hd, d, true),
-          w.linear(`${p}.self_attn.v_proj`, kv * hd, d, true),
-          w.linear(`${p}.self_attn.o_proj`, d, h * hd, true)),
+        self_attn: w.attention(`${p}.self_attn`, shape, d),
         post_attention_layernorm: w.vector(`${p}.post_attention_layernorm.weight`, [d]),
         mlp: ffn(i),
       });

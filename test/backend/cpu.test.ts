@@ -57,6 +57,24 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
       }
     });
   }
+  test(`${name}: the composed attention block and matrices split across shards compute the same logits as the fused block`, async () => {
+    for (const [threads, shards] of [[2, 2], [2, 4]] as const) {
+      const logits: Float32Array[] = [];
+      for (const fuseAttention of [true, false]) {
+        const backend = await CpuBackend.create({ threads, shards, fuseAttention, smallMatrixBytes: fuseAttention ? undefined : 0 });
+        try {
+          const model = loadModel(dir, { backend });
+          const full = model.forward(expected.tokens, model.newCache(32), 'all');
+          assert.ok(worstError(full, expected.logits, model.args.vocab_size) <= 1e-5);
+          logits.push(full);
+        } finally {
+          await backend.close();
+        }
+      }
+      assert.ok(maxAbsDiff(logits[0]!, Array.from(logits[1]!)) <= 1e-5, `${threads} threads, ${shards} shards`);
+    }
+  });
+
   test(`${name} quantized to q8_0 and q4_0 at load: logits within the quantization bound`, async () => {
     // Bounds measured on these fixtures (2.9e-2 / 4.6e-2 for q8_0), with headroom; far below the
     // logits' spread between positions (> 1).

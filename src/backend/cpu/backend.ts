@@ -13,13 +13,13 @@
 // Activations stay in main-thread Float32Arrays; inputs are copied into each shard's memory
 // before a job and outputs gathered after it (a few KB per op when generating).
 import * as os from 'node:os';
-import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
+import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
 import { HostActivations } from '../host.js';
 import { decodeToFloat32, quantizeQ4_0, quantizeQ8_0 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { isQuantized, Op, runOp, SCRATCH_SLOT, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
-import { ThreadPool } from './pool.js';
+import { isQuantized, Op, runOp, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
+import { ThreadPool, type PoolStats } from './pool.js';
 import type { CpuWorkerPayload } from './worker.js';
 
 export type QuantType = 'q8_0' | 'q4_0';
@@ -32,6 +32,10 @@ export interface CpuBackendOptions {
   /** Quantize float matrices at load (the router stays in float). */
   quant?: QuantType;
   variant?: KernelVariant | 'auto';
+  /** Run each attention block as one job per shard (default true; false: composed from the primitives). */
+  fuseAttention?: boolean;
+  /** Matrices up to this many bytes live whole on shard 0 and run on the main thread (default SMALL_MATRIX_BYTES). */
+  smallMatrixBytes?: number;
 }
 
 interface Shard {
@@ -69,6 +73,23 @@ interface CpuKVStore extends KVStore {
   parts: KVPart[];
 }
 
+/** A shard's heads of an attention block: kv heads [kv0, kv1), their query heads' q/k/v rows and o_proj columns. */
+interface AttentionPart {
+  p: number; kv0: number; kv1: number;
+  q: number; k: number; v: number; o: number;
+  /** f32 bias slices in the shard's memory (0: none). */
+  qBias: number; kBias: number; vBias: number;
+  /** Weight bytes of this part, for the bandwidth counter. */
+  bytes: number;
+}
+
+interface CpuAttentionBlock extends AttentionBlock {
+  hidden: number;
+  q: WeightType; k: WeightType; v: WeightType; o: WeightType;
+  parts: AttentionPart[];
+  oBias?: Float32Array;
+}
+
 interface CpuEmbedding extends Embedding {
   dtype: HostTensor['dtype'];
   bytes: Uint8Array;
@@ -84,6 +105,12 @@ function blockOf(type: WeightType): number {
 function mlpBytes(m: CpuSwiGLU, inter: number): number {
   return 2 * rowBytes(m.type, m.hidden) * inter + rowBytes(m.downType, inter) * m.hidden;
 }
+
+/**
+ * Matrices up to this size live whole on shard 0 and run on the main thread alone: a hand-off to
+ * the workers costs more than streaming them (the MoE router, 64 x 1280 bf16, is 160 KB).
+ */
+const SMALL_MATRIX_BYTES = 512 * 1024;
 
 /** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
 export function splitRange(total: number, parts: number, align = 1): [number, number][] {
@@ -106,14 +133,21 @@ export class CpuBackend extends HostActivations implements Backend {
   weightBytes = 0;
   /** Bytes of KV caches allocated. */
   kvBytes = 0;
+  readonly quant: QuantType | undefined;
+
+  private readonly fuseAttention: boolean;
+  private readonly smallMatrixBytes: number;
 
   private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
-    readonly variant: KernelVariant, readonly quant: QuantType | undefined) {
+    readonly variant: KernelVariant, opts: CpuBackendOptions) {
     super();
     this.shards = memories.map((memory, index) => ({
       index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: new Map(),
     }));
-    this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${quant ? `, ${quant}` : ''})`;
+    this.quant = opts.quant;
+    this.fuseAttention = opts.fuseAttention ?? true;
+    this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
+    this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''})`;
   }
 
   static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
@@ -125,7 +159,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const memories = Array.from({ length: shards }, () => createSharedMemory(1 << 20));
     const payload: CpuWorkerPayload = { module, memories, variant };
     const pool = await ThreadPool.start(threads, new URL('./worker.js', import.meta.url), payload, shards);
-    return new CpuBackend(pool, module, memories, variant, opts.quant);
+    return new CpuBackend(pool, module, memories, variant, opts);
   }
 
   /** Shards a model of `weightBytes` needs with `threads` threads: a multiple of threads, each shard under 3.5 GiB. */
@@ -135,6 +169,11 @@ export class CpuBackend extends HostActivations implements Backend {
 
   get threads(): number {
     return this.pool.participants;
+  }
+
+  /** Jobs handed to the threads and the main thread's time waiting for them, since creation. */
+  get poolStats(): Readonly<PoolStats> {
+    return this.pool.stats;
   }
 
   get shardCount(): number {
@@ -199,11 +238,17 @@ export class CpuBackend extends HostActivations implements Backend {
     return [t.shape[0]!, t.shape[1]!];
   }
 
-  private linearOf(weight: HostTensor, bias: HostTensor | undefined, quantize: boolean): CpuLinear {
+  /** The storage type of a projection: small matrices with few outputs (the MoE router) stay in float, routing decisions are sensitive. */
+  private projectionType(weight: HostTensor): WeightType {
     const [out, inDim] = this.matrixShape(weight);
-    const type = this.storageType(weight, inDim, quantize);
-    const shards = splitRange(out, this.shards.length).map(([r0, r1], p) =>
-      ({ p, r0, r1, ptr: this.place(p, this.encodeBlock(weight, type, r0, r1, 0, inDim)) }));
+    return this.storageType(weight, inDim, out > 256);
+  }
+
+  private linearOf(weight: HostTensor, bias: HostTensor | undefined, type: WeightType): CpuLinear {
+    const [out, inDim] = this.matrixShape(weight);
+    // A small matrix stays whole on shard 0 and runs on the main thread: cheaper than a hand-off.
+    const ranges = rowBytes(type, inDim) * out <= this.smallMatrixBytes ? [[0, out]] : splitRange(out, this.shards.length);
+    const shards = ranges.map(([r0, r1], p) => ({ p, r0: r0!, r1: r1!, ptr: this.place(p, this.encodeBlock(weight, type, r0!, r1!, 0, inDim)) }));
     const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
     if (bias) {
       if (bias.shape.length !== 1 || bias.shape[0] !== out) throw new FormatError(bias.name, `bias shape ${JSON.stringify(bias.shape)} does not match ${out} outputs`);
@@ -213,8 +258,36 @@ export class CpuBackend extends HostActivations implements Backend {
   }
 
   linear(weight: HostTensor, bias?: HostTensor): Linear {
-    // Small matrices with few outputs (the MoE router) stay in float: routing decisions are sensitive.
-    return this.linearOf(weight, bias, weight.shape[0]! > 256);
+    return this.linearOf(weight, bias, this.projectionType(weight));
+  }
+
+  attentionBlock(t: AttentionTensors, shape: AttentionShape): AttentionBlock | null {
+    if (!this.fuseAttention) return null;
+    const { heads, kvHeads, headDim } = shape;
+    const group = heads / kvHeads, hidden = t.q.shape[1]!;
+    const types = { q: this.projectionType(t.q), k: this.projectionType(t.k), v: this.projectionType(t.v), o: this.projectionType(t.o) };
+    const ranges = splitRange(kvHeads, this.shards.length);
+    // o_proj is cut by columns (each shard's heads): block formats need the cuts on block boundaries.
+    if (ranges.some(([kv0]) => (kv0 * group * headDim) % blockOf(types.o) !== 0)) return null;
+    const bias = (p: number, b: HostTensor | undefined, r0: number, r1: number) =>
+      b ? this.place(p, new Uint8Array(decodeToFloat32(b.dtype, b.bytes).slice(r0, r1).buffer)) : 0;
+    const parts = ranges.map(([kv0, kv1], p): AttentionPart => {
+      const q0 = kv0 * group * headDim, q1 = kv1 * group * headDim, k0 = kv0 * headDim, k1 = kv1 * headDim;
+      if (kv1 === kv0) return { p, kv0, kv1, q: 0, k: 0, v: 0, o: 0, qBias: 0, kBias: 0, vBias: 0, bytes: 0 };
+      return {
+        p, kv0, kv1,
+        q: this.place(p, this.encodeBlock(t.q, types.q, q0, q1, 0, hidden)),
+        k: this.place(p, this.encodeBlock(t.k, types.k, k0, k1, 0, hidden)),
+        v: this.place(p, this.encodeBlock(t.v, types.v, k0, k1, 0, hidden)),
+        o: this.place(p, this.encodeBlock(t.o, types.o, 0, hidden, q0, q1)),
+        qBias: bias(p, t.qBias, q0, q1), kBias: bias(p, t.kBias, k0, k1), vBias: bias(p, t.vBias, k0, k1),
+        bytes: rowBytes(types.q, hidden) * (q1 - q0) + (rowBytes(types.k, hidden) + rowBytes(types.v, hidden)) * (k1 - k0) +
+          rowBytes(types.o, q1 - q0) * hidden,
+      };
+    });
+    const block: CpuAttentionBlock = { shape, hidden, ...types, parts };
+    if (t.oBias) block.oBias = decodeToFloat32(t.oBias.dtype, t.oBias.bytes);
+    return block;
   }
 
   vector(t: HostTensor): Float32Array {
@@ -307,32 +380,86 @@ export class CpuBackend extends HostActivations implements Backend {
   project(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Linear[]): void {
     const lins = ws as readonly CpuLinear[];
     const inDim = lins[0]!.inFeatures;
+    // Argument slot of each row shard: shard p lists the matrices it holds a part of.
+    const slot = new Map<RowShard, number>();
     for (let p = 0; p < this.shards.length; p++) {
       const a = this.pool.args(p);
+      let count = 0;
+      for (const lin of lins) {
+        const s = lin.shards.find((r) => r.p === p);
+        if (!s || s.r1 === s.r0) continue;
+        this.weightBytesRead += rowBytes(lin.type, inDim) * (s.r1 - s.r0);
+        slot.set(s, count);
+        a[5 + 4 * count] = WEIGHT_TYPES.indexOf(lin.type);
+        a[6 + 4 * count] = s.ptr;
+        a[7 + 4 * count] = s.r1 - s.r0;
+        a[8 + 4 * count] = this.buf(p, `out${count}`, n * (s.r1 - s.r0) * 4);
+        count++;
+      }
+      a[4] = count;
+      if (count === 0) continue;
       const xp = this.buf(p, 'x', n * inDim * 4);
       this.f32(p, xp, n * inDim).set(x.subarray(0, n * inDim));
-      a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', (n * inDim / 32) * 34 + 64); a[4] = lins.length;
-      lins.forEach((lin, j) => {
-        const s = lin.shards[p]!;
-        this.weightBytesRead += rowBytes(lin.type, inDim) * (s.r1 - s.r0);
-        a[5 + 4 * j] = WEIGHT_TYPES.indexOf(lin.type);
-        a[6 + 4 * j] = s.ptr;
-        a[7 + 4 * j] = s.r1 - s.r0;
-        a[8 + 4 * j] = this.buf(p, `out${j}`, n * (s.r1 - s.r0) * 4);
-      });
+      a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', (n * inDim / 32) * 34 + 64);
     }
     this.scratchFor(n, inDim);
-    this.run(Op.Matmuls);
+    if (lins.every((lin) => lin.shards.length === 1 && lin.shards[0]!.p === 0)) runOp(this.shards[0]!.kernels, Op.Matmuls, this.pool.args(0));
+    else this.run(Op.Matmuls);
     lins.forEach((lin, j) => {
       const out = outs[j]!, m = lin.outFeatures;
       for (const s of lin.shards) {
         const rows = s.r1 - s.r0;
         if (rows === 0) continue;
-        const src = this.f32(s.p, this.pool.args(s.p)[8 + 4 * j]!, n * rows);
+        const src = this.f32(s.p, this.pool.args(s.p)[8 + 4 * slot.get(s)!]!, n * rows);
         for (let i = 0; i < n; i++) out.set(src.subarray(i * rows, (i + 1) * rows), i * m + s.r0);
       }
       if (lin.bias) for (let i = 0; i < n; i++) for (let r = 0; r < m; r++) out[i * m + r]! += lin.bias[r]!;
     });
+  }
+
+  selfAttention(out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], block: AttentionBlock): void {
+    const b = block as CpuAttentionBlock;
+    const { heads, kvHeads, headDim, ropeTheta } = b.shape;
+    const group = heads / kvHeads, hidden = b.hidden;
+    const busy: number[] = [];
+    for (const part of b.parts) {
+      const { p, kv0, kv1 } = part;
+      const a = this.pool.args(p);
+      const hLocal = (kv1 - kv0) * group, qd = hLocal * headDim, kvd = (kv1 - kv0) * headDim;
+      a[4] = hLocal;
+      if (hLocal === 0) continue;
+      busy.push(p);
+      this.weightBytesRead += part.bytes;
+      const xp = this.buf(p, 'x', n * hidden * 4);
+      this.f32(p, xp, n * hidden).set(h.subarray(0, n * hidden));
+      const tableP = this.buf(p, 'attn.segments', segments.length * SEGMENT_WORDS * 4);
+      const table = new Uint32Array(this.shards[p]!.arena.memory.buffer, tableP, segments.length * SEGMENT_WORDS);
+      let longest = 0;
+      segments.forEach(({ start, n: m, pos0, kv }, i) => {
+        const cache = (kv as CpuKVStore).parts[p]!;
+        if (cache.kv0 !== kv0 || cache.kv1 !== kv1) throw new Error('KV store and attention block split the kv heads differently');
+        table.set([start, m, pos0, cache.k, cache.v], i * SEGMENT_WORDS);
+        longest = Math.max(longest, pos0 + m);
+      });
+      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'xq', (n * hidden / 32) * 34 + 64);
+      a[5] = kv1 - kv0; a[6] = headDim; a[7] = ropeTheta;
+      a[8] = WEIGHT_TYPES.indexOf(b.q); a[9] = part.q; a[10] = part.qBias;
+      a[11] = WEIGHT_TYPES.indexOf(b.k); a[12] = part.k; a[13] = part.kBias;
+      a[14] = WEIGHT_TYPES.indexOf(b.v); a[15] = part.v; a[16] = part.vBias;
+      a[17] = WEIGHT_TYPES.indexOf(b.o); a[18] = part.o;
+      a[19] = this.buf(p, 'attn.q', n * qd * 4);
+      a[20] = this.buf(p, 'attn.k', n * kvd * 4);
+      a[21] = this.buf(p, 'attn.v', n * kvd * 4);
+      a[22] = this.buf(p, 'attn.y', n * qd * 4);
+      a[23] = this.buf(p, 'attn.yq', (n * qd / 32) * 34 + 64);
+      a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(longest, 0, hLocal));
+      a[25] = this.buf(p, 'attn.out', n * hidden * 4);
+      a[26] = segments.length; a[27] = tableP;
+    }
+    this.scratchFor(n, Math.max(hidden, heads * headDim));
+    this.run(Op.SelfAttention);
+    this.sumPartials(out, n * hidden, busy, (p) => this.pool.args(p)[25]!);
+    if (b.oBias) for (let i = 0; i < n; i++) for (let c = 0; c < hidden; c++) out[i * hidden + c]! += b.oBias[c]!;
   }
 
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
@@ -395,16 +522,21 @@ export class CpuBackend extends HostActivations implements Backend {
     }
     this.scratchFor(n, Math.max(hidden, m.intermediate));
     this.run(Op.SwiGLU);
-    this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[12]!);
+    this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[12]!);
   }
 
-  /** out = Σ over shards of their partial outputs [count] at ptrOf(p). */
-  private sumPartials(out: Float32Array, count: number, ptrOf: (p: number) => number): void {
-    out.set(this.f32(0, ptrOf(0), count));
-    for (let p = 1; p < this.shards.length; p++) {
+  /** out = Σ over the shards `from` of their partial outputs [count] at ptrOf(p) (zero if none). */
+  private sumPartials(out: Float32Array, count: number, from: readonly number[], ptrOf: (p: number) => number): void {
+    if (from.length === 0) out.fill(0, 0, count);
+    from.forEach((p, i) => {
       const src = this.f32(p, ptrOf(p), count);
-      for (let i = 0; i < count; i++) out[i]! += src[i]!;
-    }
+      if (i === 0) out.set(src);
+      else for (let c = 0; c < count; c++) out[c]! += src[c]!;
+    });
+  }
+
+  private get allShards(): number[] {
+    return this.shards.map((p) => p.index);
   }
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
@@ -469,6 +601,6 @@ export class CpuBackend extends HostActivations implements Backend {
     const most = tasks.reduce((s, t) => Math.max(s, t.picks.length), 0);
     this.scratchFor(most, Math.max(hidden, ...tasks.map((t) => t.slice.i1 - t.slice.i0)));
     this.run(Op.Experts);
-    this.sumPartials(out, n * hidden, (p) => this.pool.args(p)[3]!);
+    this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[3]!);
   }
 }

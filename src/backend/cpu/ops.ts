@@ -3,6 +3,7 @@
 // this file only reads them and calls the kernels. Each shard owns a shard of the weights
 // (rows of a matrix, a slice of an MLP's intermediate dimension, or whole experts).
 import type { Kernels, WeightType } from '../../kernels/wasm.js';
+import { ropeNeox } from '../host.js';
 
 export const enum Op {
   /** Several matrices over one input: out_j[n, rows_j] = x[n, in] · W_jᵀ. */
@@ -13,7 +14,12 @@ export const enum Op {
   SwiGLU = 3,
   /** Whole experts over their tokens: out[n, hidden] = Σ w · expert(x[token]) for this shard's experts. */
   Experts = 4,
+  /** A whole attention block over the shard's heads: q/k/v, rope, KV store, attention, its o_proj partial sum. */
+  SelfAttention = 5,
 }
+
+/** Words per sequence segment in the SelfAttention op's table (u32 each): start, n, pos0, K cache, V cache. */
+export const SEGMENT_WORDS = 5;
 
 export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k'];
 
@@ -50,6 +56,50 @@ function swiglu(k: Kernels, type: WeightType, downType: WeightType, gate: number
   k.exports.swiglu(g, g, u, m * inter);
   if (isQuantized(downType)) k.quantizeQ8_0(aq, g, m * inter);
   matmul(k, downType, y, g, aq, down, m, inter, hidden, scratch);
+}
+
+/** rows[n, dim] += bias[dim] for every row (bias 0: none). */
+function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number): void {
+  if (bias === 0) return;
+  for (let i = 0; i < n; i++) k.exports.add(rows + i * dim * 4, rows + i * dim * 4, bias, dim);
+}
+
+/**
+ * One shard's share of an attention block: its heads' q/k/v rows, rope, their K/V appended to each
+ * sequence's cache, attention, and o_proj over its heads' columns (a partial sum of the output).
+ * a: n, hidden, x, xq, hLocal, kvLocal, headDim, ropeTheta, then (type, w, bias) for q, k, v,
+ *    then o type, o w, buffers q, k, v, y, yq, attention scratch, out, then segment count, table.
+ */
+function selfAttention(k: Kernels, a: Float64Array, scratch: number): void {
+  const n = a[0]!, hidden = a[1]!, x = a[2]!, xq = a[3]!, hLocal = a[4]!, kvLocal = a[5]!, hd = a[6]!, theta = a[7]!;
+  if (hLocal === 0) return;
+  const qd = hLocal * hd, kvd = kvLocal * hd;
+  const qType = WEIGHT_TYPES[a[8]!]!, kType = WEIGHT_TYPES[a[11]!]!, vType = WEIGHT_TYPES[a[14]!]!, oType = WEIGHT_TYPES[a[17]!]!;
+  const q = a[19]!, kb = a[20]!, vb = a[21]!, y = a[22]!, yq = a[23]!, attnScratch = a[24]!, out = a[25]!;
+  // q[n, hLocal, hd], k/v[n, kvLocal, hd] = x[n, hidden] · W_slice^T + bias_slice
+  if (isQuantized(qType) || isQuantized(kType) || isQuantized(vType)) k.quantizeQ8_0(xq, x, n * hidden);
+  matmul(k, qType, q, x, xq, a[9]!, n, hidden, qd, scratch);
+  matmul(k, kType, kb, x, xq, a[12]!, n, hidden, kvd, scratch);
+  matmul(k, vType, vb, x, xq, a[15]!, n, hidden, kvd, scratch);
+  addBias(k, q, a[10]!, n, qd);
+  addBias(k, kb, a[13]!, n, kvd);
+  addBias(k, vb, a[16]!, n, kvd);
+  const buf = k.memory.buffer as SharedArrayBuffer;
+  const f32 = new Float32Array(buf);
+  const segments = a[26]!, table = new Uint32Array(buf, a[27]!, segments * SEGMENT_WORDS);
+  for (let s = 0; s < segments; s++) {
+    const start = table[s * SEGMENT_WORDS]!, m = table[s * SEGMENT_WORDS + 1]!, pos0 = table[s * SEGMENT_WORDS + 2]!;
+    const kCache = table[s * SEGMENT_WORDS + 3]!, vCache = table[s * SEGMENT_WORDS + 4]!;
+    ropeNeox(new Float32Array(buf, q + start * qd * 4, m * qd), m, hLocal, hd, pos0, theta);
+    ropeNeox(new Float32Array(buf, kb + start * kvd * 4, m * kvd), m, kvLocal, hd, pos0, theta);
+    // cache[pos0 + i] = k[start + i] (rows of kvLocal heads are contiguous in both)
+    f32.copyWithin((kCache >>> 2) + pos0 * kvd, (kb >>> 2) + start * kvd, (kb >>> 2) + (start + m) * kvd);
+    f32.copyWithin((vCache >>> 2) + pos0 * kvd, (vb >>> 2) + start * kvd, (vb >>> 2) + (start + m) * kvd);
+    k.exports.attention(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
+  }
+  // out[n, hidden] = y[n, hLocal*hd] · Wo[:, heads]^T: this shard's part of o_proj (no bias)
+  if (isQuantized(oType)) k.quantizeQ8_0(yq, y, n * qd);
+  matmul(k, oType, out, y, yq, a[18]!, n, qd, hidden, scratch);
 }
 
 export function runOp(k: Kernels, op: Op, a: Float64Array): void {
@@ -115,6 +165,9 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
       }
       return;
     }
+    case Op.SelfAttention:
+      selfAttention(k, a, scratch);
+      return;
     default:
       throw new Error(`unknown op ${op}`);
   }

@@ -86,7 +86,14 @@ export function serveJobs(init: WorkerInit, handle: (op: number, share: number, 
   }
 }
 
+/** What the main thread saw of the jobs it ran: how many, and how long it waited for the workers after its own shares. */
+export interface PoolStats {
+  jobs: number;
+  waitMs: number;
+}
+
 export class ThreadPool {
+  readonly stats: PoolStats = { jobs: 0, waitMs: 0 };
   private readonly control: Int32Array;
   private readonly argViews: Float64Array[];
   private closed = false;
@@ -158,9 +165,12 @@ export class ThreadPool {
       }
     });
     let spins = 0;
+    const waitFrom = performance.now();
     for (let left = Atomics.load(c, PENDING); left !== 0; left = Atomics.load(c, PENDING)) {
       if (++spins >= SPIN) Atomics.wait(c, PENDING, left, 1);
     }
+    this.stats.jobs++;
+    this.stats.waitMs += performance.now() - waitFrom;
     if (mainError) throw mainError;
     const failed = Atomics.exchange(c, FAILED, 0);
     if (failed) {

@@ -1,22 +1,19 @@
 // Grouped-query self-attention with biased q/k/v/o projections and NeoX rope (Pangu, both models).
-import type { Backend, KVStore, Linear } from '../../backend/backend.js';
+import type { AttentionBlock, AttentionSegment, AttentionShape, Backend, Linear } from '../../backend/backend.js';
 import type { Scratch } from './scratch.js';
 
-export interface AttentionShape {
-  heads: number;
-  kvHeads: number;
-  headDim: number;
-  ropeTheta: number;
+export type { AttentionSegment, AttentionShape };
+
+export interface SelfAttention {
+  /**
+   * out[n, hidden] = attention of h[n, hidden]; the rows [start, start+n) of each segment are one
+   * sequence at positions pos0.., whose K/V go into its own store.
+   */
+  forward(be: Backend, out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], s: Scratch): void;
 }
 
-export interface AttentionSegment {
-  start: number;
-  n: number;
-  pos0: number;
-  kv: KVStore;
-}
-
-export class Attention {
+/** The block composed from the backend's primitives: what every backend can run. */
+export class Attention implements SelfAttention {
   constructor(
     readonly shape: AttentionShape,
     readonly q_proj: Linear, // [heads*headDim, hidden] + bias
@@ -25,10 +22,6 @@ export class Attention {
     readonly o_proj: Linear, // [hidden, heads*headDim] + bias
   ) {}
 
-  /**
-   * out[n, hidden] = attention of h[n, hidden]; the rows [start, start+n) of each segment are one
-   * sequence at positions pos0.., whose K/V go into its own store.
-   */
   forward(be: Backend, out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], s: Scratch): void {
     const { heads, kvHeads, headDim, ropeTheta } = this.shape;
     const kvDim = kvHeads * headDim;
@@ -46,5 +39,14 @@ export class Attention {
         kv, m, pos0, heads, kvHeads, headDim);
     }
     be.matmul(out, y, n, this.o_proj);
+  }
+}
+
+/** The same block run whole by a backend that took its weights (Backend.attentionBlock). */
+export class FusedAttention implements SelfAttention {
+  constructor(readonly block: AttentionBlock) {}
+
+  forward(be: Backend, out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[]): void {
+    be.selfAttention!(out, h, n, segments, this.block);
   }
 }
