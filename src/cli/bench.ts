@@ -27,6 +27,8 @@ export interface BenchResult {
   gen_jobs_per_token: number;
   /** Share of generation time the main thread spent waiting for workers to finish their shares. */
   gen_wait_fraction: number;
+  /** Share of generation time outside thread pool jobs (the main thread alone: norms, routing, sampling, copies). */
+  gen_serial_fraction: number;
 }
 
 function median(xs: number[]): number {
@@ -55,7 +57,7 @@ export async function runBench(argv: string[]): Promise<number> {
   for (let i = 0; i < Math.min(16, n); i++) session.step(1);
   const pp: number[] = [], tg: number[] = [];
   let bytesPerToken = 0, jobsPerToken = 0;
-  const waitFraction: number[] = [];
+  const waitFraction: number[] = [], serialFraction: number[] = [];
   for (let r = 0; r < reps; r++) {
     session.cache.truncate(0);
     const a = performance.now();
@@ -63,7 +65,7 @@ export async function runBench(argv: string[]): Promise<number> {
     const b = performance.now();
     pp.push(p / ((b - a) / 1000));
     be.weightBytesRead = 0;
-    const jobs0 = be.poolStats.jobs, wait0 = be.poolStats.waitMs;
+    const jobs0 = be.poolStats.jobs, wait0 = be.poolStats.waitMs, job0 = be.poolStats.jobMs;
     const c = performance.now();
     for (let i = 0; i < n; i++) logits = model.forward([argmax(logits)], session.cache, 'last');
     const d = performance.now();
@@ -71,6 +73,7 @@ export async function runBench(argv: string[]): Promise<number> {
     bytesPerToken = be.weightBytesRead / n;
     jobsPerToken = (be.poolStats.jobs - jobs0) / n;
     waitFraction.push((be.poolStats.waitMs - wait0) / (d - c));
+    serialFraction.push(1 - (be.poolStats.jobMs - job0) / (d - c));
   }
   const genTps = median(tg);
   const result: BenchResult = {
@@ -90,6 +93,7 @@ export async function runBench(argv: string[]): Promise<number> {
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     gen_jobs_per_token: jobsPerToken,
     gen_wait_fraction: median(waitFraction),
+    gen_serial_fraction: median(serialFraction),
   };
   const mb = (x: number) => `${(x / 1e6).toFixed(1)} MB`;
   process.stdout.write([
@@ -97,7 +101,7 @@ export async function runBench(argv: string[]): Promise<number> {
     `load       ${loadS.toFixed(2)} s`,
     `prompt     ${p} tokens: ${result.prompt_tokens_per_s.toFixed(1)} tokens/s (median of ${reps})`,
     `generate   ${n} tokens: ${genTps.toFixed(2)} tokens/s, ${mb(bytesPerToken)} of weights per token, ${result.gen_bandwidth_gb_s.toFixed(2)} GB/s`,
-    `threads    ${jobsPerToken.toFixed(1)} jobs per generated token, main thread waiting for workers ${(result.gen_wait_fraction * 100).toFixed(1)}% of the time`,
+    `threads    ${jobsPerToken.toFixed(1)} jobs per generated token, main thread waiting for workers ${(result.gen_wait_fraction * 100).toFixed(1)}% of the time, alone ${(result.gen_serial_fraction * 100).toFixed(1)}%`,
     `memory     peak RSS ${mb(result.peak_rss_bytes)} (weights ${mb(result.weight_bytes)} + KV cache ${mb(result.kv_cache_bytes)})`,
   ].join('\n') + '\n');
   if (values.json) process.stdout.write(JSON.stringify(result) + '\n');

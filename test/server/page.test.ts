@@ -41,6 +41,9 @@ async function open(): Promise<Page> {
 test('the page sends a message and shows the streamed answer, reasoning apart', { skip }, async () => {
   const page = await open();
   assert.equal(await page.title(), 'moe-tiny · Pangu chat');
+  // Max tokens is bounded by the server's context; empty by default (what the context leaves).
+  assert.equal(await page.getAttribute('#max-tokens', 'max'), '1024');
+  assert.equal(await page.inputValue('#max-tokens'), '');
   await page.click('#settings-toggle');
   await page.fill('#temperature', '0');
   await page.fill('#max-tokens', '48');

@@ -86,14 +86,18 @@ export function serveJobs(init: WorkerInit, handle: (op: number, share: number, 
   }
 }
 
-/** What the main thread saw of the jobs it ran: how many, and how long it waited for the workers after its own shares. */
+/**
+ * What the main thread saw of the jobs it ran: how many, how long they took, and how much of that
+ * it spent waiting for the workers after its own shares.
+ */
 export interface PoolStats {
   jobs: number;
+  jobMs: number;
   waitMs: number;
 }
 
 export class ThreadPool {
-  readonly stats: PoolStats = { jobs: 0, waitMs: 0 };
+  readonly stats: PoolStats = { jobs: 0, jobMs: 0, waitMs: 0 };
   private readonly control: Int32Array;
   private readonly argViews: Float64Array[];
   private closed = false;
@@ -149,6 +153,7 @@ export class ThreadPool {
   run(op: number, runShare: (share: number) => void): void {
     if (this.closed) throw new Error('thread pool is closed');
     const c = this.control, n = this.shares;
+    const start = performance.now();
     Atomics.store(c, OP, op);
     Atomics.store(c, PENDING, n);
     for (let s = 0; s < n; s++) Atomics.store(c, CLAIMS + s, 0);
@@ -169,8 +174,10 @@ export class ThreadPool {
     for (let left = Atomics.load(c, PENDING); left !== 0; left = Atomics.load(c, PENDING)) {
       if (++spins >= SPIN) Atomics.wait(c, PENDING, left, 1);
     }
+    const end = performance.now();
     this.stats.jobs++;
-    this.stats.waitMs += performance.now() - waitFrom;
+    this.stats.jobMs += end - start;
+    this.stats.waitMs += end - waitFrom;
     if (mainError) throw mainError;
     const failed = Atomics.exchange(c, FAILED, 0);
     if (failed) {
