@@ -186,8 +186,11 @@ export function matmul_q5_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32,
   const qh = wb + 128 + (<usize>h << 5);
   const qa = q6_levels(v128.load(ql), v128.load(qh), k);
   const qb = q6_levels(v128.load(ql, 16), v128.load(qh, 16), k);
-  const sa = <i32>load<i8>(wb + 192 + <usize>(2 * b)), sb = <i32>load<i8>(wb + 193 + <usize>(2 * b));
-  return i32x4.add(i32x4.mul(dot16(qa, e0, o0), i32x4.splat(sa)), i32x4.mul(dot16(qb, e1, o1), i32x4.splat(sb)));
+  const sa = i16x8.splat(<i16>load<i8>(wb + 192 + <usize>(2 * b))), sb = i16x8.splat(<i16>load<i8>(wb + 193 + <usize>(2 * b)));
+  let p = i32x4.dot_i16x8_s(i16x8.mul(v128.and(qa, i16x8.splat(0x00ff)), sa), e0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.mul(i16x8.shr_u(qa, 8), sa), o0));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.mul(v128.and(qb, i16x8.splat(0x00ff)), sb), e1));
+  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.mul(i16x8.shr_u(qb, 8), sb), o1));
 }
 
 /** One Q8_0 activation row against nr (1..4) Q6_K weight rows w + i*ws. */
