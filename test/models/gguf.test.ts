@@ -254,18 +254,18 @@ test('GGUF models that cannot be run give errors naming the file, the key or the
   expect((_, t) => t.splice(t.findIndex((x) => x.name === 'blk.0.attn_q.bias'), 1),
     /tensor 'model\.layers\.0\.self_attn\.q_proj\.bias': missing from the GGUF file \(GGUF tensor 'blk\.0\.attn_q\.bias'\)/);
   expect((_, t) => { const x = t.find((y) => y.name === 'blk.1.ffn_down.weight')!; x.dtype = 'I8'; x.data = new Uint8Array(64 * 160); },
-    /tensor 'blk\.1\.ffn_down\.weight': GGML type I8 is not supported by this runtime \(supported: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K\)/);
+    /tensor 'blk\.1\.ffn_down\.weight': GGML type I8 is not supported by this runtime \(supported: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K\)/);
   expect((_, t) => { const x = t.find((y) => y.name === 'output.weight')!; x.shape = [500, 64]; x.data = new Uint8Array(500 * 64 * 4); },
     /tensor 'lm_head\.weight': has shape \[500,64\], expected \[512,64\]/);
 });
 
 test('a tensor of a GGML type this runtime cannot decode is named with its type', () => {
-  const file = path.join(tempDir(), 'q6k.gguf');
+  const file = path.join(tempDir(), 'q3k.gguf');
   writeGguf(file, new Map([['general.architecture', kv.str('pangu-embedded')]]),
-    [{ name: 'output_norm.weight', dtype: 'Q6_K', shape: [256], data: new Uint8Array(210) }]);
+    [{ name: 'output_norm.weight', dtype: 'Q3_K', shape: [256], data: new Uint8Array(110) }]);
   const src = new GgufTensorSource(GgufFile.open(file));
   try {
-    assert.throws(() => src.info('model.norm.weight'), /q6k\.gguf: tensor 'output_norm\.weight': GGML type Q6_K is not supported by this runtime/);
+    assert.throws(() => src.info('model.norm.weight'), /q3k\.gguf: tensor 'output_norm\.weight': GGML type Q3_K is not supported by this runtime/);
   } finally {
     src.close();
   }
