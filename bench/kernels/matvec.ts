@@ -2,7 +2,8 @@
 // streamed per second, next to STREAM-like triad / read-only figures; then
 // GFLOP/s of matmul with 16 activation rows.
 //
-//   npm run bench:kernels   (or: node dist/bench/kernels/matvec.js [--quick] [--cpu] [--variant simd|relaxed])
+//   npm run bench:kernels   (or: node dist/bench/kernels/matvec.js [--quick] [--cpu] [--variant simd|relaxed]
+//                            [--types q4_k,q5_k,q6_k])
 //
 // --cpu times with process.cpuUsage() instead of the wall clock: on a machine
 // shared with other work this removes the time the thread spent descheduled
@@ -62,10 +63,11 @@ const rows: Row[] = [];
 
 // ---- matvec per weight type and shape
 const shapes: [number, number][] = [[4096, 4096], [5120, 1344], [1344, 5120]];
-const types: WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k'];
+const ti = args.indexOf('--types');
+const types: WeightType[] = ti >= 0 ? args[ti + 1]!.split(',') as WeightType[] : ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
 for (const type of types) {
   for (const [rowsN, inDim] of shapes) {
-    if (type === 'q4_k' && inDim % 256 !== 0) continue;
+    if (type.endsWith('_k') && inDim % 256 !== 0) continue;
     const wBytes = rowBytes(type, inDim) * rowsN;
     const ws = weightCopies(arena, type, rowsN, inDim, WORKING_SET);
     const copies = ws.length;

@@ -1,4 +1,4 @@
-// `pangu convert --model DIR --out FILE.gguf --type q8_0|q4_0|q4_k|f16|bf16|f32 [--name NAME]`:
+// `pangu convert --model DIR --out FILE.gguf --type q8_0|q4_0|q4_k|q5_k|q6_k|q4_k_m|q5_k_m|f16|bf16|f32 [--name NAME]`:
 // writes a Hugging Face checkpoint as one GGUF file, with progress on stderr.
 import { performance } from 'node:perf_hooks';
 import { CONVERT_TYPES, convertToGguf, type ConvertType } from '../models/convert.js';

@@ -8,7 +8,7 @@
 import { f16ToF32, f32ToF16, toFloat32, type DType } from './dtype.js';
 
 /** The block-quantized types this project reads and writes. */
-export type BlockDType = 'Q8_0' | 'Q4_0' | 'Q4_K';
+export type BlockDType = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 /** Any element type a weight tensor can have: a plain dtype or a block type. */
 export type TensorDType = DType | BlockDType;
 
@@ -78,10 +78,10 @@ export function ggmlType(name: string): GgmlType {
 }
 
 /** GGML types whose values this project can decode to float32. */
-export const SUPPORTED_TYPES: readonly TensorDType[] = ['F32', 'F16', 'BF16', 'F64', 'Q8_0', 'Q4_0', 'Q4_K'];
+export const SUPPORTED_TYPES: readonly TensorDType[] = ['F32', 'F16', 'BF16', 'F64', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 export function isBlockDType(t: string): t is BlockDType {
-  return t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K';
+  return t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K' || t === 'Q5_K' || t === 'Q6_K';
 }
 
 /** Bytes of a row-major tensor of `dtype` with `shape` (last dimension innermost). */
@@ -101,6 +101,8 @@ export function decodeToFloat32(dtype: TensorDType, bytes: Uint8Array): Float32A
     case 'Q8_0': return dequantizeQ8_0(bytes);
     case 'Q4_0': return dequantizeQ4_0(bytes);
     case 'Q4_K': return dequantizeQ4_K(bytes);
+    case 'Q5_K': return dequantizeQ5_K(bytes);
+    case 'Q6_K': return dequantizeQ6_K(bytes);
     default: return toFloat32(dtype, bytes);
   }
 }
@@ -111,6 +113,8 @@ export function quantize(dtype: BlockDType, x: Float32Array): Uint8Array {
     case 'Q8_0': return quantizeQ8_0(x);
     case 'Q4_0': return quantizeQ4_0(x);
     case 'Q4_K': return quantizeQ4_K(x);
+    case 'Q5_K': return quantizeQ5_K(x);
+    case 'Q6_K': return quantizeQ6_K(x);
   }
 }
 
@@ -321,57 +325,70 @@ function makeQkx2Quants(n: number, nmax: number, x: Float32Array, xo: number, we
   return [scale, -min];
 }
 
+/** Scratch of the Q4_K / Q5_K quantizers. */
+const KL = new Uint8Array(QK_K), KLAUX = new Uint8Array(32), KW = new Float32Array(32);
+const KMINS = new Float32Array(8), KSCALES = new Float32Array(8);
+
+/**
+ * The part quantize_row_q4_K_ref and quantize_row_q5_K_ref share: fits the 8 sub-blocks of the
+ * super-block at x[xo] with levels 0..nmax (make_qkx2_quants(32, nmax, ..., rmin, 0.1, nstep)),
+ * writes d, dmin and the 12 packed scale bytes at out[bo..bo+16) and the final levels to KL.
+ */
+function quantizeKScaleMin(x: Float32Array, xo: number, out: Uint8Array, view: DataView, bo: number,
+  nmax: number, rmin: number, nstep: number): void {
+  const L = KL, weights = KW, mins = KMINS, scales = KSCALES, so = bo + 4;
+  let maxScale = 0, maxMin = 0;
+  for (let j = 0; j < 8; j++) {
+    let sumX2 = 0;
+    for (let l = 0; l < 32; l++) sumX2 = Math.fround(sumX2 + Math.fround(x[xo + 32 * j + l]! * x[xo + 32 * j + l]!));
+    const avX = Math.fround(Math.sqrt(Math.fround(sumX2 / 32)));
+    for (let l = 0; l < 32; l++) weights[l] = Math.fround(avX + Math.abs(x[xo + 32 * j + l]!));
+    const [sc, mn] = makeQkx2Quants(32, nmax, x, xo + 32 * j, weights, L, 32 * j, KLAUX, rmin, Math.fround(0.1), nstep);
+    scales[j] = sc;
+    mins[j] = mn;
+    if (scales[j]! > maxScale) maxScale = scales[j]!;
+    if (mins[j]! > maxMin) maxMin = mins[j]!;
+  }
+  const invScale = maxScale > 0 ? Math.fround(63 / maxScale) : 0;
+  const invMin = maxMin > 0 ? Math.fround(63 / maxMin) : 0;
+  for (let j = 0; j < 8; j++) {
+    const ls = Math.min(63, nearestInt(Math.fround(invScale * scales[j]!)) & 0xff);
+    const lm = Math.min(63, nearestInt(Math.fround(invMin * mins[j]!)) & 0xff);
+    if (j < 4) {
+      out[so + j] = ls;
+      out[so + j + 4] = lm;
+    } else {
+      out[so + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
+      out[so + j - 4]! |= (ls >> 4) << 6;
+      out[so + j]! |= (lm >> 4) << 6;
+    }
+  }
+  const d16 = f32ToF16(Math.fround(maxScale / 63)), dmin16 = f32ToF16(Math.fround(maxMin / 63));
+  view.setUint16(bo, d16, true);
+  view.setUint16(bo + 2, dmin16, true);
+  const dAll = f16ToF32(d16), dminAll = f16ToF32(dmin16);
+  for (let j = 0; j < 8; j++) {
+    const [sc, m] = scaleMinK4(j, out, so);
+    const d = Math.fround(dAll * sc);
+    if (!d) continue; // keeps the L found by makeQkx2Quants, as ggml does
+    const dm = Math.fround(dminAll * m);
+    for (let ii = 0; ii < 32; ii++) {
+      const l = nearestInt(Math.fround(Math.fround(x[xo + 32 * j + ii]! + dm) / d));
+      L[32 * j + ii] = Math.max(0, Math.min(nmax, l));
+    }
+  }
+}
+
 /** quantize_row_q4_K_ref. */
 export function quantizeQ4_K(x: Float32Array): Uint8Array {
   checkWhole('Q4_K', x.length, QK_K);
   const nb = x.length / QK_K;
   const out = new Uint8Array(nb * 144);
   const view = new DataView(out.buffer);
-  const L = new Uint8Array(QK_K), Laux = new Uint8Array(32);
-  const weights = new Float32Array(32);
-  const mins = new Float32Array(8), scales = new Float32Array(8);
+  const L = KL;
   for (let i = 0; i < nb; i++) {
-    const xo = i * QK_K, bo = i * 144, so = bo + 4;
-    let maxScale = 0, maxMin = 0;
-    for (let j = 0; j < 8; j++) {
-      let sumX2 = 0;
-      for (let l = 0; l < 32; l++) sumX2 = Math.fround(sumX2 + Math.fround(x[xo + 32 * j + l]! * x[xo + 32 * j + l]!));
-      const avX = Math.fround(Math.sqrt(Math.fround(sumX2 / 32)));
-      for (let l = 0; l < 32; l++) weights[l] = Math.fround(avX + Math.abs(x[xo + 32 * j + l]!));
-      const [sc, mn] = makeQkx2Quants(32, 15, x, xo + 32 * j, weights, L, 32 * j, Laux, -1, Math.fround(0.1), 20);
-      scales[j] = sc;
-      mins[j] = mn;
-      if (scales[j]! > maxScale) maxScale = scales[j]!;
-      if (mins[j]! > maxMin) maxMin = mins[j]!;
-    }
-    const invScale = maxScale > 0 ? Math.fround(63 / maxScale) : 0;
-    const invMin = maxMin > 0 ? Math.fround(63 / maxMin) : 0;
-    for (let j = 0; j < 8; j++) {
-      const ls = Math.min(63, nearestInt(Math.fround(invScale * scales[j]!)) & 0xff);
-      const lm = Math.min(63, nearestInt(Math.fround(invMin * mins[j]!)) & 0xff);
-      if (j < 4) {
-        out[so + j] = ls;
-        out[so + j + 4] = lm;
-      } else {
-        out[so + j + 4] = (ls & 0xf) | ((lm & 0xf) << 4);
-        out[so + j - 4]! |= (ls >> 4) << 6;
-        out[so + j]! |= (lm >> 4) << 6;
-      }
-    }
-    const d16 = f32ToF16(Math.fround(maxScale / 63)), dmin16 = f32ToF16(Math.fround(maxMin / 63));
-    view.setUint16(bo, d16, true);
-    view.setUint16(bo + 2, dmin16, true);
-    const dAll = f16ToF32(d16), dminAll = f16ToF32(dmin16);
-    for (let j = 0; j < 8; j++) {
-      const [sc, m] = scaleMinK4(j, out, so);
-      const d = Math.fround(dAll * sc);
-      if (!d) continue; // keeps the L found by makeQkx2Quants, as ggml does
-      const dm = Math.fround(dminAll * m);
-      for (let ii = 0; ii < 32; ii++) {
-        const l = nearestInt(Math.fround(Math.fround(x[xo + 32 * j + ii]! + dm) / d));
-        L[32 * j + ii] = Math.max(0, Math.min(15, l));
-      }
-    }
+    const bo = i * 144;
+    quantizeKScaleMin(x, i * QK_K, out, view, bo, 15, -1, 20);
     const qo = bo + 16;
     for (let j = 0, q = qo; j < QK_K; j += 64, q += 32) {
       for (let l = 0; l < 32; l++) out[q + l] = L[j + l]! | (L[j + l + 32]! << 4);
@@ -396,6 +413,189 @@ export function dequantizeQ4_K(bytes: Uint8Array): Float32Array {
       const d1 = Math.fround(d * sc1), mm1 = Math.fround(min * m1), d2 = Math.fround(d * sc2), mm2 = Math.fround(min * m2);
       for (let l = 0; l < 32; l++) out[y++] = Math.fround(d1 * (bytes[q + l]! & 0xf)) - mm1;
       for (let l = 0; l < 32; l++) out[y++] = Math.fround(d2 * (bytes[q + l]! >> 4)) - mm2;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q5_K: super-blocks of 256 values = 8 sub-blocks of 32, 176 bytes: d (f16), dmin (f16),
+// scales[12] (as Q4_K), qh[32] (bit 2c of qh[l]: high bit of sub-block 2c's value l, bit 2c+1:
+// sub-block 2c+1's), qs[128] (low 4 bits, nibbles as Q4_K). x = d*sc[j]*q - dmin*m[j], q in 0..31.
+
+/** quantize_row_q5_K_ref. */
+export function quantizeQ5_K(x: Float32Array): Uint8Array {
+  checkWhole('Q5_K', x.length, QK_K);
+  const nb = x.length / QK_K;
+  const out = new Uint8Array(nb * 176);
+  const view = new DataView(out.buffer);
+  const L = KL;
+  for (let i = 0; i < nb; i++) {
+    const bo = i * 176;
+    quantizeKScaleMin(x, i * QK_K, out, view, bo, 31, -0.5, 15);
+    const qh = bo + 16;
+    let ql = bo + 48, m1 = 1, m2 = 2;
+    for (let n = 0; n < QK_K; n += 64) {
+      for (let j = 0; j < 32; j++) {
+        let l1 = L[n + j]!, l2 = L[n + j + 32]!;
+        if (l1 > 15) { l1 -= 16; out[qh + j]! |= m1; }
+        if (l2 > 15) { l2 -= 16; out[qh + j]! |= m2; }
+        out[ql + j] = l1 | (l2 << 4);
+      }
+      m1 <<= 2; m2 <<= 2;
+      ql += 32;
+    }
+  }
+  return out;
+}
+
+/** dequantize_row_q5_K. */
+export function dequantizeQ5_K(bytes: Uint8Array): Float32Array {
+  const nb = checkBytes('Q5_K', bytes, 176);
+  const out = new Float32Array(nb * QK_K);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const bo = i * 176;
+    const d = f16ToF32(view.getUint16(bo, true));
+    const min = f16ToF32(view.getUint16(bo + 2, true));
+    const qh = bo + 16;
+    let y = i * QK_K, ql = bo + 48, is = 0, u1 = 1, u2 = 2;
+    for (let j = 0; j < QK_K; j += 64, ql += 32, is += 2, u1 <<= 2, u2 <<= 2) {
+      const [sc1, m1] = scaleMinK4(is, bytes, bo + 4);
+      const [sc2, m2] = scaleMinK4(is + 1, bytes, bo + 4);
+      const d1 = Math.fround(d * sc1), mm1 = Math.fround(min * m1), d2 = Math.fround(d * sc2), mm2 = Math.fround(min * m2);
+      for (let l = 0; l < 32; l++) out[y++] = Math.fround(d1 * ((bytes[ql + l]! & 0xf) + (bytes[qh + l]! & u1 ? 16 : 0))) - mm1;
+      for (let l = 0; l < 32; l++) out[y++] = Math.fround(d2 * ((bytes[ql + l]! >> 4) + (bytes[qh + l]! & u2 ? 16 : 0))) - mm2;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q6_K: super-blocks of 256 values = 16 sub-blocks of 16, 210 bytes: ql[128] (low 4 bits),
+// qh[64] (high 2 bits), scales[16] (int8), d (f16). Per 128-value half h (ql + 64h, qh + 32h),
+// value l (0..31) of each quarter: q1 = ql[l] lo | qh[l] bits 0-1, q2 = ql[l+32] lo | bits 2-3,
+// q3 = ql[l] hi | bits 4-5, q4 = ql[l+32] hi | bits 6-7, for values l, l+32, l+64, l+96.
+// x = d * sc[16-block] * (q - 32).
+
+/** ggml's GROUP_MAX_EPS (1e-15f). */
+const GROUP_MAX_EPS = Math.fround(1e-15);
+
+/**
+ * ggml's make_qx_quants(16, 32, x, L, rmse_type = 1, NULL) for one 16-value sub-block: symmetric
+ * levels -32..31 stored +32 in L, weights x^2, a search over 18 scales. Returns the scale.
+ */
+function makeQxQuants16(x: Float32Array, xo: number, L: Uint8Array, lo: number): number {
+  const fr = Math.fround, n = 16, nmax = 32;
+  let max = 0, amax = 0;
+  for (let i = 0; i < n; i++) {
+    const ax = Math.abs(x[xo + i]!);
+    if (ax > amax) { amax = ax; max = x[xo + i]!; }
+  }
+  if (amax < GROUP_MAX_EPS) {
+    for (let i = 0; i < n; i++) L[lo + i] = 0;
+    return 0;
+  }
+  let iscale = fr(-nmax / max);
+  let sumlx = 0, suml2 = 0;
+  for (let i = 0; i < n; i++) {
+    const xi = x[xo + i]!;
+    let l = nearestInt(fr(iscale * xi));
+    l = Math.max(-nmax, Math.min(nmax - 1, l));
+    L[lo + i] = l + nmax;
+    const w = fr(xi * xi);
+    sumlx = fr(sumlx + fr(fr(w * xi) * l));
+    suml2 = fr(suml2 + fr(fr(w * l) * l));
+  }
+  let scale = suml2 ? fr(sumlx / suml2) : 0;
+  let best = fr(scale * sumlx);
+  for (let is = -9; is <= 9; is++) {
+    if (is === 0) continue;
+    iscale = fr(-fr(nmax + fr(fr(0.1) * is)) / max);
+    sumlx = 0; suml2 = 0;
+    for (let i = 0; i < n; i++) {
+      const xi = x[xo + i]!;
+      let l = nearestInt(fr(iscale * xi));
+      l = Math.max(-nmax, Math.min(nmax - 1, l));
+      const w = fr(xi * xi);
+      sumlx = fr(sumlx + fr(fr(w * xi) * l));
+      suml2 = fr(suml2 + fr(fr(w * l) * l));
+    }
+    if (suml2 > 0 && fr(sumlx * sumlx) > fr(best * suml2)) {
+      for (let i = 0; i < n; i++) {
+        const l = nearestInt(fr(iscale * x[xo + i]!));
+        L[lo + i] = nmax + Math.max(-nmax, Math.min(nmax - 1, l));
+      }
+      scale = fr(sumlx / suml2);
+      best = fr(scale * sumlx);
+    }
+  }
+  return scale;
+}
+
+/** quantize_row_q6_K_ref. */
+export function quantizeQ6_K(x: Float32Array): Uint8Array {
+  checkWhole('Q6_K', x.length, QK_K);
+  const nb = x.length / QK_K;
+  const out = new Uint8Array(nb * 210);
+  const view = new DataView(out.buffer);
+  const L = new Uint8Array(QK_K);
+  const scales = new Float32Array(16);
+  for (let i = 0; i < nb; i++) {
+    const xo = i * QK_K, bo = i * 210;
+    let maxScale = 0, maxAbsScale = 0;
+    for (let ib = 0; ib < 16; ib++) {
+      const scale = makeQxQuants16(x, xo + 16 * ib, L, 16 * ib);
+      scales[ib] = scale;
+      if (Math.abs(scale) > maxAbsScale) { maxAbsScale = Math.abs(scale); maxScale = scale; }
+    }
+    if (maxAbsScale < GROUP_MAX_EPS) continue; // an all-zero block (d = +0)
+    const iscale = Math.fround(-128 / maxScale);
+    const d16 = f32ToF16(Math.fround(1 / iscale));
+    view.setUint16(bo + 208, d16, true);
+    for (let ib = 0; ib < 16; ib++) out[bo + 192 + ib] = Math.min(127, nearestInt(Math.fround(iscale * scales[ib]!))) & 0xff;
+    const dAll = f16ToF32(d16);
+    for (let j = 0; j < 16; j++) {
+      const d = Math.fround(dAll * view.getInt8(bo + 192 + j));
+      if (!d) continue;
+      for (let ii = 0; ii < 16; ii++) {
+        const l = nearestInt(Math.fround(x[xo + 16 * j + ii]! / d));
+        L[16 * j + ii] = Math.max(-32, Math.min(31, l)) + 32;
+      }
+    }
+    for (let j = 0, ql = bo, qh = bo + 128; j < QK_K; j += 128, ql += 64, qh += 32) {
+      for (let l = 0; l < 32; l++) {
+        const a = L[j + l]!, b = L[j + l + 32]!, c = L[j + l + 64]!, e = L[j + l + 96]!;
+        out[ql + l] = (a & 0xf) | ((c & 0xf) << 4);
+        out[ql + l + 32] = (b & 0xf) | ((e & 0xf) << 4);
+        out[qh + l] = (a >> 4) | ((b >> 4) << 2) | ((c >> 4) << 4) | ((e >> 4) << 6);
+      }
+    }
+  }
+  return out;
+}
+
+/** dequantize_row_q6_K. */
+export function dequantizeQ6_K(bytes: Uint8Array): Float32Array {
+  const nb = checkBytes('Q6_K', bytes, 210);
+  const out = new Float32Array(nb * QK_K);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const bo = i * 210;
+    const d = f16ToF32(view.getUint16(bo + 208, true));
+    for (let h = 0; h < 2; h++) {
+      const ql = bo + 64 * h, qh = bo + 128 + 32 * h, sc = bo + 192 + 8 * h, y = i * QK_K + 128 * h;
+      for (let l = 0; l < 32; l++) {
+        const is = l >> 4, hb = bytes[qh + l]!;
+        const q1 = ((bytes[ql + l]! & 0xf) | ((hb & 3) << 4)) - 32;
+        const q2 = ((bytes[ql + l + 32]! & 0xf) | (((hb >> 2) & 3) << 4)) - 32;
+        const q3 = ((bytes[ql + l]! >> 4) | (((hb >> 4) & 3) << 4)) - 32;
+        const q4 = ((bytes[ql + l + 32]! >> 4) | (((hb >> 6) & 3) << 4)) - 32;
+        out[y + l] = Math.fround(d * view.getInt8(sc + is)) * q1;
+        out[y + l + 32] = Math.fround(d * view.getInt8(sc + is + 2)) * q2;
+        out[y + l + 64] = Math.fround(d * view.getInt8(sc + is + 4)) * q3;
+        out[y + l + 96] = Math.fround(d * view.getInt8(sc + is + 6)) * q4;
+      }
     }
   }
   return out;

@@ -1,5 +1,5 @@
 // Plain TypeScript reference for every wasm kernel, plus the dtype helpers
-// (bf16 / f16 / Q8_0 / Q4_0 / Q4_K) that the rest of the runtime can import.
+// (bf16 / f16 / Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K) that the rest of the runtime can import.
 //
 // These are written to be obviously correct, not fast: scalar loops, f64
 // accumulation, f32 rounding (Math.fround) only where the format demands it.
@@ -48,8 +48,14 @@ export const Q8_0_BYTES = 34;
 export const Q4_0_BYTES = 18;
 /** Bytes per Q4_K super-block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles. */
 export const Q4_K_BYTES = 144;
+/** Bytes per Q5_K super-block: Q4_K's plus 32 bytes of fifth bits. */
+export const Q5_K_BYTES = 176;
+/** Bytes per Q6_K super-block: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales, f16 d. */
+export const Q6_K_BYTES = 210;
 
-export type WeightType = 'f32' | 'bf16' | 'f16' | 'q8_0' | 'q4_0' | 'q4_k';
+/** The block-quantized weight types (their matmul takes Q8_0 activations). */
+export type QuantWeightType = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
+export type WeightType = 'f32' | 'bf16' | 'f16' | QuantWeightType;
 
 /** Bytes of one weight row of `inDim` elements. Throws if inDim does not fit the block size. */
 export function rowBytes(type: WeightType, inDim: number): number {
@@ -68,6 +74,12 @@ export function rowBytes(type: WeightType, inDim: number): number {
     case 'q4_k':
       checkBlocks(type, inDim, QK_K);
       return (inDim / QK_K) * Q4_K_BYTES;
+    case 'q5_k':
+      checkBlocks(type, inDim, QK_K);
+      return (inDim / QK_K) * Q5_K_BYTES;
+    case 'q6_k':
+      checkBlocks(type, inDim, QK_K);
+      return (inDim / QK_K) * Q6_K_BYTES;
   }
 }
 
@@ -125,6 +137,18 @@ export function q4kScaleMin(scales: Uint8Array, o: number, j: number): [number, 
 export function dequantizeQ4_K(src: Uint8Array, count: number, dst?: Float32Array): Float32Array {
   checkBlocks('q4_k', count, QK_K);
   return into(ggml.dequantizeQ4_K(src.subarray(0, (count / QK_K) * Q4_K_BYTES)), dst);
+}
+
+/** Q5_K dequantization (ggml dequantize_row_q5_K). */
+export function dequantizeQ5_K(src: Uint8Array, count: number, dst?: Float32Array): Float32Array {
+  checkBlocks('q5_k', count, QK_K);
+  return into(ggml.dequantizeQ5_K(src.subarray(0, (count / QK_K) * Q5_K_BYTES)), dst);
+}
+
+/** Q6_K dequantization (ggml dequantize_row_q6_K). */
+export function dequantizeQ6_K(src: Uint8Array, count: number, dst?: Float32Array): Float32Array {
+  checkBlocks('q6_k', count, QK_K);
+  return into(ggml.dequantizeQ6_K(src.subarray(0, (count / QK_K) * Q6_K_BYTES)), dst);
 }
 
 /** f32 array -> bf16 bits. */
@@ -281,6 +305,87 @@ export function matmulQ4_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: 
 export function matmulQ4_KF32(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
   const wf = dequantizeQ4_K(w, rows * inDim);
   matmulF32(out, x, wf, n, inDim, rows, r0, r1);
+}
+
+/**
+ * out[n][rows] = xq[n] Q8_0 . W[rows] Q5_K ^T (integer path). As Q4_K with
+ * 5-bit levels q = nibble + 16 * (bit s of qh[l]) for value l of sub-block s.
+ */
+export function matmulQ5_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  checkBlocks('q5_k', inDim, QK_K);
+  const nsb = inDim / QK_K;
+  const nb = inDim / QK;
+  for (let j = 0; j < n; j++) {
+    for (let r = r0; r < r1; r++) {
+      let s = 0;
+      for (let sb = 0; sb < nsb; sb++) {
+        const wo = (r * nsb + sb) * Q5_K_BYTES;
+        const d = f16ToF32(readU16(w, wo));
+        const dmin = f16ToF32(readU16(w, wo + 2));
+        for (let sub = 0; sub < 8; sub++) {
+          const [sc, m] = q4kScaleMin(w, wo + 4, sub);
+          const xo = (j * nb + sb * 8 + sub) * Q8_0_BYTES;
+          const c = sub >> 1;
+          let isum = 0;
+          let xsum = 0;
+          for (let l = 0; l < 32; l++) {
+            const byte = w[wo + 48 + 32 * c + l]!;
+            const q = (sub & 1 ? byte >> 4 : byte & 0x0f) + ((w[wo + 16 + l]! >> sub) & 1) * 16;
+            const qx = (xq[xo + 2 + l]! << 24) >> 24;
+            isum += q * qx;
+            xsum += qx;
+          }
+          s += f16ToF32(readU16(xq, xo)) * (d * sc * isum - dmin * m * xsum);
+        }
+      }
+      out[j * rows + r] = s;
+    }
+  }
+}
+
+/** out[n][rows] = x[n][in] f32 . dequant(W[rows] Q5_K)^T (the f32-activation path). */
+export function matmulQ5_KF32(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulF32(out, x, dequantizeQ5_K(w, rows * inDim), n, inDim, rows, r0, r1);
+}
+
+/**
+ * out[n][rows] = xq[n] Q8_0 . W[rows] Q6_K ^T (integer path). Value
+ * v = 128h + 32k + l of a super-block: 6-bit level q from ql / qh, int8
+ * scale sc[v / 16]; per activation block: d_x * d * sum_v sc * (q - 32) * qx.
+ */
+export function matmulQ6_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  checkBlocks('q6_k', inDim, QK_K);
+  const nsb = inDim / QK_K;
+  const nb = inDim / QK;
+  for (let j = 0; j < n; j++) {
+    for (let r = r0; r < r1; r++) {
+      let s = 0;
+      for (let sb = 0; sb < nsb; sb++) {
+        const wo = (r * nsb + sb) * Q6_K_BYTES;
+        const d = f16ToF32(readU16(w, wo + 208));
+        for (let b = 0; b < 8; b++) {
+          const h = b >> 2, k = b & 3;
+          const xo = (j * nb + sb * 8 + b) * Q8_0_BYTES;
+          let isum = 0;
+          for (let l = 0; l < 32; l++) {
+            const lo = w[wo + 64 * h + 32 * (k & 1) + l]!;
+            const hi = (w[wo + 128 + 32 * h + l]! >> (2 * k)) & 3;
+            const q = ((k < 2 ? lo & 0x0f : lo >> 4) | (hi << 4)) - 32;
+            const sc = (w[wo + 192 + 8 * h + 2 * k + (l >> 4)]! << 24) >> 24;
+            const qx = (xq[xo + 2 + l]! << 24) >> 24;
+            isum += sc * q * qx;
+          }
+          s += f16ToF32(readU16(xq, xo)) * d * isum;
+        }
+      }
+      out[j * rows + r] = s;
+    }
+  }
+}
+
+/** out[n][rows] = x[n][in] f32 . dequant(W[rows] Q6_K)^T (the f32-activation path). */
+export function matmulQ6_KF32(out: Float32Array, x: Float32Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulF32(out, x, dequantizeQ6_K(w, rows * inDim), n, inDim, rows, r0, r1);
 }
 
 // ---------------------------------------------------------------- row ops

@@ -16,9 +16,9 @@
 
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { checkBlocks, QK, QK_K, type WeightType } from './reference.js';
+import { checkBlocks, QK, QK_K, type QuantWeightType, type WeightType } from './reference.js';
 
-export { rowBytes, type WeightType } from './reference.js';
+export { rowBytes, type QuantWeightType, type WeightType } from './reference.js';
 
 // The project compiles without lib.dom, so the slice of the WebAssembly JS
 // API used here is typed locally (structurally compatible with lib.dom's).
@@ -73,10 +73,14 @@ export interface KernelExports {
   matmul_q4_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   qmatmul_scratch_bytes(n: number, inDim: number): number;
   matmul_q4_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
+  matmul_q5_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
+  matmul_q6_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   /** x: f32 activations; weights dequantized on the fly. */
   matmul_q8_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   matmul_q4_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   matmul_q4_k_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
+  matmul_q5_k_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
+  matmul_q6_k_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   // conversions, count elements
   f32_to_bf16_row(dst: number, src: number, count: number): void;
   bf16_to_f32_row(dst: number, src: number, count: number): void;
@@ -87,6 +91,8 @@ export interface KernelExports {
   quantize_q4_0(dst: number, src: number, count: number): void;
   dequantize_q4_0(dst: number, src: number, count: number): void;
   dequantize_q4_k(dst: number, src: number, count: number): void;
+  dequantize_q5_k(dst: number, src: number, count: number): void;
+  dequantize_q6_k(dst: number, src: number, count: number): void;
   // row / element-wise ops
   rmsnorm(out: number, x: number, w: number, dim: number, eps: number, r0: number, r1: number): void;
   softmax(x: number, len: number, r0: number, r1: number): void;
@@ -332,7 +338,7 @@ export class Kernels {
 
   /**
    * out[n][rows] f32 = x[n][inDim] . W[rows][inDim]^T for W rows [r0, r1).
-   * For 'f32' / 'bf16' / 'f16' W, x is f32. For 'q8_0' / 'q4_0' / 'q4_k' W,
+   * For 'f32' / 'bf16' / 'f16' W, x is f32. For 'q8_0' / 'q4_0' / 'q4_k' / 'q5_k' / 'q6_k' W,
    * x is the activations already quantized with quantizeQ8_0 ([n][inDim/32]
    * Q8_0 blocks): the llama.cpp integer path.
    * scratch (q8_0 / q4_0 only, optional): qmatmulScratchBytes(n, inDim)
@@ -362,6 +368,12 @@ export class Kernels {
       case 'q4_k':
         checkBlocks('matmul q4_k', inDim, QK_K);
         return e.matmul_q4_k(out, x, w, n, inDim, rows, r0, r1);
+      case 'q5_k':
+        checkBlocks('matmul q5_k', inDim, QK_K);
+        return e.matmul_q5_k(out, x, w, n, inDim, rows, r0, r1);
+      case 'q6_k':
+        checkBlocks('matmul q6_k', inDim, QK_K);
+        return e.matmul_q6_k(out, x, w, n, inDim, rows, r0, r1);
     }
   }
 
@@ -373,15 +385,17 @@ export class Kernels {
     return this.exports.qmatmul_scratch_bytes(n, inDim);
   }
 
-  matmulF32Act(type: 'q8_0' | 'q4_0' | 'q4_k', out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulF32Act(type: QuantWeightType, out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
     checkDim('matmulF32Act', 'n', n);
     checkDim('matmulF32Act', 'rows', rows);
     checkRange('matmulF32Act', r0, r1, rows);
-    checkBlocks(`matmulF32Act ${type}`, inDim, type === 'q4_k' ? QK_K : QK);
+    checkBlocks(`matmulF32Act ${type}`, inDim, type === 'q8_0' || type === 'q4_0' ? QK : QK_K);
     const e = this.exports;
     if (type === 'q8_0') e.matmul_q8_0_f32(out, x, w, n, inDim, rows, r0, r1);
     else if (type === 'q4_0') e.matmul_q4_0_f32(out, x, w, n, inDim, rows, r0, r1);
-    else e.matmul_q4_k_f32(out, x, w, n, inDim, rows, r0, r1);
+    else if (type === 'q4_k') e.matmul_q4_k_f32(out, x, w, n, inDim, rows, r0, r1);
+    else if (type === 'q5_k') e.matmul_q5_k_f32(out, x, w, n, inDim, rows, r0, r1);
+    else e.matmul_q6_k_f32(out, x, w, n, inDim, rows, r0, r1);
   }
 
   /** dst: count/32 Q8_0 blocks (34 B) from src: count f32 (ggml quantize_row_q8_0_ref). */
@@ -396,12 +410,14 @@ export class Kernels {
     this.exports.quantize_q4_0(dst, src, count);
   }
 
-  /** dst: count f32 from Q8_0 / Q4_0 / Q4_K blocks at src. */
-  dequantize(type: 'q8_0' | 'q4_0' | 'q4_k', dst: number, src: number, count: number): void {
-    checkBlocks(`dequantize ${type}`, count, type === 'q4_k' ? QK_K : QK);
+  /** dst: count f32 from Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K blocks at src. */
+  dequantize(type: QuantWeightType, dst: number, src: number, count: number): void {
+    checkBlocks(`dequantize ${type}`, count, type === 'q8_0' || type === 'q4_0' ? QK : QK_K);
     if (type === 'q8_0') this.exports.dequantize_q8_0(dst, src, count);
     else if (type === 'q4_0') this.exports.dequantize_q4_0(dst, src, count);
-    else this.exports.dequantize_q4_k(dst, src, count);
+    else if (type === 'q4_k') this.exports.dequantize_q4_k(dst, src, count);
+    else if (type === 'q5_k') this.exports.dequantize_q5_k(dst, src, count);
+    else this.exports.dequantize_q6_k(dst, src, count);
   }
 
   /** dst bf16[count] = src f32[count] (round to nearest even). */

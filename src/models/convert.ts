@@ -9,31 +9,48 @@ import { ggufMetadata, hfToGguf, isAlwaysF32, LLAMA_FTYPE } from './gguf-arch.js
 import { expectedTensors, readModelArgs } from './load.js';
 import type { DecoderArgs } from './transformer.js';
 
-export const CONVERT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k'] as const;
+export const CONVERT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'q4_k_m', 'q5_k_m'] as const;
 export type ConvertType = typeof CONVERT_TYPES[number];
 
 const FILE_TYPE: Record<ConvertType, number> = {
   f32: LLAMA_FTYPE.ALL_F32, f16: LLAMA_FTYPE.MOSTLY_F16, bf16: LLAMA_FTYPE.MOSTLY_BF16,
   q8_0: LLAMA_FTYPE.MOSTLY_Q8_0, q4_0: LLAMA_FTYPE.MOSTLY_Q4_0, q4_k: LLAMA_FTYPE.MOSTLY_Q4_K_S,
+  q5_k: LLAMA_FTYPE.MOSTLY_Q5_K_S, q6_k: LLAMA_FTYPE.MOSTLY_Q6_K, q4_k_m: LLAMA_FTYPE.MOSTLY_Q4_K_M, q5_k_m: LLAMA_FTYPE.MOSTLY_Q5_K_M,
 };
 
-const MAIN_TYPE: Record<ConvertType, string> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0', q4_k: 'Q4_K' };
+const MAIN_TYPE: Record<ConvertType, string> = {
+  f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0', q4_k: 'Q4_K', q5_k: 'Q5_K', q6_k: 'Q6_K', q4_k_m: 'Q4_K', q5_k_m: 'Q5_K',
+};
+
+/** llama.cpp's use_more_bits (llama-quant.cpp): the layers its _M mixes give more bits. */
+function useMoreBits(layer: number, layers: number): boolean {
+  const e = Math.trunc(layers / 8);
+  return layer < e || layer >= Math.trunc((7 * layers) / 8) || (layer - e) % 3 === 2;
+}
 
 /**
- * The GGML type of one GGUF tensor in a file of `type`:
+ * The GGML type of one GGUF tensor in a file of `type` (`layers`: the model's layer count, used by
+ * the _M mixes):
  *  - norms, biases, the router (ffn_gate_inp) and the router scale: F32 (as llama.cpp's converter);
- *  - output.weight (lm_head) in q4_0 / q4_k files: Q8_0 (llama.cpp's quantizer gives the output
- *    matrix a higher-precision type, Q6_K, which this project does not implement);
+ *  - output.weight (lm_head) in q4_0 / q4_k files: Q8_0 (kept from before Q6_K existed here);
+ *    in q5_k / q4_k_m / q5_k_m files: Q6_K (as llama-quantize);
+ *  - q4_k_m / q5_k_m: llama-quantize's Q4_K_M / Q5_K_M recipe for a dense model: Q4_K / Q5_K,
+ *    except attn_v and ffn_down of the layers use_more_bits picks (the first and last eighth and
+ *    every third layer between), Q6_K;
  *  - every other matrix, token_embd included: the file's type;
- *  - a block type whose block does not divide the row length falls back: Q4_K -> Q8_0
- *    (llama.cpp: Q5_0), then to F16 (llama.cpp's converter and quantizer do the same).
+ *  - a block type whose block does not divide the row length falls back: the K-quants -> Q8_0
+ *    (llama.cpp: Q5_0 for Q4_K, Q5_1 for Q5_K, Q8_0 for Q6_K), then to F16 (llama.cpp's
+ *    converter and quantizer do the same).
  */
-export function tensorTypeFor(ggufName: string, shape: readonly number[], type: ConvertType): string {
+export function tensorTypeFor(ggufName: string, shape: readonly number[], type: ConvertType, layers = 1): string {
   if (isAlwaysF32(ggufName, shape)) return 'F32';
   let t = MAIN_TYPE[type];
   if (ggufName === 'output.weight' && (type === 'q4_0' || type === 'q4_k')) t = 'Q8_0';
+  if (ggufName === 'output.weight' && (type === 'q5_k' || type === 'q4_k_m' || type === 'q5_k_m')) t = 'Q6_K';
+  const blk = /^blk\.(\d+)\.(attn_v|ffn_down|ffn_down_exps|ffn_down_shexp)\.weight$/.exec(ggufName);
+  if (blk && (type === 'q4_k_m' || type === 'q5_k_m') && useMoreBits(Number(blk[1]), layers)) t = 'Q6_K';
   const row = shape[shape.length - 1]!;
-  if (t === 'Q4_K' && row % ggmlType('Q4_K').blockSize !== 0) t = 'Q8_0';
+  if (t.endsWith('_K') && row % ggmlType(t).blockSize !== 0) t = 'Q8_0';
   if (row % ggmlType(t).blockSize !== 0) t = 'F16';
   return t;
 }
@@ -64,7 +81,7 @@ export function planTensors(args: DecoderArgs, type: ConvertType): PlannedTensor
     if (!t) {
       // router_scale [1, n_expert] is stored as a vector, like llama.cpp's per-expert scales.
       const ggufShape = loc.expert !== undefined ? [0, ...shape] : hf.endsWith('mlp.router_scale') ? [shape[1]!] : [...shape];
-      t = { name: loc.name, dtype: tensorTypeFor(loc.name, ggufShape, type), shape: ggufShape, sources: [] };
+      t = { name: loc.name, dtype: tensorTypeFor(loc.name, ggufShape, type, args.num_hidden_layers), shape: ggufShape, sources: [] };
       byName.set(loc.name, t);
       plan.push(t);
     }

@@ -20,7 +20,8 @@ export const GGML_QUANT_VERSION = 2;
 
 /** llama.cpp's llama_ftype values for general.file_type. */
 export const LLAMA_FTYPE = {
-  ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q4_0: 2, MOSTLY_Q8_0: 7, MOSTLY_Q4_K_S: 14, MOSTLY_Q4_K_M: 15, MOSTLY_BF16: 32,
+  ALL_F32: 0, MOSTLY_F16: 1, MOSTLY_Q4_0: 2, MOSTLY_Q8_0: 7, MOSTLY_Q4_K_S: 14, MOSTLY_Q4_K_M: 15,
+  MOSTLY_Q5_K_S: 16, MOSTLY_Q5_K_M: 17, MOSTLY_Q6_K: 18, MOSTLY_BF16: 32,
 } as const;
 
 /** llama.cpp's expert gating function ids ({arch}.expert_gating_func). */

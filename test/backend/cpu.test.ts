@@ -97,7 +97,7 @@ for (const [name, config, extra] of [
   ['PanguProMoE', panguMoeConfig({ hidden_size: 256, moe_intermediate_size: 256, shared_expert_intermediate_size: 256, num_hidden_layers: 1 }), { clearRouting: true }],
   ['PanguEmbedded', panguEmbeddedConfig({ hidden_size: 256, intermediate_size: 512, num_hidden_layers: 1 }), {}],
 ] as const) {
-  test(`${name}: GGUF Q8_0 / Q4_0 / Q4_K run on the cpu backend's integer kernels; Q8_0 keeps the 64 greedy tokens`, async () => {
+  test(`${name}: GGUF Q8_0 / Q4_0 / Q4_K / Q4_K_M (Q4_K + Q6_K) / Q5_K_M (Q5_K + Q6_K) run on the cpu backend's integer kernels; Q8_0 keeps the 64 greedy tokens`, async () => {
     const dir = tempDir();
     const hf = path.join(dir, 'hf');
     writeClearModel(hf, config, { seed: 3, dtype: 'F32', ...extra });
@@ -105,9 +105,10 @@ for (const [name, config, extra] of [
     const original = [...generate(loadModel(hf), prompt, { maxTokens: 64 })];
     const backend = await CpuBackend.create({ threads: 2 });
     try {
-      for (const type of ['q8_0', 'q4_0', 'q4_k'] as const) {
+      for (const type of ['q8_0', 'q4_0', 'q4_k', 'q4_k_m', 'q5_k_m'] as const) {
         const file = path.join(dir, `m-${type}.gguf`);
-        convertToGguf(hf, file, { type });
+        const { types } = convertToGguf(hf, file, { type });
+        if (type.endsWith('_m')) assert.ok(types['Q6_K']! > 0 && types[type === 'q4_k_m' ? 'Q4_K' : 'Q5_K']! > 0, JSON.stringify(types));
         // Against the same weights in f32 arithmetic: only the Q8_0 rounding of activations differs.
         const exact = loadModel(file);
         const fast = loadModel(file, { backend });

@@ -42,8 +42,8 @@ test('pangu convert: usage errors exit 2 and write nothing', () => {
   const dir = tempDir();
   const out = path.join(dir, 'x.gguf');
   for (const [args, re] of [
-    [['--model', dir, '--out', out], /--type is required: one of f32, f16, bf16, q8_0, q4_0, q4_k/],
-    [['--model', dir, '--out', out, '--type', 'q5_k'], /--type must be one of f32, f16, bf16, q8_0, q4_0, q4_k, got "q5_k"/],
+    [['--model', dir, '--out', out], /--type is required: one of f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m, q5_k_m/],
+    [['--model', dir, '--out', out, '--type', 'q3_k'], /--type must be one of f32, f16, bf16, q8_0, q4_0, q4_k, q5_k, q6_k, q4_k_m, q5_k_m, got "q3_k"/],
     [['--out', out, '--type', 'f32'], /--model DIR is required/],
     [['--model', dir, '--type', 'f32'], /--out FILE\.gguf is required/],
   ] as const) {

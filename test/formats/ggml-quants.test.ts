@@ -4,8 +4,8 @@ import * as path from 'node:path';
 import { test } from 'node:test';
 import { Rng } from '../../src/engine/sampler.js';
 import {
-  decodeToFloat32, dequantizeQ4_0, dequantizeQ4_K, dequantizeQ8_0, ggmlType, ggmlTypeById, quantize,
-  quantizeQ4_0, quantizeQ4_K, quantizeQ8_0, tensorByteLength, type BlockDType,
+  decodeToFloat32, dequantizeQ4_0, dequantizeQ4_K, dequantizeQ5_K, dequantizeQ6_K, dequantizeQ8_0, ggmlType, ggmlTypeById,
+  quantize, quantizeQ4_0, quantizeQ4_K, quantizeQ5_K, quantizeQ6_K, quantizeQ8_0, tensorByteLength, type BlockDType,
 } from '../../src/formats/ggml-quants.js';
 import { FIXTURES } from '../helpers.js';
 
@@ -24,7 +24,7 @@ const input = floats('input_f32');
 test('GGML type table: ids, block sizes and bytes per block as in ggml.h', () => {
   const expect: [string, number, number, number][] = [
     ['F32', 0, 1, 4], ['F16', 1, 1, 2], ['Q4_0', 2, 32, 18], ['Q8_0', 8, 32, 34], ['Q4_K', 12, 256, 144],
-    ['Q6_K', 14, 256, 210], ['BF16', 30, 1, 2],
+    ['Q5_K', 13, 256, 176], ['Q6_K', 14, 256, 210], ['BF16', 30, 1, 2],
   ];
   for (const [name, id, bs, ts] of expect) {
     assert.deepEqual(ggmlType(name), { name, id, blockSize: bs, typeSize: ts });
@@ -48,10 +48,21 @@ test('Q4_K quantizes byte for byte like ggml quantize_row_q4_K_ref', () => {
   assert.deepEqual(quantizeQ4_K(input), bytes('q4_k_ggml_ref'));
 });
 
+test('Q5_K and Q6_K quantize byte for byte like ggml quantize_row_q5_K_ref / quantize_row_q6_K_ref', () => {
+  assert.deepEqual(quantizeQ5_K(input), bytes('q5_k_ggml_ref'));
+  assert.deepEqual(quantizeQ6_K(input), bytes('q6_k_ggml_ref'));
+  assert.deepEqual(quantize('Q6_K', input), bytes('q6_k_ggml_ref'));
+  // An all-zero super-block: all bytes zero (ggml memsets the block).
+  assert.deepEqual(quantizeQ6_K(new Float32Array(256)), new Uint8Array(210));
+});
+
 test('dequantization equals gguf-py exactly', () => {
   assert.deepEqual(dequantizeQ8_0(bytes('q8_0_gguf_py')), floats('q8_0_dequant_gguf_py'));
   assert.deepEqual(dequantizeQ4_0(bytes('q4_0_gguf_py')), floats('q4_0_dequant_gguf_py'));
   assert.deepEqual(dequantizeQ4_K(bytes('q4_k_ggml_ref')), floats('q4_k_dequant_gguf_py'));
+  assert.deepEqual(dequantizeQ5_K(bytes('q5_k_ggml_ref')), floats('q5_k_dequant_gguf_py'));
+  assert.deepEqual(dequantizeQ6_K(bytes('q6_k_ggml_ref')), floats('q6_k_dequant_gguf_py'));
+  assert.deepEqual(decodeToFloat32('Q6_K', bytes('q6_k_ggml_ref')), floats('q6_k_dequant_gguf_py'));
 });
 
 /** Largest |dequantized - x| over each block of `size`, divided by `scaleOf(block)`. */
@@ -95,10 +106,21 @@ test('quantization error against float32 stays within the documented bounds', ()
   const normal = x.subarray(x.length / 2); // blocks of magnitude >= 1e-1: f16 scales are normal numbers
   const q4kNormal = worstError(normal, decodeToFloat32('Q4_K', quantize('Q4_K', normal)), 256, range);
   assert.ok(q4kNormal <= 0.05, `Q4_K error ${q4kNormal} of the range`);
+  // Q5_K: as Q4_K with 5-bit levels: one step range / 31 plus the f16 floor ((63 * 31 + 63) * 2^-25).
+  const q5k = worstError(x, decodeToFloat32('Q5_K', quantize('Q5_K', x)), 256, (b) => range(b) / 31 + 2016 * 2 ** -25);
+  assert.ok(q5k <= 1, `Q5_K error ${q5k} of the bound`);
+  const q5kNormal = worstError(normal, decodeToFloat32('Q5_K', quantize('Q5_K', normal)), 256, range);
+  assert.ok(q5kNormal <= 0.025, `Q5_K error ${q5kNormal} of the range`);
+  // Q6_K: symmetric levels -32..31 per 16 values, 8-bit scales relative to the super-block's
+  // largest: at most one step of the largest scale, amax / 32 of the 256-block (plus the f16 floor).
+  const q6k = worstError(x, decodeToFloat32('Q6_K', quantize('Q6_K', x)), 256, (b) => amax(b) / 32 + 128 * 32 * 2 ** -25);
+  assert.ok(q6k <= 1, `Q6_K error ${q6k} of the bound`);
+  const q6kNormal = worstError(normal, decodeToFloat32('Q6_K', quantize('Q6_K', normal)), 256, amax);
+  assert.ok(q6kNormal <= 0.02, `Q6_K error ${q6kNormal} of the amax`); // measured 0.0162
 });
 
 test('quantizers refuse partial blocks and dequantizers partial byte blocks', () => {
-  for (const t of ['Q8_0', 'Q4_0', 'Q4_K'] as BlockDType[]) {
+  for (const t of ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'] as BlockDType[]) {
     assert.throws(() => quantize(t, new Float32Array(16)), /not a whole number of blocks/);
     assert.throws(() => decodeToFloat32(t, new Uint8Array(7)), /not a whole number of \d+-byte blocks/);
   }

@@ -189,6 +189,29 @@ describe('block quantizers', () => {
     }
   });
 
+  for (const [type, bytes, dOffsets] of [['q5_k', 176, [0, 2]], ['q6_k', 210, [208]]] as const) {
+    it(`${type}: wasm dequantize matches the reference exactly on random blocks`, () => {
+      const { k, arena } = setup();
+      const r = rng(13);
+      for (const nsb of [1, 2, 7]) {
+        const q = new Uint8Array(nsb * bytes);
+        for (let i = 0; i < q.length; i++) q[i] = Math.floor(r() * 256);
+        for (let b = 0; b < nsb; b++) {
+          for (const o of dOffsets) {
+            const d = ref.f32ToF16((r() + 0.1) * 1e-3);
+            q[b * bytes + o] = d & 0xff;
+            q[b * bytes + o + 1] = d >> 8;
+          }
+        }
+        const src = arena.put(q);
+        const dst = arena.alloc(nsb * 256 * 4);
+        k.dequantize(type, dst, src, nsb * 256);
+        const want = type === 'q5_k' ? ref.dequantizeQ5_K(q, nsb * 256) : ref.dequantizeQ6_K(q, nsb * 256);
+        assert.deepEqual(arena.f32(dst, nsb * 256), want);
+      }
+    });
+  }
+
   it('block formats reject lengths that are not whole blocks', () => {
     const { k } = setup();
     assert.throws(() => k.quantizeQ8_0(64, 1024, 33), /multiple of the 32-element block/);
@@ -199,5 +222,9 @@ describe('block quantizers', () => {
     assert.equal(ref.rowBytes('q8_0', 128), 136);
     assert.equal(ref.rowBytes('q4_0', 64), 36);
     assert.equal(ref.rowBytes('q4_k', 512), 288);
+    assert.equal(ref.rowBytes('q5_k', 512), 352);
+    assert.equal(ref.rowBytes('q6_k', 512), 420);
+    assert.throws(() => k.matmul('q6_k', 0, 64, 128, 1, 160, 4), /multiple of the 256-element block/);
+    assert.throws(() => k.matmulF32Act('q5_k', 0, 64, 128, 1, 160, 4), /multiple of the 256-element block/);
   });
 });

@@ -3,18 +3,19 @@
 // Tolerances, per output element, relative to S = sum_k |x_k * w_k| (the
 // natural scale of f32 rounding in a dot product):
 //   f32 / bf16 / f16 weights:                  |wasm - ref| <= 1e-5 * S
-//   Q8_0 / Q4_0 / Q4_K (integer path) against the reference of the same
+//   Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K (integer path) against the reference of the same
 //   quantized math (same Q8_0 activations):    |wasm - ref| <= 1e-5 * S_q
 //   f32-activation quantized paths vs f32 matmul of the dequantized W: 1e-5 * S
 // and separately the quantization error against plain f32 math is bounded
 // (relative RMS over the output on Gaussian data: Q8_0 x Q8_0 < 1.5%,
-// Q4_0 x Q8_0 < 15%; Q4_K has no quantizer here, so only the Q8_0 activation
-// error is measured, < 1.5%).
+// Q4_0 x Q8_0 < 15%, Q5_K x Q8_0 < 6%, Q6_K x Q8_0 < 3%; for Q4_K only the
+// Q8_0 activation error is measured, < 1.5%).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { quantizeQ5_K, quantizeQ6_K } from '../../src/formats/ggml-quants.js';
 import * as ref from '../../src/kernels/reference.js';
-import type { WeightType } from '../../src/kernels/wasm.js';
+import type { QuantWeightType, WeightType } from '../../src/kernels/wasm.js';
 import { maxRelErr, randn, rng, setup } from './helpers.js';
 
 type Shape = [n: number, inDim: number, rows: number];
@@ -29,6 +30,21 @@ const quantShapes: Shape[] = [
   [9, 64, 6], [1, 4096, 33], [2, 4096, 6], [16, 128, 7], [6, 64, 3], [7, 96, 2], [63, 4096, 3],
 ];
 const q4kShapes: Shape[] = [[1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3]];
+const kShapes: Shape[] = [...q4kShapes, [1, 1024, 8], [1, 512, 3], [9, 512, 6]];
+
+/** Random K-quant super-blocks: random bytes with the f16 scales (at dOffsets) set to modest finite values. */
+function randomK(r: () => number, nsb: number, bytes: number, dOffsets: number[], scale: number): Uint8Array {
+  const b = new Uint8Array(nsb * bytes);
+  for (let i = 0; i < b.length; i++) b[i] = Math.floor(r() * 256);
+  for (let s = 0; s < nsb; s++) {
+    for (const o of dOffsets) {
+      const d = ref.f32ToF16(scale * (0.5 + r()));
+      b[s * bytes + o] = d & 0xff;
+      b[s * bytes + o + 1] = d >> 8;
+    }
+  }
+  return b;
+}
 
 /** S[j][r] = sum_k |x[j][k] * w[r][k]| for dequantized w. */
 function absDot(x: Float32Array, w: Float32Array, n: number, inDim: number, rows: number): Float32Array {
@@ -79,12 +95,22 @@ function makeWeights(type: WeightType, r: () => number, rows: number, inDim: num
       }
       return { bytes: b, deq: ref.dequantizeQ4_K(b, rows * inDim) };
     }
+    case 'q5_k': {
+      // random bytes half of the time (every bit pattern), else ggml's quantizer on the weights
+      const b = r() < 0.5 ? randomK(r, (rows * inDim) / 256, ref.Q5_K_BYTES, [0, 2], 0.001) : quantizeQ5_K(wf);
+      return { bytes: b, deq: ref.dequantizeQ5_K(b, rows * inDim) };
+    }
+    case 'q6_k': {
+      // random bytes (int8 scales down to -128) half of the time, else ggml's quantizer
+      const b = r() < 0.5 ? randomK(r, (rows * inDim) / 256, ref.Q6_K_BYTES, [208], 0.0002) : quantizeQ6_K(wf);
+      return { bytes: b, deq: ref.dequantizeQ6_K(b, rows * inDim) };
+    }
   }
 }
 
 const refFloat = { f32: ref.matmulF32, bf16: ref.matmulBf16, f16: ref.matmulF16 } as const;
-const refQuant = { q8_0: ref.matmulQ8_0, q4_0: ref.matmulQ4_0, q4_k: ref.matmulQ4_K } as const;
-const refF32Act = { q8_0: ref.matmulQ8_0F32, q4_0: ref.matmulQ4_0F32, q4_k: ref.matmulQ4_KF32 } as const;
+const refQuant = { q8_0: ref.matmulQ8_0, q4_0: ref.matmulQ4_0, q4_k: ref.matmulQ4_K, q5_k: ref.matmulQ5_K, q6_k: ref.matmulQ6_K } as const;
+const refF32Act = { q8_0: ref.matmulQ8_0F32, q4_0: ref.matmulQ4_0F32, q4_k: ref.matmulQ4_KF32, q5_k: ref.matmulQ5_KF32, q6_k: ref.matmulQ6_KF32 } as const;
 
 describe('matmul, float weights', () => {
   for (const type of ['f32', 'bf16', 'f16'] as const) {
@@ -108,8 +134,8 @@ describe('matmul, float weights', () => {
 });
 
 describe('matmul, quantized weights (integer path with Q8_0 activations)', () => {
-  for (const type of ['q8_0', 'q4_0', 'q4_k'] as const) {
-    const shapes = type === 'q4_k' ? q4kShapes : quantShapes;
+  for (const type of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
+    const shapes = type === 'q4_k' ? q4kShapes : type === 'q5_k' || type === 'q6_k' ? kShapes : quantShapes;
     it(`${type}: wasm matches the reference of the same quantized math (1e-5)`, () => {
       const r = rng(23);
       for (const [n, inDim, rows] of shapes) {
@@ -129,7 +155,7 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
         const xdeq = ref.dequantizeQ8_0(xqBytes, n * inDim);
         const err = maxRelErr(arena.f32(op, n * rows), want, absDot(xdeq, w.deq, n, inDim, rows));
         assert.ok(err <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows}: rel err ${err}`);
-        if (type !== 'q4_k') {
+        if (type === 'q8_0' || type === 'q4_0') {
           // the optional scratch changes the speed only
           const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
           const op2 = arena.alloc(n * rows * 4);
@@ -163,7 +189,7 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
   it('quantization error vs f32 math is bounded (relative RMS of the output)', () => {
     const r = rng(31);
     const [n, inDim, rows] = [4, 1024, 64];
-    for (const [type, bound] of [['q8_0', 0.015], ['q4_0', 0.15], ['q4_k', 0.015]] as const) {
+    for (const [type, bound] of [['q8_0', 0.015], ['q4_0', 0.15], ['q4_k', 0.015], ['q5_k', 0.06], ['q6_k', 0.03]] as const) {
       const { k, arena } = setup(4 << 20);
       const x = randn(r, n * inDim);
       let bytes: Uint8Array;
@@ -176,7 +202,8 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
         wf = w.deq;
       } else {
         wf = randn(r, rows * inDim, 0.05);
-        bytes = type === 'q8_0' ? ref.quantizeQ8_0(wf) : ref.quantizeQ4_0(wf);
+        bytes = type === 'q8_0' ? ref.quantizeQ8_0(wf) : type === 'q4_0' ? ref.quantizeQ4_0(wf)
+          : type === 'q5_k' ? quantizeQ5_K(wf) : quantizeQ6_K(wf);
       }
       const xp = arena.put(x);
       const xq = arena.alloc((n * inDim / 32) * 34);
@@ -200,12 +227,12 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
 });
 
 describe('matmul row-range splitting', () => {
-  const all: WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k'];
+  const all: WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
   for (const type of all) {
     it(`${type}: split calls give bit-identical results to one call`, () => {
       const r = rng(37);
       for (const n of [1, 3, 6]) {
-        const inDim = type === 'q4_k' ? 512 : type.startsWith('q') ? 160 : 75;
+        const inDim = type.endsWith('_k') ? 512 : type.startsWith('q') ? 160 : 75;
         const rows = 23;
         const { k, arena } = setup();
         const x = randn(r, n * inDim);
@@ -232,7 +259,7 @@ describe('matmul row-range splitting', () => {
           assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `${type} n=${n} with scratch`);
         }
         if (type.startsWith('q')) {
-          const qt = type as 'q8_0' | 'q4_0' | 'q4_k';
+          const qt = type as QuantWeightType;
           const xf = arena.put(x);
           k.matmulF32Act(qt, one, xf, wp, n, inDim, rows);
           for (let i = 0; i + 1 < cuts.length; i++) k.matmulF32Act(qt, split, xf, wp, n, inDim, rows, cuts[i], cuts[i + 1]);

@@ -96,6 +96,10 @@ const BOUNDS: Record<Exclude<ConvertType, 'f32'>, { max: number; rms: number }> 
   q8_0: { max: 0.1, rms: 0.02 },
   q4_0: { max: 1.5, rms: 0.3 },
   q4_k: { max: 1.0, rms: 0.2 },
+  q5_k: { max: 0.5, rms: 0.1 },
+  q6_k: { max: 0.25, rms: 0.05 },
+  q4_k_m: { max: 1.0, rms: 0.2 },
+  q5_k_m: { max: 0.5, rms: 0.1 },
 };
 
 function checkConverted(hf: string, types: Exclude<ConvertType, 'f32'>[], big: boolean): void {
@@ -110,6 +114,8 @@ function checkConverted(hf: string, types: Exclude<ConvertType, 'f32'>[], big: b
     const file = `${hf}-${type}.gguf`;
     const result = convertToGguf(hf, file, { type });
     if (type === 'q4_k') assert.ok(result.types['Q4_K']! > 0, `Q4_K tensors in ${JSON.stringify(result.types)}`);
+    if (type === 'q4_k_m') assert.ok(result.types['Q4_K']! > 0 && result.types['Q6_K']! > 0, `Q4_K and Q6_K tensors in ${JSON.stringify(result.types)}`);
+    if (type === 'q5_k_m') assert.ok(result.types['Q5_K']! > 0 && result.types['Q6_K']! > 0, `Q5_K and Q6_K tensors in ${JSON.stringify(result.types)}`);
     const model = loadModel(file);
     const logits = allLogits(model, sequence);
     const diff = Float32Array.from(logits, (x, i) => x - refLogits[i]!);
@@ -133,12 +139,12 @@ for (const [name, config, extra] of archs) {
     checkConverted(hf, ['f16', 'bf16', 'q8_0', 'q4_0'], false);
   });
 
-  test(`${name}: Q4_K conversion of a model with 256-wide rows stays within bounds`, () => {
+  test(`${name}: Q4_K / Q5_K / Q6_K / Q4_K_M / Q5_K_M conversions of a model with 256-wide rows stay within bounds`, () => {
     const dir = tempDir();
     const hf = path.join(dir, 'hf');
     writeClearModel(hf, config({ hidden_size: 256, intermediate_size: 512, moe_intermediate_size: 256, shared_expert_intermediate_size: 256, num_hidden_layers: 1 }),
       { seed: 1, dtype: 'F32', ...extra });
-    checkConverted(hf, ['q4_k', 'q8_0'], true);
+    checkConverted(hf, ['q4_k', 'q8_0', 'q5_k', 'q6_k', 'q4_k_m', 'q5_k_m'], true);
   });
 }
 
@@ -153,6 +159,17 @@ test('tensor types: norms, biases, router and router scale stay F32; output is Q
   assert.equal(tensorTypeFor('blk.0.ffn_down_exps.weight', [64, 5120, 1344], 'q4_k'), 'Q8_0'); // 1344 % 256 != 0
   assert.equal(tensorTypeFor('blk.0.ffn_up.weight', [160, 60], 'q8_0'), 'F16'); // 60 % 32 != 0
   assert.equal(tensorTypeFor('blk.0.ffn_up.weight', [160, 60], 'bf16'), 'BF16');
+  // llama-quantize's Q4_K_M / Q5_K_M: output Q6_K; attn_v and ffn_down Q6_K in the layers of use_more_bits
+  // (32 layers: 0-3, 28-31 and 6, 9, ..., 27), else the base type; K-quants that do not fit fall back to Q8_0.
+  assert.equal(tensorTypeFor('output.weight', [512, 256], 'q4_k_m', 32), 'Q6_K');
+  assert.equal(tensorTypeFor('token_embd.weight', [512, 256], 'q4_k_m', 32), 'Q4_K');
+  const sixes = Array.from({ length: 32 }, (_, i) => i).filter((i) => tensorTypeFor(`blk.${i}.ffn_down.weight`, [256, 512], 'q4_k_m', 32) === 'Q6_K');
+  assert.deepEqual(sixes, [0, 1, 2, 3, 6, 9, 12, 15, 18, 21, 24, 27, 28, 29, 30, 31]);
+  assert.equal(tensorTypeFor('blk.6.attn_v.weight', [64, 256], 'q5_k_m', 32), 'Q6_K');
+  assert.equal(tensorTypeFor('blk.5.attn_v.weight', [64, 256], 'q5_k_m', 32), 'Q5_K');
+  assert.equal(tensorTypeFor('blk.5.attn_q.weight', [256, 256], 'q4_k_m', 32), 'Q4_K');
+  assert.equal(tensorTypeFor('blk.0.ffn_down.weight', [256, 320], 'q4_k_m', 32), 'Q8_0'); // 320 % 256 != 0
+  assert.equal(tensorTypeFor('blk.0.ffn_up.weight', [256, 256], 'q6_k', 32), 'Q6_K');
 });
 
 test('GGUF names: stacked experts split into per-expert views; every checkpoint tensor has a place', () => {
@@ -237,18 +254,18 @@ test('GGUF models that cannot be run give errors naming the file, the key or the
   expect((_, t) => t.splice(t.findIndex((x) => x.name === 'blk.0.attn_q.bias'), 1),
     /tensor 'model\.layers\.0\.self_attn\.q_proj\.bias': missing from the GGUF file \(GGUF tensor 'blk\.0\.attn_q\.bias'\)/);
   expect((_, t) => { const x = t.find((y) => y.name === 'blk.1.ffn_down.weight')!; x.dtype = 'I8'; x.data = new Uint8Array(64 * 160); },
-    /tensor 'blk\.1\.ffn_down\.weight': GGML type I8 is not supported by this runtime \(supported: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K\)/);
+    /tensor 'blk\.1\.ffn_down\.weight': GGML type I8 is not supported by this runtime \(supported: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K\)/);
   expect((_, t) => { const x = t.find((y) => y.name === 'output.weight')!; x.shape = [500, 64]; x.data = new Uint8Array(500 * 64 * 4); },
     /tensor 'lm_head\.weight': has shape \[500,64\], expected \[512,64\]/);
 });
 
 test('a tensor of a GGML type this runtime cannot decode is named with its type', () => {
-  const file = path.join(tempDir(), 'q6k.gguf');
+  const file = path.join(tempDir(), 'q3k.gguf');
   writeGguf(file, new Map([['general.architecture', kv.str('pangu-embedded')]]),
-    [{ name: 'output_norm.weight', dtype: 'Q6_K', shape: [256], data: new Uint8Array(210) }]);
+    [{ name: 'output_norm.weight', dtype: 'Q3_K', shape: [256], data: new Uint8Array(110) }]);
   const src = new GgufTensorSource(GgufFile.open(file));
   try {
-    assert.throws(() => src.info('model.norm.weight'), /q6k\.gguf: tensor 'output_norm\.weight': GGML type Q6_K is not supported by this runtime/);
+    assert.throws(() => src.info('model.norm.weight'), /q3k\.gguf: tensor 'output_norm\.weight': GGML type Q3_K is not supported by this runtime/);
   } finally {
     src.close();
   }

@@ -12,7 +12,7 @@ if (!dir) {
 const raw = fs.readFileSync(path.join(dir, 'input.f32'));
 const x = new Float32Array(raw.buffer, raw.byteOffset, raw.byteLength / 4);
 let failed = false;
-for (const [type, file, blockBytes] of [['Q8_0', 'q8_0', 34], ['Q4_0', 'q4_0', 18], ['Q4_K', 'q4_k', 144]] as [BlockDType, string, number][]) {
+for (const [type, file, blockBytes] of [['Q8_0', 'q8_0', 34], ['Q4_0', 'q4_0', 18], ['Q4_K', 'q4_k', 144], ['Q5_K', 'q5_k', 176], ['Q6_K', 'q6_k', 210]] as [BlockDType, string, number][]) {
   const ours = quantize(type, x);
   for (const ref of ['ggml', 'gguf_py']) {
     const p = path.join(dir, `${file}.${ref}`);

@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""Expected Q8_0 / Q4_0 / Q4_K values from llama.cpp, for test/fixtures/gguf/quants.json.
+"""Expected Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K values from llama.cpp, for test/fixtures/gguf/quants.json.
 
 Independent references used:
   * gguf-py (llama.cpp's pure-numpy gguf package): quantize + dequantize of Q8_0 and Q4_0,
-    dequantize of Q4_K (gguf-py has no Q4_K quantizer);
-  * ggml's C reference quantizers quantize_row_{q8_0,q4_0,q4_K}_ref and dequantize_row_q4_K,
+    dequantize of Q4_K, Q5_K, Q6_K (gguf-py has no K-quant quantizer);
+  * ggml's C reference quantizers quantize_row_{q8_0,q4_0,q4_K,q5_K,q6_K}_ref and
+    dequantize_row_{q4_K,q5_K,q6_K},
     called through ctypes from a built libggml-base.so (optional: --ggml-lib).
 
 Run by hand (CI has neither llama.cpp nor numpy), see tools/gguf/README.md:
@@ -83,12 +84,14 @@ def main() -> None:
             fixture[f'{name}_ggml_ref'] = b64(ref)
             print(f'{name}: gguf-py vs ggml ref: {int((ref != q).sum())} differing bytes of {q.size}')
     if lib:
-        q4k = ggml_ref(lib, 'quantize_row_q4_K_ref', x, 144, 256)
-        fixture['q4_k_ggml_ref'] = b64(q4k)
-        deq = quants.dequantize(q4k.reshape(4, -1), T.Q4_K).reshape(-1).astype(np.float32)
-        fixture['q4_k_dequant_gguf_py'] = b64(deq)
-        deq_c = ggml_dequant(lib, 'dequantize_row_q4_K', q4k, x.size)
-        print(f'q4_k: gguf-py vs ggml dequantize: max abs diff {float(np.abs(deq - deq_c).max())}')
+        for t, name, bb in [(T.Q4_K, 'q4_K', 144), (T.Q5_K, 'q5_K', 176), (T.Q6_K, 'q6_K', 210)]:
+            key = name.lower()
+            qk = ggml_ref(lib, f'quantize_row_{name}_ref', x, bb, 256)
+            fixture[f'{key}_ggml_ref'] = b64(qk)
+            deq = quants.dequantize(qk.reshape(4, -1), t).reshape(-1).astype(np.float32)
+            fixture[f'{key}_dequant_gguf_py'] = b64(deq)
+            deq_c = ggml_dequant(lib, f'dequantize_row_{name}', qk, x.size)
+            print(f'{key}: gguf-py vs ggml dequantize: max abs diff {float(np.abs(deq - deq_c).max())}')
     with open(args.out, 'w') as f:
         json.dump(fixture, f, indent=1)
         f.write('\n')
@@ -105,7 +108,7 @@ def main() -> None:
                  np.round(rng.standard_normal(n // 4) * 8) / 8]
         big = np.concatenate(parts).astype(np.float32)
         big.tofile(os.path.join(args.big, 'input.f32'))
-        for name, bs, bb in [('q8_0', 32, 34), ('q4_0', 32, 18), ('q4_K', 256, 144)]:
+        for name, bs, bb in [('q8_0', 32, 34), ('q4_0', 32, 18), ('q4_K', 256, 144), ('q5_K', 256, 176), ('q6_K', 256, 210)]:
             ggml_ref(lib, f'quantize_row_{name}_ref', big, bb, bs).tofile(os.path.join(args.big, f'{name.lower()}.ggml'))
         for t, name in [(T.Q8_0, 'q8_0'), (T.Q4_0, 'q4_0')]:
             quants.quantize(big.reshape(-1, 1024), t).tofile(os.path.join(args.big, f'{name}.gguf_py'))

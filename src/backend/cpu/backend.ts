@@ -95,10 +95,13 @@ interface CpuEmbedding extends Embedding {
   bytes: Uint8Array;
 }
 
-const TYPE_OF: Record<string, WeightType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k' };
+const TYPE_OF: Record<string, WeightType> = {
+  F32: 'f32', BF16: 'bf16', F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k', Q5_K: 'q5_k', Q6_K: 'q6_k',
+};
 
+/** Values per block of a weight type (the K-quants: super-blocks of 256). */
 function blockOf(type: WeightType): number {
-  return type === 'q4_k' ? 256 : isQuantized(type) ? 32 : 1;
+  return type === 'q4_k' || type === 'q5_k' || type === 'q6_k' ? 256 : isQuantized(type) ? 32 : 1;
 }
 
 /** Bytes of a SwiGLU slice of `inter` intermediate units. */
@@ -205,6 +208,10 @@ export class CpuBackend extends HostActivations implements Backend {
     const cols = t.shape[1]!;
     const own = TYPE_OF[t.dtype];
     if (own === type) {
+      const block = blockOf(type);
+      if (c0 % block !== 0 || c1 % block !== 0) {
+        throw new FormatError(t.name, `columns [${c0}, ${c1}) of a ${type} matrix do not start and end on its ${block}-value blocks`);
+      }
       const stride = rowBytes(type, cols), off = rowBytes(type, c0), len = rowBytes(type, c1 - c0);
       if (c0 === 0 && c1 === cols) return t.bytes.subarray(r0 * stride, r1 * stride);
       const out = new Uint8Array((r1 - r0) * len);

@@ -21,11 +21,11 @@ export const enum Op {
 /** Words per sequence segment in the SelfAttention op's table (u32 each): start, n, pos0, K cache, V cache. */
 export const SEGMENT_WORDS = 5;
 
-export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k'];
+export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
 
 /** True for block-quantized weights, whose matmul takes Q8_0-quantized activations. */
 export function isQuantized(type: WeightType): boolean {
-  return type === 'q8_0' || type === 'q4_0' || type === 'q4_k';
+  return type === 'q8_0' || type === 'q4_0' || type === 'q4_k' || type === 'q5_k' || type === 'q6_k';
 }
 
 /** Words per expert task in the Experts op's table (u32 each). */

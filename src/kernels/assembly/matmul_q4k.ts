@@ -28,7 +28,7 @@ const Q8_0_BYTES: usize = 34;
 
 /** d_x of the four Q8_0 blocks at xb, xb+34, xb+68, xb+102 as f32x4. */
 // @ts-ignore: decorator
-@inline function dx4(xb: usize): v128 {
+@inline export function dx4(xb: usize): v128 {
   let h = i32x4.splat(<i32>load<i16>(xb));
   h = i32x4.replace_lane(h, 1, <i32>load<i16>(xb + Q8_0_BYTES));
   h = i32x4.replace_lane(h, 2, <i32>load<i16>(xb + 2 * Q8_0_BYTES));
@@ -38,15 +38,15 @@ const Q8_0_BYTES: usize = 34;
 
 /** i32x4 partial sums of sum(qx) over the Q8_0 block at xb. */
 // @ts-ignore: decorator
-@inline function xsum(xb: usize): v128 {
+@inline export function xsum(xb: usize): v128 {
   const s = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 2)), i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 18)));
   return i32x4.extadd_pairwise_i16x8_s(s);
 }
 
 // @ts-ignore: decorator
-@inline function even_s8(v: v128): v128 { return i16x8.shr_s(i16x8.shl(v, 8), 8); }
+@inline export function even_s8(v: v128): v128 { return i16x8.shr_s(i16x8.shl(v, 8), 8); }
 // @ts-ignore: decorator
-@inline function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
+@inline export function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
 
 /**
  * One sub-block of a Q4_K weight row: the low (odd = false) or high nibbles
@@ -79,7 +79,7 @@ const Q8_0_BYTES: usize = 34;
 
 /** acc - dmin * (m[0..3] . xsA + m[4..7] . xsB) (lane-wise partials) for the super-block at wb. */
 // @ts-ignore: decorator
-@inline function min_term(wb: usize, xsA: v128, xsB: v128, acc: v128): v128 {
+@inline export function min_term(wb: usize, xsA: v128, xsB: v128, acc: v128): v128 {
   const b = load<u32>(wb, 8), c = load<u32>(wb, 12);
   const mt = f32x4.add(f32x4.mul(mins_lo(b), xsA), f32x4.mul(mins_hi(b, c), xsB));
   return fmadd(mt, f32x4.splat(-f16_to_f32(load<u16>(wb, 2))), acc);
