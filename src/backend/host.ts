@@ -12,13 +12,23 @@ export function rmsnormRows(out: Float32Array, x: Float32Array, n: number, weigh
   }
 }
 
+const invFreqCache = new Map<string, Float64Array>();
+
+/** theta^(-2j/headDim) for j < headDim/2, computed once per (theta, headDim). */
+function inverseFrequencies(theta: number, headDim: number): Float64Array {
+  const key = `${theta}/${headDim}`;
+  let f = invFreqCache.get(key);
+  if (!f) invFreqCache.set(key, (f = Float64Array.from({ length: headDim / 2 }, (_, j) => Math.pow(theta, (-2 * j) / headDim))));
+  return f;
+}
+
 /**
  * In place on x[n, heads, headDim]: NeoX rotate-half rope, pairs (j, j + headDim/2) rotated by
  * pos · theta^(-2j/headDim), angles in float64 (positions up to 131072 need it).
  */
 export function ropeNeox(x: Float32Array, n: number, heads: number, headDim: number, pos0: number, theta: number): void {
   const half = headDim / 2;
-  const invFreq = Array.from({ length: half }, (_, j) => Math.pow(theta, (-2 * j) / headDim));
+  const invFreq = inverseFrequencies(theta, headDim);
   for (let i = 0; i < n; i++) {
     const pos = pos0 + i;
     for (let j = 0; j < half; j++) {
