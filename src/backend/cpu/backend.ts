@@ -15,11 +15,12 @@
 import * as os from 'node:os';
 import type { Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
 import { HostActivations } from '../host.js';
-import { decodeToFloat32, quantizeQ4_0, quantizeQ8_0 } from '../../formats/ggml-quants.js';
+import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
 import { isQuantized, Op, runOp, SCRATCH_SLOT, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
 import { ThreadPool } from './pool.js';
+import { blockBytes, EncodeScratch, encodeBlockInto } from './weights.js';
 import type { CpuWorkerPayload } from './worker.js';
 
 export type QuantType = 'q8_0' | 'q4_0';
@@ -106,6 +107,8 @@ export class CpuBackend extends HostActivations implements Backend {
   weightBytes = 0;
   /** Bytes of KV caches allocated. */
   kvBytes = 0;
+  /** Reusable buffers for converting weights as they are placed. */
+  private readonly encodeScratch = new EncodeScratch();
 
   private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
     readonly variant: KernelVariant, readonly quant: QuantType | undefined) {
@@ -161,37 +164,23 @@ export class CpuBackend extends HostActivations implements Backend {
     throw new FormatError(t.name, `dtype ${t.dtype} is not supported by the cpu backend`);
   }
 
-  /** Rows [r0, r1), columns [c0, c1) of matrix t [rows, cols] as bytes of `type` (converting or quantizing). */
-  private encodeBlock(t: HostTensor, type: WeightType, r0: number, r1: number, c0: number, c1: number): Uint8Array {
-    const cols = t.shape[1]!;
-    const own = TYPE_OF[t.dtype];
-    if (own === type) {
-      const stride = rowBytes(type, cols), off = rowBytes(type, c0), len = rowBytes(type, c1 - c0);
-      if (c0 === 0 && c1 === cols) return t.bytes.subarray(r0 * stride, r1 * stride);
-      const out = new Uint8Array((r1 - r0) * len);
-      for (let r = r0; r < r1; r++) out.set(t.bytes.subarray(r * stride + off, r * stride + off + len), (r - r0) * len);
-      return out;
-    }
-    // Float source converted to f32 or quantized: decode the rows, cut the columns.
-    const stride = t.bytes.byteLength / t.shape[0]!;
-    const f = decodeToFloat32(t.dtype, t.bytes.subarray(r0 * stride, r1 * stride));
-    const w = c1 - c0;
-    const block = new Float32Array((r1 - r0) * w);
-    for (let r = 0; r < r1 - r0; r++) block.set(f.subarray(r * cols + c0, r * cols + c1), r * w);
-    if (type === 'f32') return new Uint8Array(block.buffer);
-    if (type === 'q8_0') return quantizeQ8_0(block);
-    if (type === 'q4_0') return quantizeQ4_0(block);
-    throw new FormatError(t.name, `cannot convert ${t.dtype} to ${type}`);
-  }
-
-  private place(p: number, bytes: Uint8Array): number {
-    this.weightBytes += bytes.byteLength;
+  /**
+   * Places rows [r0, r1), columns [c0, c1) of matrix t [rows, cols] as `type` in shard p's memory,
+   * read (and converted or quantized) straight into it: no copy of the tensor is left behind.
+   */
+  private place(p: number, t: HostTensor, type: WeightType, r0: number, r1: number, c0: number, c1: number): number {
+    const bytes = blockBytes(type, r0, r1, c0, c1);
+    this.weightBytes += bytes;
+    const arena = this.shards[p]!.arena;
+    let ptr: number;
     try {
-      return this.shards[p]!.arena.put(bytes);
+      ptr = arena.alloc(bytes);
     } catch (e) {
       throw new RangeError(`weight shard ${p} is full after ${(this.weightBytes / 2 ** 30).toFixed(2)} GiB of weights: ` +
         `each of the ${this.shards.length} shards holds at most 4 GiB; use more shards (${(e as Error).message})`);
     }
+    encodeBlockInto(t, type, r0, r1, c0, c1, arena.u8(ptr, bytes), this.encodeScratch);
+    return ptr;
   }
 
   private matrixShape(t: HostTensor): [number, number] {
@@ -203,7 +192,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const [out, inDim] = this.matrixShape(weight);
     const type = this.storageType(weight, inDim, quantize);
     const shards = splitRange(out, this.shards.length).map(([r0, r1], p) =>
-      ({ p, r0, r1, ptr: this.place(p, this.encodeBlock(weight, type, r0, r1, 0, inDim)) }));
+      ({ p, r0, r1, ptr: this.place(p, weight, type, r0, r1, 0, inDim) }));
     const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
     if (bias) {
       if (bias.shape.length !== 1 || bias.shape[0] !== out) throw new FormatError(bias.name, `bias shape ${JSON.stringify(bias.shape)} does not match ${out} outputs`);
@@ -240,9 +229,9 @@ export class CpuBackend extends HostActivations implements Backend {
       const p = owner(i);
       return {
         p, i0, i1,
-        gate: this.place(p, this.encodeBlock(gate, type, i0, i1, 0, hidden)),
-        up: this.place(p, this.encodeBlock(up, type, i0, i1, 0, hidden)),
-        down: this.place(p, this.encodeBlock(down, downType, 0, hidden, i0, i1)),
+        gate: this.place(p, gate, type, i0, i1, 0, hidden),
+        up: this.place(p, up, type, i0, i1, 0, hidden),
+        down: this.place(p, down, downType, 0, hidden, i0, i1),
       };
     });
     const m: CpuSwiGLU = { hidden, intermediate: inter, type, downType, slices };
