@@ -72,7 +72,9 @@ interface CpuKVStore extends KVStore {
 
 interface CpuEmbedding extends Embedding {
   dtype: HostTensor['dtype'];
-  bytes: Uint8Array;
+  /** The table in JS; absent when it is tied to an output projection stored as is (rows in `tied`). */
+  bytes?: Uint8Array;
+  tied?: CpuLinear;
 }
 
 const TYPE_OF: Record<string, WeightType> = { F32: 'f32', BF16: 'bf16', F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k' };
@@ -109,6 +111,8 @@ export class CpuBackend extends HostActivations implements Backend {
   kvBytes = 0;
   /** Reusable buffers for converting weights as they are placed. */
   private readonly encodeScratch = new EncodeScratch();
+  /** Matrices placed as Linears, by tensor: a tied embedding then reads its rows from the shards. */
+  private readonly placed = new WeakMap<HostTensor, CpuLinear>();
 
   private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
     readonly variant: KernelVariant, readonly quant: QuantType | undefined) {
@@ -198,6 +202,7 @@ export class CpuBackend extends HostActivations implements Backend {
       if (bias.shape.length !== 1 || bias.shape[0] !== out) throw new FormatError(bias.name, `bias shape ${JSON.stringify(bias.shape)} does not match ${out} outputs`);
       lin.bias = decodeToFloat32(bias.dtype, bias.bytes);
     }
+    this.placed.set(weight, lin);
     return lin;
   }
 
@@ -212,6 +217,12 @@ export class CpuBackend extends HostActivations implements Backend {
 
   embedding(t: HostTensor): Embedding {
     const [vocab, dim] = this.matrixShape(t);
+    const tied = this.placed.get(t);
+    // Tied word embeddings whose output projection keeps the table's own type: one copy, in the shards.
+    if (tied && tied.type === TYPE_OF[t.dtype]) {
+      const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, tied };
+      return e;
+    }
     const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, bytes: t.bytes };
     this.weightBytes += t.bytes.byteLength;
     return e;
@@ -280,12 +291,18 @@ export class CpuBackend extends HostActivations implements Backend {
   // ------------------------------------------------------------------ operations
 
   embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void {
-    const { dtype, bytes, dim, vocab } = table as CpuEmbedding;
-    const rowBytesOf = bytes.byteLength / vocab;
+    const { dtype, bytes, tied, dim, vocab } = table as CpuEmbedding;
+    const rowBytesOf = bytes ? bytes.byteLength / vocab : rowBytes(tied!.type, dim);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
-      out.set(decodeToFloat32(dtype, bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf)), i * dim);
+      let row: Uint8Array;
+      if (bytes) row = bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf);
+      else {
+        const s = tied!.shards.find((r) => id >= r.r0 && id < r.r1)!;
+        row = this.shards[s.p]!.arena.u8(s.ptr + (id - s.r0) * rowBytesOf, rowBytesOf);
+      }
+      out.set(decodeToFloat32(dtype, row), i * dim);
     }
   }
 
