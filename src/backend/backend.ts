@@ -9,7 +9,13 @@ export interface HostTensor {
   name: string;
   dtype: TensorDType;
   shape: number[];
+  /** All of its bytes (for a tensor from a WeightLoader: read from the file on first use). */
   bytes: Uint8Array;
+  /**
+   * Reads dst.byteLength bytes from byte `start` on into `dst`, without reading the whole tensor:
+   * backends that copy weights into memory of their own read them straight there, in pieces.
+   */
+  readRange?(start: number, dst: Uint8Array): void;
 }
 
 /** A weight matrix W[outFeatures, inFeatures] with an optional bias[outFeatures]. */

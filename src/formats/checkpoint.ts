@@ -94,6 +94,12 @@ export class Checkpoint implements TensorSource {
     return this.where.get(name)!.read(name);
   }
 
+  /** Reads dst.byteLength bytes of one tensor from byte `start` on, straight into `dst`. */
+  readInto(name: string, start: number, dst: Uint8Array): void {
+    this.info(name);
+    this.where.get(name)!.readInto(name, start, dst);
+  }
+
   /** One tensor as float32, with its shape checked when `shape` is given. */
   readF32(name: string, shape?: readonly number[]): Float32Array {
     const info = this.info(name);

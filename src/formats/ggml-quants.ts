@@ -122,6 +122,12 @@ function checkWhole(name: string, n: number, blockSize: number): void {
   if (n % blockSize !== 0) throw new Error(`${name}: ${n} values are not a whole number of blocks of ${blockSize}`);
 }
 
+function checkOut(name: string, out: Uint8Array | undefined, bytes: number): Uint8Array {
+  if (!out) return new Uint8Array(bytes);
+  if (out.byteLength !== bytes) throw new Error(`${name}: output holds ${out.byteLength} bytes, the blocks need ${bytes}`);
+  return out;
+}
+
 function checkBytes(name: string, bytes: Uint8Array, typeSize: number): number {
   if (bytes.byteLength % typeSize !== 0) {
     throw new Error(`${name}: ${bytes.byteLength} bytes are not a whole number of ${typeSize}-byte blocks`);
@@ -139,11 +145,12 @@ function roundf(x: number): number {
 // ---------------------------------------------------------------------------------------------
 // Q8_0: per 32 values, d (f16) then 32 int8 q; x = q * d.
 
-export function quantizeQ8_0(x: Float32Array): Uint8Array {
+/** Q8_0 blocks of x, written into `out` (x.length / 32 * 34 bytes; a new array by default). */
+export function quantizeQ8_0(x: Float32Array, out?: Uint8Array): Uint8Array {
   checkWhole('Q8_0', x.length, 32);
   const nb = x.length / 32;
-  const out = new Uint8Array(nb * 34);
-  const view = new DataView(out.buffer);
+  out = checkOut('Q8_0', out, nb * 34);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < nb; i++) {
     const o = i * 32;
     let amax = 0;
@@ -171,11 +178,12 @@ export function dequantizeQ8_0(bytes: Uint8Array): Float32Array {
 // Q4_0: per 32 values, d (f16) then 16 bytes; byte j holds q[j] (low nibble) and q[j+16] (high);
 // x = (q - 8) * d. d = -max/8 where max is the value of largest magnitude (first one on ties).
 
-export function quantizeQ4_0(x: Float32Array): Uint8Array {
+/** Q4_0 blocks of x, written into `out` (x.length / 32 * 18 bytes; a new array by default). */
+export function quantizeQ4_0(x: Float32Array, out?: Uint8Array): Uint8Array {
   checkWhole('Q4_0', x.length, 32);
   const nb = x.length / 32;
-  const out = new Uint8Array(nb * 18);
-  const view = new DataView(out.buffer);
+  out = checkOut('Q4_0', out, nb * 18);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < nb; i++) {
     const o = i * 32;
     let amax = 0, max = 0;

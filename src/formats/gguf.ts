@@ -12,7 +12,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { ggmlType, ggmlTypeById, type GgmlType } from './ggml-quants.js';
-import { FormatError, openFile, readTensorBytes } from './safetensors.js';
+import { checkByteRange, FormatError, openFile, readTensorBytes, readTensorBytesInto } from './safetensors.js';
 
 export const GGUF_MAGIC = 'GGUF';
 export const GGUF_VERSION = 3;
@@ -277,11 +277,17 @@ export class GgufFile {
   /** Reads `length` bytes of one tensor's data, starting `start` bytes into it. */
   readRange(name: string, start: number, length: number): Uint8Array {
     const t = this.info(name);
-    if (start < 0 || length < 0 || start + length > t.byteLength) {
-      throw new FormatError(this.file, `byte range [${start}, ${start + length}) is outside its ${t.byteLength} bytes`, name);
-    }
+    checkByteRange(this.file, name, start, length, t.byteLength);
     if (this.fd < 0) throw new FormatError(this.file, 'file is closed', name);
     return readTensorBytes(this.fd, this.file, name, t.offset + start, length);
+  }
+
+  /** Reads dst.byteLength bytes of one tensor's data, starting `start` bytes into it, straight into `dst`. */
+  readInto(name: string, start: number, dst: Uint8Array): void {
+    const t = this.info(name);
+    checkByteRange(this.file, name, start, dst.byteLength, t.byteLength);
+    if (this.fd < 0) throw new FormatError(this.file, 'file is closed', name);
+    readTensorBytesInto(this.fd, this.file, name, t.offset + start, dst);
   }
 
   close(): void {

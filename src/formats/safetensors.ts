@@ -52,13 +52,26 @@ export function openFile<T>(file: string, build: (fd: number) => T): T {
 /** Reads `length` bytes of tensor `name` at `position` of an open file, failing clearly if it ends early. */
 export function readTensorBytes(fd: number, file: string, name: string, position: number, length: number): Uint8Array {
   const out = new Uint8Array(length);
+  readTensorBytesInto(fd, file, name, position, out);
+  return out;
+}
+
+/** Fills `dst` (any view, e.g. of a WebAssembly memory) with the bytes of tensor `name` at `position` of an open file. */
+export function readTensorBytesInto(fd: number, file: string, name: string, position: number, dst: Uint8Array): void {
+  const length = dst.byteLength;
   let done = 0;
   while (done < length) {
-    const n = fs.readSync(fd, out, done, length - done, position + done);
+    const n = fs.readSync(fd, dst, done, length - done, position + done);
     if (n === 0) throw new FormatError(file, 'file ended while reading tensor data', name);
     done += n;
   }
-  return out;
+}
+
+/** Throws unless [start, start + length) lies inside a tensor of `byteLength` bytes. */
+export function checkByteRange(file: string, name: string, start: number, length: number, byteLength: number): void {
+  if (!(Number.isSafeInteger(start) && Number.isSafeInteger(length) && start >= 0 && length >= 0 && start + length <= byteLength)) {
+    throw new FormatError(file, `byte range [${start}, ${start + length}) is outside its ${byteLength} bytes`, name);
+  }
 }
 
 export class SafetensorsFile {
@@ -81,6 +94,15 @@ export class SafetensorsFile {
     const info = this.tensors.get(name);
     if (!info) throw new FormatError(this.file, 'not present in this file', name);
     return readTensorBytes(this.fd, this.file, name, info.offset, info.byteLength);
+  }
+
+  /** Reads dst.byteLength bytes of one tensor, starting `start` bytes into it, straight into `dst`. */
+  readInto(name: string, start: number, dst: Uint8Array): void {
+    const info = this.tensors.get(name);
+    if (!info) throw new FormatError(this.file, 'not present in this file', name);
+    checkByteRange(this.file, name, start, dst.byteLength, info.byteLength);
+    if (this.fd < 0) throw new FormatError(this.file, 'file is closed', name);
+    readTensorBytesInto(this.fd, this.file, name, info.offset + start, dst);
   }
 
   close(): void {

@@ -22,5 +22,10 @@ export interface TensorSource {
   info(name: string): SourceTensorInfo;
   /** Raw little-endian bytes of one tensor, read now. */
   read(name: string): Uint8Array;
+  /**
+   * Reads dst.byteLength bytes of one tensor, starting `start` bytes into it, straight into `dst`
+   * (e.g. a view of the memory the weights end up in, so loading makes no per-tensor copies).
+   */
+  readInto?(name: string, start: number, dst: Uint8Array): void;
   close(): void;
 }

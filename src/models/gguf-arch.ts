@@ -4,7 +4,7 @@
 // conventions. docs/GGUF.md is the reference for both.
 import { decodeToFloat32, SUPPORTED_TYPES, type TensorDType } from '../formats/ggml-quants.js';
 import { GgufFile, GgufType, kv, type GgufMetadata, type GgufTensorInfo } from '../formats/gguf.js';
-import { FormatError } from '../formats/safetensors.js';
+import { checkByteRange, FormatError } from '../formats/safetensors.js';
 import type { SourceTensorInfo, TensorSource } from '../formats/tensor-source.js';
 import { ConfigError, type RawConfig } from './config.js';
 import { parseModelArgs } from './load.js';
@@ -185,6 +185,12 @@ export class GgufTensorSource implements TensorSource {
   read(name: string): Uint8Array {
     const e = this.entry(name);
     return this.gguf.readRange(e.gguf.name, e.start, e.info.byteLength);
+  }
+
+  readInto(name: string, start: number, dst: Uint8Array): void {
+    const e = this.entry(name);
+    checkByteRange(this.gguf.file, name, start, dst.byteLength, e.info.byteLength);
+    this.gguf.readInto(e.gguf.name, e.start + start, dst);
   }
 
   /** One tensor decoded to float32 (tests and tools). */

@@ -63,9 +63,20 @@ export class WeightLoader {
   /** Every tensor a model reads passes through here. */
   tensor(name: string, shape: readonly number[]): HostTensor {
     if (!this.source) throw new Error('WeightLoader has no tensor source');
-    const info = this.source.info(name);
+    const source = this.source;
+    const info = source.info(name);
     expectShape(info, shape);
-    return { name, dtype: info.dtype, shape: info.shape, bytes: this.source.read(name) };
+    // Nothing is read yet: a backend reads the tensor whole (bytes) or in pieces straight into
+    // its own memory (readRange), so loading keeps no per-tensor copy alive.
+    let bytes: Uint8Array | undefined;
+    const t: HostTensor = {
+      name, dtype: info.dtype, shape: info.shape,
+      get bytes(): Uint8Array {
+        return (bytes ??= source.read(name));
+      },
+    };
+    if (source.readInto) t.readRange = (start, dst) => source.readInto!(name, start, dst);
+    return t;
   }
 
   linear(prefix: string, outFeatures: number, inFeatures: number, bias: boolean): Linear {

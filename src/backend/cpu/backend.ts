@@ -15,11 +15,12 @@
 import * as os from 'node:os';
 import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
 import { HostActivations } from '../host.js';
-import { decodeToFloat32, quantizeQ4_0, quantizeQ8_0 } from '../../formats/ggml-quants.js';
+import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
 import { isQuantized, Op, runOp, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
 import { ThreadPool, type PoolStats } from './pool.js';
+import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
 import type { CpuWorkerPayload } from './worker.js';
 
 export type QuantType = 'q8_0' | 'q4_0';
@@ -92,16 +93,9 @@ interface CpuAttentionBlock extends AttentionBlock {
 
 interface CpuEmbedding extends Embedding {
   dtype: HostTensor['dtype'];
-  bytes: Uint8Array;
-}
-
-const TYPE_OF: Record<string, WeightType> = {
-  F32: 'f32', BF16: 'bf16', F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k', Q5_K: 'q5_k', Q6_K: 'q6_k',
-};
-
-/** Values per block of a weight type (the K-quants: super-blocks of 256). */
-function blockOf(type: WeightType): number {
-  return type === 'q4_k' || type === 'q5_k' || type === 'q6_k' ? 256 : isQuantized(type) ? 32 : 1;
+  /** The table in JS; absent when it is tied to an output projection stored as is (rows in `tied`). */
+  bytes?: Uint8Array;
+  tied?: CpuLinear;
 }
 
 /** Bytes of a SwiGLU slice of `inter` intermediate units. */
@@ -140,6 +134,10 @@ export class CpuBackend extends HostActivations implements Backend {
 
   private readonly fuseAttention: boolean;
   private readonly smallMatrixBytes: number;
+  /** Reusable buffers for converting weights as they are placed. */
+  private readonly encodeScratch = new EncodeScratch();
+  /** Matrices placed as Linears, by tensor: a tied embedding then reads its rows from the shards. */
+  private readonly placed = new WeakMap<HostTensor, CpuLinear>();
 
   private constructor(private readonly pool: ThreadPool, module: WasmModule, memories: WasmMemory[],
     readonly variant: KernelVariant, opts: CpuBackendOptions) {
@@ -203,41 +201,31 @@ export class CpuBackend extends HostActivations implements Backend {
     throw new FormatError(t.name, `dtype ${t.dtype} is not supported by the cpu backend`);
   }
 
-  /** Rows [r0, r1), columns [c0, c1) of matrix t [rows, cols] as bytes of `type` (converting or quantizing). */
-  private encodeBlock(t: HostTensor, type: WeightType, r0: number, r1: number, c0: number, c1: number): Uint8Array {
-    const cols = t.shape[1]!;
-    const own = TYPE_OF[t.dtype];
-    if (own === type) {
-      const block = blockOf(type);
-      if (c0 % block !== 0 || c1 % block !== 0) {
-        throw new FormatError(t.name, `columns [${c0}, ${c1}) of a ${type} matrix do not start and end on its ${block}-value blocks`);
-      }
-      const stride = rowBytes(type, cols), off = rowBytes(type, c0), len = rowBytes(type, c1 - c0);
-      if (c0 === 0 && c1 === cols) return t.bytes.subarray(r0 * stride, r1 * stride);
-      const out = new Uint8Array((r1 - r0) * len);
-      for (let r = r0; r < r1; r++) out.set(t.bytes.subarray(r * stride + off, r * stride + off + len), (r - r0) * len);
-      return out;
-    }
-    // Float source converted to f32 or quantized: decode the rows, cut the columns.
-    const stride = t.bytes.byteLength / t.shape[0]!;
-    const f = decodeToFloat32(t.dtype, t.bytes.subarray(r0 * stride, r1 * stride));
-    const w = c1 - c0;
-    const block = new Float32Array((r1 - r0) * w);
-    for (let r = 0; r < r1 - r0; r++) block.set(f.subarray(r * cols + c0, r * cols + c1), r * w);
-    if (type === 'f32') return new Uint8Array(block.buffer);
-    if (type === 'q8_0') return quantizeQ8_0(block);
-    if (type === 'q4_0') return quantizeQ4_0(block);
-    throw new FormatError(t.name, `cannot convert ${t.dtype} to ${type}`);
-  }
-
-  private place(p: number, bytes: Uint8Array): number {
-    this.weightBytes += bytes.byteLength;
+  /**
+   * Places rows [r0, r1), columns [c0, c1) of matrix t [rows, cols] as `type` in shard p's memory,
+   * read (and converted or quantized) straight into it: no copy of the tensor is left behind.
+   */
+  private place(p: number, t: HostTensor, type: WeightType, r0: number, r1: number, c0: number, c1: number): number {
+    const bytes = blockBytes(type, r0, r1, c0, c1);
+    this.weightBytes += bytes;
+    const arena = this.shards[p]!.arena;
+    let ptr: number;
     try {
-      return this.shards[p]!.arena.put(bytes);
+      ptr = arena.alloc(bytes);
     } catch (e) {
       throw new RangeError(`weight shard ${p} is full after ${(this.weightBytes / 2 ** 30).toFixed(2)} GiB of weights: ` +
         `each of the ${this.shards.length} shards holds at most 4 GiB; use more shards (${(e as Error).message})`);
     }
+    encodeBlockInto(t, type, r0, r1, c0, c1, arena.u8(ptr, bytes), this.encodeScratch);
+    return ptr;
+  }
+
+  /** Places a small float32 vector (a bias slice) in shard p's memory. */
+  private placeFloats(p: number, values: Float32Array): number {
+    this.weightBytes += values.byteLength;
+    const ptr = this.shards[p]!.arena.alloc(values.byteLength);
+    new Float32Array(this.shards[p]!.arena.memory.buffer, ptr, values.length).set(values);
+    return ptr;
   }
 
   private matrixShape(t: HostTensor): [number, number] {
@@ -254,13 +242,14 @@ export class CpuBackend extends HostActivations implements Backend {
   private linearOf(weight: HostTensor, bias: HostTensor | undefined, type: WeightType): CpuLinear {
     const [out, inDim] = this.matrixShape(weight);
     // A small matrix stays whole on shard 0 and runs on the main thread: cheaper than a hand-off.
-    const ranges = rowBytes(type, inDim) * out <= this.smallMatrixBytes ? [[0, out]] : splitRange(out, this.shards.length);
-    const shards = ranges.map(([r0, r1], p) => ({ p, r0: r0!, r1: r1!, ptr: this.place(p, this.encodeBlock(weight, type, r0!, r1!, 0, inDim)) }));
+    const ranges = rowBytes(type, inDim) * out <= this.smallMatrixBytes ? [[0, out] as const] : splitRange(out, this.shards.length);
+    const shards = ranges.map(([r0, r1], p) => ({ p, r0, r1, ptr: this.place(p, weight, type, r0, r1, 0, inDim) }));
     const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
     if (bias) {
       if (bias.shape.length !== 1 || bias.shape[0] !== out) throw new FormatError(bias.name, `bias shape ${JSON.stringify(bias.shape)} does not match ${out} outputs`);
       lin.bias = decodeToFloat32(bias.dtype, bias.bytes);
     }
+    this.placed.set(weight, lin);
     return lin;
   }
 
@@ -277,16 +266,16 @@ export class CpuBackend extends HostActivations implements Backend {
     // o_proj is cut by columns (each shard's heads): block formats need the cuts on block boundaries.
     if (ranges.some(([kv0]) => (kv0 * group * headDim) % blockOf(types.o) !== 0)) return null;
     const bias = (p: number, b: HostTensor | undefined, r0: number, r1: number) =>
-      b ? this.place(p, new Uint8Array(decodeToFloat32(b.dtype, b.bytes).slice(r0, r1).buffer)) : 0;
+      b ? this.placeFloats(p, decodeToFloat32(b.dtype, b.bytes).subarray(r0, r1)) : 0;
     const parts = ranges.map(([kv0, kv1], p): AttentionPart => {
       const q0 = kv0 * group * headDim, q1 = kv1 * group * headDim, k0 = kv0 * headDim, k1 = kv1 * headDim;
       if (kv1 === kv0) return { p, kv0, kv1, q: 0, k: 0, v: 0, o: 0, qBias: 0, kBias: 0, vBias: 0, bytes: 0 };
       return {
         p, kv0, kv1,
-        q: this.place(p, this.encodeBlock(t.q, types.q, q0, q1, 0, hidden)),
-        k: this.place(p, this.encodeBlock(t.k, types.k, k0, k1, 0, hidden)),
-        v: this.place(p, this.encodeBlock(t.v, types.v, k0, k1, 0, hidden)),
-        o: this.place(p, this.encodeBlock(t.o, types.o, 0, hidden, q0, q1)),
+        q: this.place(p, t.q, types.q, q0, q1, 0, hidden),
+        k: this.place(p, t.k, types.k, k0, k1, 0, hidden),
+        v: this.place(p, t.v, types.v, k0, k1, 0, hidden),
+        o: this.place(p, t.o, types.o, 0, hidden, q0, q1),
         qBias: bias(p, t.qBias, q0, q1), kBias: bias(p, t.kBias, k0, k1), vBias: bias(p, t.vBias, k0, k1),
         bytes: rowBytes(types.q, hidden) * (q1 - q0) + (rowBytes(types.k, hidden) + rowBytes(types.v, hidden)) * (k1 - k0) +
           rowBytes(types.o, q1 - q0) * hidden,
@@ -303,6 +292,12 @@ export class CpuBackend extends HostActivations implements Backend {
 
   embedding(t: HostTensor): Embedding {
     const [vocab, dim] = this.matrixShape(t);
+    const tied = this.placed.get(t);
+    // Tied word embeddings whose output projection keeps the table's own type: one copy, in the shards.
+    if (tied && tied.type === TYPE_OF[t.dtype]) {
+      const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, tied };
+      return e;
+    }
     const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, bytes: t.bytes };
     this.weightBytes += t.bytes.byteLength;
     return e;
@@ -320,9 +315,9 @@ export class CpuBackend extends HostActivations implements Backend {
       const p = owner(i);
       return {
         p, i0, i1,
-        gate: this.place(p, this.encodeBlock(gate, type, i0, i1, 0, hidden)),
-        up: this.place(p, this.encodeBlock(up, type, i0, i1, 0, hidden)),
-        down: this.place(p, this.encodeBlock(down, downType, 0, hidden, i0, i1)),
+        gate: this.place(p, gate, type, i0, i1, 0, hidden),
+        up: this.place(p, up, type, i0, i1, 0, hidden),
+        down: this.place(p, down, downType, 0, hidden, i0, i1),
       };
     });
     const m: CpuSwiGLU = { hidden, intermediate: inter, type, downType, slices };
@@ -371,12 +366,18 @@ export class CpuBackend extends HostActivations implements Backend {
   // ------------------------------------------------------------------ operations
 
   embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void {
-    const { dtype, bytes, dim, vocab } = table as CpuEmbedding;
-    const rowBytesOf = bytes.byteLength / vocab;
+    const { dtype, bytes, tied, dim, vocab } = table as CpuEmbedding;
+    const rowBytesOf = bytes ? bytes.byteLength / vocab : rowBytes(tied!.type, dim);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
-      out.set(decodeToFloat32(dtype, bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf)), i * dim);
+      let row: Uint8Array;
+      if (bytes) row = bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf);
+      else {
+        const s = tied!.shards.find((r) => id >= r.r0 && id < r.r1)!;
+        row = this.shards[s.p]!.arena.u8(s.ptr + (id - s.r0) * rowBytesOf, rowBytesOf);
+      }
+      out.set(decodeToFloat32(dtype, row), i * dim);
     }
   }
 
