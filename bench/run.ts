@@ -18,7 +18,13 @@ import { writeQwen2MoeTwin } from './qwen2moe.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
-interface Sample { prompt_tokens_per_s: number; gen_tokens_per_s: number; peak_rss_bytes?: number; weight_bytes?: number; kv_cache_bytes?: number; weight_bytes_per_token?: number }
+interface Sample {
+  prompt_tokens_per_s: number; gen_tokens_per_s: number; peak_rss_bytes?: number; weight_bytes?: number; kv_cache_bytes?: number;
+  weight_bytes_per_token?: number; gen_jobs_per_token?: number; gen_wait_fraction?: number; gen_serial_fraction?: number;
+}
+
+/** GNU time (Debian package `time`): the peak RSS of llama-bench, which Node cannot read of a child. */
+const GNU_TIME = '/usr/bin/time';
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -33,13 +39,18 @@ function ours(file: string, threads: number, p: number, n: number): Sample {
 }
 
 function llama(bin: string, file: string, threads: number, p: number, n: number): Sample {
-  const r = spawnSync(bin, ['-m', file, '-t', String(threads), '-p', String(p), '-n', String(n), '-r', '1', '-o', 'json'],
-    { encoding: 'utf8', maxBuffer: 1 << 26 });
+  const args = ['-m', file, '-t', String(threads), '-p', String(p), '-n', String(n), '-r', '1', '-o', 'json'];
+  const timed = fs.existsSync(GNU_TIME);
+  const r = timed
+    ? spawnSync(GNU_TIME, ['-f', 'maxrss_kb=%M', bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 })
+    : spawnSync(bin, args, { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`llama-bench failed on ${file}: ${r.stderr}`);
   const rows = JSON.parse(r.stdout) as { n_prompt: number; n_gen: number; avg_ts: number }[];
+  const rss = /maxrss_kb=(\d+)/.exec(r.stderr)?.[1];
   return {
     prompt_tokens_per_s: rows.find((x) => x.n_prompt > 0)!.avg_ts,
     gen_tokens_per_s: rows.find((x) => x.n_gen > 0)!.avg_ts,
+    ...(rss ? { peak_rss_bytes: Number(rss) * 1024 } : {}),
   };
 }
 
@@ -78,8 +89,16 @@ async function main(): Promise<void> {
       model: m.name, description: m.description, threads, reps,
       weight_bytes: last.weight_bytes, weight_bytes_per_token: last.weight_bytes_per_token,
       kv_cache_bytes: last.kv_cache_bytes, peak_rss_bytes: median(a.map((s) => s.peak_rss_bytes!)),
-      ours: { prompt_tokens_per_s: median(a.map((s) => s.prompt_tokens_per_s)), gen_tokens_per_s: median(a.map((s) => s.gen_tokens_per_s)) },
-      llama: llamaBench ? { prompt_tokens_per_s: median(b.map((s) => s.prompt_tokens_per_s)), gen_tokens_per_s: median(b.map((s) => s.gen_tokens_per_s)) } : null,
+      ours: {
+        prompt_tokens_per_s: median(a.map((s) => s.prompt_tokens_per_s)), gen_tokens_per_s: median(a.map((s) => s.gen_tokens_per_s)),
+        gen_jobs_per_token: median(a.map((s) => s.gen_jobs_per_token ?? 0)),
+        gen_wait_fraction: median(a.map((s) => s.gen_wait_fraction ?? 0)),
+        gen_serial_fraction: median(a.map((s) => s.gen_serial_fraction ?? 0)),
+      },
+      llama: llamaBench ? {
+        prompt_tokens_per_s: median(b.map((s) => s.prompt_tokens_per_s)), gen_tokens_per_s: median(b.map((s) => s.gen_tokens_per_s)),
+        peak_rss_bytes: b.every((s) => s.peak_rss_bytes) ? median(b.map((s) => s.peak_rss_bytes!)) : null,
+      } : null,
       gen_gb_s: 0, of_bandwidth: 0,
     };
     row.gen_gb_s = (row.weight_bytes_per_token! * row.ours.gen_tokens_per_s) / 1e9;
@@ -89,8 +108,10 @@ async function main(): Promise<void> {
     process.stdout.write(`${m.name}: ${m.description}\n`);
     process.stdout.write(`  weights ${mb(row.weight_bytes!)} Q8_0, ${mb(row.weight_bytes_per_token!)} read per generated token; peak RSS ${mb(row.peak_rss_bytes)} (KV cache ${mb(row.kv_cache_bytes!)})\n`);
     process.stdout.write(`  pangu-ts   prompt ${row.ours.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.ours.gen_tokens_per_s.toFixed(2)} tok/s = ${row.gen_gb_s.toFixed(1)} GB/s, ${(100 * row.of_bandwidth).toFixed(0)}% of the measured bandwidth\n`);
+    process.stdout.write(`             ${row.ours.gen_jobs_per_token.toFixed(0)} thread jobs per token; main thread waiting ${(100 * row.ours.gen_wait_fraction).toFixed(0)}%, alone ${(100 * row.ours.gen_serial_fraction).toFixed(0)}% of generation\n`);
     if (row.llama) {
-      process.stdout.write(`  llama.cpp  prompt ${row.llama.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.llama.gen_tokens_per_s.toFixed(2)} tok/s${peer !== file ? ' (qwen2moe twin)' : ''}\n`);
+      process.stdout.write(`  llama.cpp  prompt ${row.llama.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.llama.gen_tokens_per_s.toFixed(2)} tok/s${peer !== file ? ' (qwen2moe twin)' : ''}` +
+        `${row.llama.peak_rss_bytes ? `; peak RSS ${mb(row.llama.peak_rss_bytes)}` : ''}\n`);
       process.stdout.write(`  ratio      prompt ${(row.ours.prompt_tokens_per_s / row.llama.prompt_tokens_per_s).toFixed(2)}x   generation ${(row.ours.gen_tokens_per_s / row.llama.gen_tokens_per_s).toFixed(2)}x\n`);
     }
     process.stdout.write('\n');
