@@ -550,64 +550,66 @@ export class CpuBackend extends HostActivations implements Backend {
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
     expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void {
     const all = experts as readonly CpuSwiGLU[];
-    const hidden = all[0]!.hidden;
-    // Tokens of each expert, in token order: the expert runs once over all of them.
-    const byExpert = new Map<number, number[]>();
-    for (let i = 0; i < n * k; i++) {
-      const e = expertIds[i]!;
-      let list = byExpert.get(e);
-      if (!list) byExpert.set(e, (list = []));
-      list.push(i);
+    const hidden = all[0]!.hidden, picks = n * k, shards = this.shards.length;
+    const sharedSlices = shared ? (shared as CpuSwiGLU).slices.filter((sl) => sl.i1 > sl.i0) : [];
+    // The picks (indices into expertIds / weights) grouped by expert, in token order: a counting
+    // sort. first[e] .. first[e + 1] are expert e's picks in `order`; each expert runs once over them.
+    const first = new Int32Array(all.length + 1), order = new Int32Array(picks), at = new Int32Array(all.length);
+    for (let i = 0; i < picks; i++) first[expertIds[i]! + 1]!++;
+    for (let e = 0; e < all.length; e++) { first[e + 1]! += first[e]!; at[e] = first[e]!; }
+    for (let i = 0; i < picks; i++) order[at[expertIds[i]!]!++] = i;
+    // Per shard: its experts that have tokens (a task each, by expert id), then its slice of the
+    // shared expert over every token (partial outputs add up across shards like the experts' do).
+    const tasks = new Int32Array(shards), rows = new Int32Array(shards), most = new Int32Array(shards), widest = new Int32Array(shards);
+    const count = (p: number, c: number, inter: number) => {
+      tasks[p]!++; rows[p]! += c; most[p] = Math.max(most[p]!, c); widest[p] = Math.max(widest[p]!, inter);
+    };
+    for (let e = 0; e < all.length; e++) if (first[e + 1]! > first[e]!) count(all[e]!.slices[0]!.p, first[e + 1]! - first[e]!, all[e]!.intermediate);
+    for (const sl of sharedSlices) count(sl.p, n, sl.i1 - sl.i0);
+    const tables: Uint32Array[] = [], tokens: Uint32Array[] = [], wts: Float32Array[] = [];
+    for (let p = 0; p < shards; p++) {
+      const a = this.pool.args(p), mem = this.shards[p]!.arena.memory.buffer;
+      const xp = this.buf(p, 'x', n * hidden * 4);
+      if (tasks[p]! > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
+      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4); a[5] = tasks[p]!;
+      a[4] = this.buf(p, 'moe.table', tasks[p]! * TASK_WORDS * 4 + 4);
+      a[6] = this.buf(p, 'moe.tokens', rows[p]! * 4 + 4);
+      a[7] = this.buf(p, 'moe.weights', rows[p]! * 4 + 4);
+      tables.push(new Uint32Array(mem, a[4], tasks[p]! * TASK_WORDS));
+      tokens.push(new Uint32Array(mem, a[6], rows[p]!));
+      wts.push(new Float32Array(mem, a[7], rows[p]!));
+      const m = most[p]!, w = widest[p]!;
+      a[8] = this.buf(p, 'moe.xe', m * hidden * 4 + 64);
+      a[9] = this.buf(p, 'moe.xeq', (m * hidden / 32) * 34 + 64);
+      a[10] = this.buf(p, 'moe.g', m * w * 4 + 64);
+      a[11] = this.buf(p, 'moe.u', m * w * 4 + 64);
+      a[12] = this.buf(p, 'moe.aq', (m * w / 32) * 34 + 64);
+      a[13] = this.buf(p, 'moe.ye', m * hidden * 4 + 64);
     }
-    // A task: one slice of one SwiGLU over some tokens (picks index expertIds/weights, or -1 - token
-    // for weight 1). The shared expert's slices run in the same job over every token: their
-    // partial outputs add up across shards like the routed experts' do.
-    const tasks: { p: number; expert: CpuSwiGLU; slice: MlpSlice; picks: number[] }[] = [];
-    for (const [e, picks] of byExpert) tasks.push({ p: all[e]!.slices[0]!.p, expert: all[e]!, slice: all[e]!.slices[0]!, picks });
-    if (shared) {
-      const everyToken = Array.from({ length: n }, (_, i) => -1 - i);
-      for (const slice of (shared as CpuSwiGLU).slices) {
-        if (slice.i1 > slice.i0) tasks.push({ p: slice.p, expert: shared as CpuSwiGLU, slice, picks: everyToken });
+    // Fill the tables: table[task] = gate/up type, gate, up, down, inter, count, first row, down type.
+    tasks.fill(0); rows.fill(0);
+    const task = (m: CpuSwiGLU, sl: MlpSlice, c: number): number => {
+      const p = sl.p, inter = sl.i1 - sl.i0, row = rows[p]!;
+      this.weightBytesRead += mlpBytes(m, inter);
+      tables[p]!.set([WEIGHT_TYPES.indexOf(m.type), sl.gate, sl.up, sl.down, inter, c, row, WEIGHT_TYPES.indexOf(m.downType)], tasks[p]!++ * TASK_WORDS);
+      rows[p]! += c;
+      return row;
+    };
+    for (let e = 0; e < all.length; e++) {
+      const c = first[e + 1]! - first[e]!;
+      if (c === 0) continue;
+      const sl = all[e]!.slices[0]!, row = task(all[e]!, sl, c);
+      for (let j = 0; j < c; j++) {
+        const pick = order[first[e]! + j]!;
+        tokens[sl.p]![row + j] = Math.floor(pick / k);
+        wts[sl.p]![row + j] = weights[pick]!;
       }
     }
-    for (let p = 0; p < this.shards.length; p++) {
-      const mine = tasks.filter((t) => t.p === p);
-      const picks = mine.reduce((s, t) => s + t.picks.length, 0);
-      const maxCount = mine.reduce((s, t) => Math.max(s, t.picks.length), 0);
-      const maxInter = mine.reduce((s, t) => Math.max(s, t.slice.i1 - t.slice.i0), 0);
-      const a = this.pool.args(p);
-      const xp = this.buf(p, 'x', n * hidden * 4);
-      if (mine.length > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
-      const tableP = this.buf(p, 'moe.table', mine.length * TASK_WORDS * 4 + 4);
-      const tokensP = this.buf(p, 'moe.tokens', picks * 4 + 4);
-      const weightsP = this.buf(p, 'moe.weights', picks * 4 + 4);
-      const mem = this.shards[p]!.arena.memory.buffer;
-      const table = new Uint32Array(mem, tableP, mine.length * TASK_WORDS);
-      const tokens = new Uint32Array(mem, tokensP, picks);
-      const wts = new Float32Array(mem, weightsP, picks);
-      let first = 0;
-      mine.forEach((t, j) => {
-        const s = t.slice, inter = s.i1 - s.i0;
-        this.weightBytesRead += mlpBytes(t.expert, inter);
-        table.set([WEIGHT_TYPES.indexOf(t.expert.type), s.gate, s.up, s.down, inter, t.picks.length, first,
-          WEIGHT_TYPES.indexOf(t.expert.downType)], j * TASK_WORDS);
-        t.picks.forEach((pick, i) => {
-          tokens[first + i] = pick < 0 ? -1 - pick : Math.floor(pick / k);
-          wts[first + i] = pick < 0 ? 1 : weights[pick]!;
-        });
-        first += t.picks.length;
-      });
-      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4); a[4] = tableP; a[5] = mine.length;
-      a[6] = tokensP; a[7] = weightsP;
-      a[8] = this.buf(p, 'moe.xe', maxCount * hidden * 4 + 64);
-      a[9] = this.buf(p, 'moe.xeq', (maxCount * hidden / 32) * 34 + 64);
-      a[10] = this.buf(p, 'moe.g', maxCount * maxInter * 4 + 64);
-      a[11] = this.buf(p, 'moe.u', maxCount * maxInter * 4 + 64);
-      a[12] = this.buf(p, 'moe.aq', (maxCount * maxInter / 32) * 34 + 64);
-      a[13] = this.buf(p, 'moe.ye', maxCount * hidden * 4 + 64);
+    for (const sl of sharedSlices) {
+      const row = task(shared as CpuSwiGLU, sl, n);
+      for (let i = 0; i < n; i++) { tokens[sl.p]![row + i] = i; wts[sl.p]![row + i] = 1; }
     }
-    const most = tasks.reduce((s, t) => Math.max(s, t.picks.length), 0);
-    this.scratchFor(most, Math.max(hidden, ...tasks.map((t) => t.slice.i1 - t.slice.i0)));
+    this.scratchFor(Math.max(...most), Math.max(hidden, ...widest));
     this.run(Op.Experts);
     this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[3]!);
   }
