@@ -32,7 +32,8 @@ function median(xs: number[]): number {
 }
 
 function ours(file: string, threads: number, p: number, n: number): Sample {
-  const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'pangu.js'), 'bench', '--model', file, '--threads', String(threads),
+  // The command as a user runs it (its #! line sets Node's flags).
+  const r = spawnSync(path.join(REPO, 'bin', 'pangu.js'), ['bench', '--model', file, '--threads', String(threads),
     '-p', String(p), '-n', String(n), '--reps', '1', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.status !== 0) throw new Error(`pangu bench failed on ${file}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Sample;

@@ -253,6 +253,17 @@ export class Arena {
     return ptr;
   }
 
+  /**
+   * Grows the allocation at ptr of `bytes` to `newBytes` in place when it is the last one handed
+   * out; false (and nothing changed) otherwise.
+   */
+  extendLast(ptr: number, bytes: number, newBytes: number): boolean {
+    if (ptr + bytes !== this.topOffset || ptr + newBytes > this.limit) return false;
+    this.ensure(ptr + newBytes);
+    this.topOffset = Math.max(this.topOffset, ptr + newBytes);
+    return true;
+  }
+
   /** Grows the memory so that bytes [0, end) exist. */
   ensure(end: number): void {
     const have = this.memory.buffer.byteLength;

@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import { CpuBackend, splitRange } from '../../src/backend/cpu/backend.js';
+import { ReferenceBackend } from '../../src/backend/reference.js';
 import { generate } from '../../src/engine/generate.js';
 import { convertToGguf } from '../../src/models/convert.js';
 import { loadModel } from '../../src/models/load.js';
@@ -72,6 +73,22 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
         }
       }
       assert.ok(maxAbsDiff(logits[0]!, Array.from(logits[1]!)) <= 1e-5, `${threads} threads, ${shards} shards`);
+    }
+  });
+
+  test(`${name}: a 300-token prompt on 2 threads (MLP slices that are not multiples of 32, grown I/O buffers) computes what the reference computes`, async () => {
+    const ref = loadModel(dir, { backend: new ReferenceBackend() });
+    const tokens = Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % ref.args.vocab_size);
+    const want = ref.forward(tokens, ref.newCache(320), 'last');
+    const backend = await CpuBackend.create({ threads: 2 });
+    try {
+      const model = loadModel(dir, { backend });
+      const cache = model.newCache(320);
+      model.forward(tokens.slice(0, 3), cache, 'last'); // small buffers first, then they grow
+      const got = model.forward(tokens.slice(3), cache, 'last');
+      assert.ok(maxAbsDiff(got, Array.from(want)) <= 1e-4, `${maxAbsDiff(got, Array.from(want))}`);
+    } finally {
+      await backend.close();
     }
   });
 

@@ -45,7 +45,8 @@ interface Shard {
   /** A kernel instance on this shard's memory, for the main thread's shares. */
   kernels: Kernels;
   /** Named I/O buffers: byte offset and size. */
-  io: Map<string, { ptr: number; bytes: number }>;
+  /** The region that an operation's inputs, outputs and scratch are cut from, afresh for each operation. */
+  io: { ptr: number; bytes: number; used: number };
 }
 
 /** One shard's rows [r0, r1) of a matrix. */
@@ -109,6 +110,11 @@ function mlpBytes(m: CpuSwiGLU, inter: number): number {
  */
 const SMALL_MATRIX_BYTES = 512 * 1024;
 
+/** Bytes of `count` activations quantized to Q8_0 (34-byte blocks of 32, rounded up), with slack. */
+function q8Bytes(count: number): number {
+  return Math.ceil(count / 32) * 34 + 64;
+}
+
 /** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
 export function splitRange(total: number, parts: number, align = 1): [number, number][] {
   const units = Math.ceil(total / align);
@@ -143,7 +149,7 @@ export class CpuBackend extends HostActivations implements Backend {
     readonly variant: KernelVariant, opts: CpuBackendOptions) {
     super();
     this.shards = memories.map((memory, index) => ({
-      index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: new Map(),
+      index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: { ptr: 0, bytes: 0, used: 0 },
     }));
     this.quant = opts.quant;
     this.fuseAttention = opts.fuseAttention ?? true;
@@ -337,15 +343,29 @@ export class CpuBackend extends HostActivations implements Backend {
 
   // ------------------------------------------------------------------ I/O between the main thread and the shards
 
-  /** A named buffer of at least `bytes` in shard p's memory. */
+  /** `bytes` in shard p's memory for the current operation (the name says what it holds). */
   private buf(p: number, name: string, bytes: number): number {
-    const part = this.shards[p]!;
-    const have = part.io.get(name);
-    if (have && have.bytes >= bytes) return have.ptr;
-    const size = Math.max(bytes, (have?.bytes ?? 0) * 2, 4096);
-    const ptr = part.arena.alloc(size);
-    part.io.set(name, { ptr, bytes: size });
-    return ptr;
+    if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`I/O buffer ${name}: bad size ${bytes}`);
+    const { arena, io } = this.shards[p]!;
+    let at = (io.used + 63) & ~63;
+    if (at + bytes > io.bytes) {
+      // A larger region for this operation and the next ones: in place when nothing was allocated
+      // after it (the usual case), else a new one, leaving the old one behind (what this
+      // operation already cut from it stays valid; growth is geometric, so rare).
+      const size = Math.max(2 * io.bytes, at + bytes + 4096, 1 << 16);
+      if (!arena.extendLast(io.ptr, io.bytes, size)) {
+        io.ptr = arena.alloc(size);
+        at = 0;
+      }
+      io.bytes = size;
+    }
+    io.used = at + bytes;
+    return io.ptr + at;
+  }
+
+  /** Starts an operation: its I/O buffers are cut from the start of each shard's I/O region again. */
+  private beginOp(): void {
+    for (const shard of this.shards) shard.io.used = 0;
   }
 
   private f32(p: number, ptr: number, count: number): Float32Array {
@@ -386,6 +406,7 @@ export class CpuBackend extends HostActivations implements Backend {
   }
 
   project(outs: readonly Float32Array[], x: Float32Array, n: number, ws: readonly Linear[]): void {
+    this.beginOp();
     const lins = ws as readonly CpuLinear[];
     const inDim = lins[0]!.inFeatures;
     // Argument slot of each row shard: shard p lists the matrices it holds a part of.
@@ -408,7 +429,7 @@ export class CpuBackend extends HostActivations implements Backend {
       if (count === 0) continue;
       const xp = this.buf(p, 'x', n * inDim * 4);
       this.f32(p, xp, n * inDim).set(x.subarray(0, n * inDim));
-      a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', (n * inDim / 32) * 34 + 64);
+      a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', q8Bytes(n * inDim));
     }
     this.scratchFor(n, inDim);
     if (lins.every((lin) => lin.shards.length === 1 && lin.shards[0]!.p === 0)) runOp(this.shards[0]!.kernels, Op.Matmuls, this.pool.args(0));
@@ -426,6 +447,7 @@ export class CpuBackend extends HostActivations implements Backend {
   }
 
   selfAttention(out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], block: AttentionBlock): void {
+    this.beginOp();
     const b = block as CpuAttentionBlock;
     const { heads, kvHeads, headDim, ropeTheta } = b.shape;
     const group = heads / kvHeads, hidden = b.hidden;
@@ -449,7 +471,7 @@ export class CpuBackend extends HostActivations implements Backend {
         table.set([start, m, pos0, cache.k, cache.v], i * SEGMENT_WORDS);
         longest = Math.max(longest, pos0 + m);
       });
-      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'xq', (n * hidden / 32) * 34 + 64);
+      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'xq', q8Bytes(n * hidden));
       a[5] = kv1 - kv0; a[6] = headDim; a[7] = ropeTheta;
       a[8] = WEIGHT_TYPES.indexOf(b.q); a[9] = part.q; a[10] = part.qBias;
       a[11] = WEIGHT_TYPES.indexOf(b.k); a[12] = part.k; a[13] = part.kBias;
@@ -459,7 +481,7 @@ export class CpuBackend extends HostActivations implements Backend {
       a[20] = this.buf(p, 'attn.k', n * kvd * 4);
       a[21] = this.buf(p, 'attn.v', n * kvd * 4);
       a[22] = this.buf(p, 'attn.y', n * qd * 4);
-      a[23] = this.buf(p, 'attn.yq', (n * qd / 32) * 34 + 64);
+      a[23] = this.buf(p, 'attn.yq', q8Bytes(n * qd));
       a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(longest, 0, hLocal));
       a[25] = this.buf(p, 'attn.out', n * hidden * 4);
       a[26] = segments.length; a[27] = tableP;
@@ -472,6 +494,7 @@ export class CpuBackend extends HostActivations implements Backend {
 
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
     n: number, pos0: number, heads: number, kvHeads: number, headDim: number): void {
+    this.beginOp();
     const store = cache as CpuKVStore;
     const group = heads / kvHeads;
     for (const part of store.parts) {
@@ -513,6 +536,7 @@ export class CpuBackend extends HostActivations implements Backend {
       this.experts(out, x, n, [m], new Int32Array(n), new Float32Array(n).fill(1), 1, null);
       return;
     }
+    this.beginOp();
     const hidden = m.hidden;
     for (const s of m.slices) {
       const a = this.pool.args(s.p), inter = s.i1 - s.i0;
@@ -521,10 +545,10 @@ export class CpuBackend extends HostActivations implements Backend {
       this.f32(s.p, xp, n * hidden).set(x.subarray(0, n * hidden));
       a[0] = n; a[1] = hidden; a[2] = inter; a[3] = WEIGHT_TYPES.indexOf(m.type);
       a[4] = s.gate; a[5] = s.up; a[6] = s.down; a[7] = xp;
-      a[8] = this.buf(s.p, 'xq', (n * hidden / 32) * 34 + 64);
+      a[8] = this.buf(s.p, 'xq', q8Bytes(n * hidden));
       a[9] = this.buf(s.p, 'g', n * inter * 4 + 64);
       a[10] = this.buf(s.p, 'u', n * inter * 4 + 64);
-      a[11] = this.buf(s.p, 'aq', (n * inter / 32) * 34 + 64);
+      a[11] = this.buf(s.p, 'aq', q8Bytes(n * inter));
       a[12] = this.buf(s.p, 'mlp.out', n * hidden * 4);
       a[13] = WEIGHT_TYPES.indexOf(m.downType);
     }
@@ -549,6 +573,7 @@ export class CpuBackend extends HostActivations implements Backend {
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
     expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void {
+    this.beginOp();
     const all = experts as readonly CpuSwiGLU[];
     const hidden = all[0]!.hidden, picks = n * k, shards = this.shards.length;
     const sharedSlices = shared ? (shared as CpuSwiGLU).slices.filter((sl) => sl.i1 > sl.i0) : [];
@@ -580,10 +605,10 @@ export class CpuBackend extends HostActivations implements Backend {
       wts.push(new Float32Array(mem, a[7], rows[p]!));
       const m = most[p]!, w = widest[p]!;
       a[8] = this.buf(p, 'moe.xe', m * hidden * 4 + 64);
-      a[9] = this.buf(p, 'moe.xeq', (m * hidden / 32) * 34 + 64);
+      a[9] = this.buf(p, 'moe.xeq', q8Bytes(m * hidden));
       a[10] = this.buf(p, 'moe.g', m * w * 4 + 64);
       a[11] = this.buf(p, 'moe.u', m * w * 4 + 64);
-      a[12] = this.buf(p, 'moe.aq', (m * w / 32) * 34 + 64);
+      a[12] = this.buf(p, 'moe.aq', q8Bytes(m * w));
       a[13] = this.buf(p, 'moe.ye', m * hidden * 4 + 64);
     }
     // Fill the tables: table[task] = gate/up type, gate, up, down, inter, count, first row, down type.
