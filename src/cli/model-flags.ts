@@ -8,7 +8,9 @@ import { CpuBackend, type CpuBackendOptions } from '../backend/cpu/backend.js';
 import { ReferenceBackend } from '../backend/reference.js';
 import { Session } from '../engine/generate.js';
 import type { SamplingOptions } from '../engine/sampler.js';
-import { loadModel, modelBytes } from '../models/load.js';
+import { GgufFile } from '../formats/gguf.js';
+import { isGgufFile, loadModel, modelBytes } from '../models/load.js';
+import { tokenizerFromGguf } from '../tokenizer/gguf-vocab.js';
 import type { Transformer } from '../models/transformer.js';
 import { Tokenizer } from '../tokenizer/tokenizer.js';
 import { integer, UsageError } from './options.js';
@@ -68,9 +70,23 @@ export function modelDir(value: string | undefined): string {
   return DEFAULT_MODEL_DIR;
 }
 
+/**
+ * The tokenizer of a model: tokenizer.model + tokenizer_config.json of a directory, or the
+ * vocabulary in a GGUF file's metadata (an error naming the file when it has none).
+ */
+export function loadTokenizer(modelPath: string): Tokenizer {
+  if (!isGgufFile(modelPath)) return Tokenizer.load(modelPath);
+  const g = GgufFile.open(modelPath);
+  try {
+    return tokenizerFromGguf(g);
+  } finally {
+    g.close();
+  }
+}
+
 export async function openModel(values: BackendFlags & { model?: string | undefined }): Promise<OpenedModel> {
   const dir = modelDir(values.model);
-  const tokenizer = Tokenizer.load(dir);
+  const tokenizer = loadTokenizer(dir);
   const model = await loadModelFromFlags(values);
   if (tokenizer.vocabSize > model.args.vocab_size) {
     throw new Error(`${dir}: the tokenizer has ${tokenizer.vocabSize} tokens but the model only ${model.args.vocab_size}`);

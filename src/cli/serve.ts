@@ -7,7 +7,7 @@ import { ModelService } from '../server/service.js';
 import { MODEL_FLAGS, openModel } from './model-flags.js';
 import { integer, parse } from './options.js';
 
-export const SERVE_HELP = 'serve [--model DIR] [--host 127.0.0.1] [--port 8080] [--api-key K] [--parallel N] [--ctx N] [--queue N] [--backend cpu|reference --threads N --quant q8_0|q4_0]      OpenAI-compatible server and web chat';
+export const SERVE_HELP = 'serve [--model DIR|FILE.gguf] [--host 127.0.0.1] [--port 8080] [--api-key K] [--parallel N] [--ctx N] [--queue N] [--backend cpu|reference --threads N --quant q8_0|q4_0]      OpenAI-compatible server and web chat';
 
 export async function runServe(argv: string[]): Promise<number> {
   const { values } = parse(argv, {

@@ -1,17 +1,18 @@
 // `pangu tokenize`: text → token ids with a model directory's tokenizer.model and
-// tokenizer_config.json.
+// tokenizer_config.json, or with the vocabulary of a GGUF file.
 
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { Tokenizer } from '../tokenizer/tokenizer.js';
+import type { Tokenizer } from '../tokenizer/tokenizer.js';
+import { loadTokenizer } from './model-flags.js';
 
-const USAGE = `usage: pangu tokenize --model DIR [--no-special-tokens] TEXT
-       pangu tokenize --model DIR --jsonl [--no-special-tokens] < lines.jsonl
+const USAGE = `usage: pangu tokenize --model DIR|FILE.gguf [--no-special-tokens] TEXT
+       pangu tokenize --model DIR|FILE.gguf --jsonl [--no-special-tokens] < lines.jsonl
 
 Prints the token ids of TEXT as a JSON array. With --jsonl, reads one JSON string per line
 from stdin and prints one JSON array of ids per line.
 
-  -m, --model DIR          directory with tokenizer.model and tokenizer_config.json
+  -m, --model DIR|FILE.gguf  directory with tokenizer.model and tokenizer_config.json, or a GGUF file with a vocabulary
       --jsonl              read JSON strings from stdin, one per line
       --no-special-tokens  do not add <s> (add_bos_token) or eos (add_eos_token)
   -h, --help               show this help
@@ -45,7 +46,7 @@ export async function runTokenize(argv: string[]): Promise<number> {
     return 0;
   }
   if (!values.model) {
-    process.stderr.write(`pangu tokenize: --model DIR is required\n${USAGE}`);
+    process.stderr.write(`pangu tokenize: --model DIR|FILE.gguf is required\n${USAGE}`);
     return 2;
   }
   if (values.jsonl ? positionals.length > 0 : positionals.length !== 1) {
@@ -59,7 +60,7 @@ export async function runTokenize(argv: string[]): Promise<number> {
 
   let tokenizer: Tokenizer;
   try {
-    tokenizer = Tokenizer.load(values.model);
+    tokenizer = loadTokenizer(values.model);
   } catch (err) {
     process.stderr.write(`pangu tokenize: ${(err as Error).message}\n`);
     return 1;

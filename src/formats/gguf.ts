@@ -468,17 +468,18 @@ class ByteWriter {
     return at;
   }
 
-  u8(v: number) { this.buf.writeUInt8(v, this.room(1)); }
-  i8(v: number) { this.buf.writeInt8(v, this.room(1)); }
-  u16(v: number) { this.buf.writeUInt16LE(v, this.room(2)); }
-  i16(v: number) { this.buf.writeInt16LE(v, this.room(2)); }
-  u32(v: number) { this.buf.writeUInt32LE(v, this.room(4)); }
-  i32(v: number) { this.buf.writeInt32LE(v, this.room(4)); }
-  f32(v: number) { this.buf.writeFloatLE(v, this.room(4)); }
-  f64(v: number) { this.buf.writeDoubleLE(v, this.room(8)); }
-  u64(v: number | bigint) { this.buf.writeBigUInt64LE(BigInt(v), this.room(8)); }
-  i64(v: number | bigint) { this.buf.writeBigInt64LE(BigInt(v), this.room(8)); }
-  bytes(b: Uint8Array) { this.buf.set(b, this.room(b.length)); }
+  // room() may replace this.buf, so it runs before this.buf is read.
+  u8(v: number) { const at = this.room(1); this.buf.writeUInt8(v, at); }
+  i8(v: number) { const at = this.room(1); this.buf.writeInt8(v, at); }
+  u16(v: number) { const at = this.room(2); this.buf.writeUInt16LE(v, at); }
+  i16(v: number) { const at = this.room(2); this.buf.writeInt16LE(v, at); }
+  u32(v: number) { const at = this.room(4); this.buf.writeUInt32LE(v, at); }
+  i32(v: number) { const at = this.room(4); this.buf.writeInt32LE(v, at); }
+  f32(v: number) { const at = this.room(4); this.buf.writeFloatLE(v, at); }
+  f64(v: number) { const at = this.room(8); this.buf.writeDoubleLE(v, at); }
+  u64(v: number | bigint) { const at = this.room(8); this.buf.writeBigUInt64LE(BigInt(v), at); }
+  i64(v: number | bigint) { const at = this.room(8); this.buf.writeBigInt64LE(BigInt(v), at); }
+  bytes(b: Uint8Array) { const at = this.room(b.length); this.buf.set(b, at); }
   string(s: string) {
     const b = Buffer.from(s, 'utf8');
     this.u64(b.length);

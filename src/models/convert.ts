@@ -119,7 +119,7 @@ export function convertToGguf(dir: string, out: string, opts: ConvertOptions): C
   try {
     for (const t of plan) for (const hf of t.sources) ckpt.info(hf); // fail before writing anything
     const metadata = ggufMetadata(args, {
-      name: opts.name ?? path.basename(path.resolve(dir)), fileType: FILE_TYPE[opts.type],
+      name: opts.name ?? path.basename(path.resolve(dir)), fileType: FILE_TYPE[opts.type], tokenizerDir: dir,
     });
     const tensors: GgufTensorToWrite[] = plan.map((t) => ({
       name: t.name, dtype: t.dtype, shape: t.shape,

@@ -6,6 +6,7 @@ import { decodeToFloat32, SUPPORTED_TYPES, type TensorDType } from '../formats/g
 import { GgufFile, GgufType, kv, type GgufMetadata, type GgufTensorInfo } from '../formats/gguf.js';
 import { checkByteRange, FormatError } from '../formats/safetensors.js';
 import type { SourceTensorInfo, TensorSource } from '../formats/tensor-source.js';
+import { noVocabMetadata, readConfigJson, tokenizerMetadata } from '../tokenizer/gguf-vocab.js';
 import { ConfigError, type RawConfig } from './config.js';
 import { parseModelArgs } from './load.js';
 import * as embedded from './pangu-embedded.js';
@@ -286,6 +287,8 @@ export interface GgufMetadataOptions {
   name: string;
   /** general.file_type (a LLAMA_FTYPE value). */
   fileType: number;
+  /** The checkpoint directory whose tokenizer.model / tokenizer_config.json are embedded (if it has them). */
+  tokenizerDir?: string;
 }
 
 /** The metadata a converted file carries, keys in llama.cpp's converter order. */
@@ -324,12 +327,11 @@ export function ggufMetadata(args: DecoderArgs, opts: GgufMetadataOptions): Gguf
   m.set(k('attention.key_length'), kv.u32(args.head_dim));
   m.set(k('attention.value_length'), kv.u32(args.head_dim));
   m.set('general.quantization_version', kv.u32(GGML_QUANT_VERSION));
-  // TODO(tokenizer): embed the SentencePiece vocabulary (tokenizer.ggml.model "llama", tokens,
-  // scores, token_type, chat template) once src/tokenizer lands; see docs/GGUF.md. Until then the
-  // file says it has no vocabulary, which llama.cpp accepts for token-id level use.
-  m.set('tokenizer.ggml.model', kv.str('no_vocab'));
-  m.set('tokenizer.ggml.bos_token_id', kv.u32(args.bos_token_id));
-  m.set('tokenizer.ggml.eos_token_id', kv.u32(args.eos_token_id[0] ?? 2));
-  if (args.eos_token_id.length > 1) m.set('tokenizer.ggml.eos_token_ids', kv.arr(GgufType.UINT32, args.eos_token_id));
+  // The tokenizer (docs/GGUF.md, "Tokenizer"): the directory's SentencePiece vocabulary, or
+  // llama.cpp's "no_vocab" marker (token-id level use only) when there is none.
+  const vocab = opts.tokenizerDir !== undefined
+    ? tokenizerMetadata(opts.tokenizerDir, { vocabSize: args.vocab_size, config: readConfigJson(opts.tokenizerDir), eosTokenIds: args.eos_token_id })
+    : undefined;
+  for (const [key, value] of vocab ?? noVocabMetadata(args.bos_token_id, args.eos_token_id)) m.set(key, value);
   return m;
 }

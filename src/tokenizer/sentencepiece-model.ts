@@ -404,7 +404,8 @@ export function parseSentencePieceModel(data: Uint8Array, file = 'tokenizer.mode
   return { pieces, trainerSpec: ts, normalizerSpec: normalizerSpec!, denormalizerSpec };
 }
 
-function validateCharsmap(blob: Uint8Array, file: string, what: string): void {
+/** Checks the header of a precompiled_charsmap blob as sentencepiece does. */
+export function validateCharsmap(blob: Uint8Array, file: string, what: string): void {
   if (blob.length <= 4) throw new SentencePieceModelError(file, `${what}.precompiled_charsmap is broken (too short)`);
   const trieSize = new DataView(blob.buffer, blob.byteOffset, 4).getUint32(0, true);
   if (trieSize + 4 > blob.length) {

@@ -196,3 +196,20 @@ test('a file written by llama.cpp\'s gguf-py (GGUFWriter) reads back: metadata, 
     g.close();
   }
 });
+
+test('metadata larger than the header buffer\'s first 64 KiB is written whole (every value type across the growth)', () => {
+  const dir = tempDir();
+  const file = path.join(dir, 'big-header.gguf');
+  const m: GgufMetadata = new Map([['general.architecture', kv.str('pangu-embedded')]]);
+  const words = Array.from({ length: 20000 }, (_, i) => `▁piece${i}`);
+  m.set('t.tokens', kv.arr(GgufType.STRING, words));
+  m.set('t.scores', kv.arr(GgufType.FLOAT32, words.map((_, i) => -i / 4)));
+  for (const [k, v] of metadataOfEveryType()) if (k !== 'general.architecture') m.set(k, v);
+  writeGguf(file, m, []);
+  const g = GgufFile.open(file);
+  assert.deepEqual(g.array('t.tokens'), words);
+  assert.deepEqual(g.array('t.scores'), words.map((_, i) => -i / 4));
+  assert.equal(g.uint('t.u32'), 4294967295);
+  assert.equal(g.string('t.str'), '盘古 ✓');
+  g.close();
+});

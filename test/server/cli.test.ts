@@ -66,5 +66,5 @@ test('pangu serve refuses bad flags and a missing model clearly', () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /tokenizer\.model/);
   r = runCli(['--help']);
-  assert.match(r.stdout, /serve \[--model DIR\] \[--host 127\.0\.0\.1\] \[--port 8080\]/);
+  assert.match(r.stdout, /serve \[--model DIR\|FILE\.gguf\] \[--host 127\.0\.0\.1\] \[--port 8080\]/);
 });

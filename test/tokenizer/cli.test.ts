@@ -31,7 +31,7 @@ test('tokenize --jsonl: one JSON string per line in, one array per line out', ()
 test('tokenize errors: usage → 2, bad model or input → 1, messages on stderr', () => {
   let r = run(['hello']);
   assert.equal(r.code, 2);
-  assert.match(r.stderr, /--model DIR is required/);
+  assert.match(r.stderr, /--model DIR\|FILE\.gguf is required/);
   r = run(['--model', modelDir('bpe')]);
   assert.equal(r.code, 2);
   r = run(['--model', modelDir('bpe'), '--bogus', 'x']);

@@ -1,7 +1,8 @@
 // Copies a GGUF file written by `pangu convert`, replacing its `no_vocab` marker with a synthetic
 // SentencePiece ("llama") vocabulary of the model's vocab_size, so llama.cpp's text tools
 // (llama-simple, llama-completion) can run a synthetic test model end to end. Test models only:
-// real models get their real vocabulary once src/tokenizer lands (docs/GGUF.md, Tokenizer).
+// a checkpoint with a tokenizer.model gets its real vocabulary from `pangu convert` (docs/GGUF.md,
+// Tokenizer).
 //
 //   node dist/tools/gguf/add-test-vocab.js IN.gguf OUT.gguf
 //

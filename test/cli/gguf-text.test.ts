@@ -1,0 +1,56 @@
+// Text commands on a GGUF file alone: its embedded vocabulary stands in for the directory's
+// tokenizer; a file without vocabulary is refused by name, and token-id commands still run on it.
+import assert from 'node:assert/strict';
+import * as path from 'node:path';
+import { test } from 'node:test';
+import { convertToGguf } from '../../src/models/convert.js';
+import { panguMoeConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
+import { FIXTURES, runCli, tempDir } from '../helpers.js';
+
+const dir = path.join(FIXTURES, 'models', 'embedded-tiny');
+const tmp = tempDir();
+const gguf = path.join(tmp, 'embedded-tiny.gguf');
+convertToGguf(dir, gguf, { type: 'f32' });
+
+test('pangu run --model FILE.gguf gives what the checkpoint directory gives (chat and --raw)', () => {
+  for (const extra of [[], ['--raw']]) {
+    const fromDir = runCli(['run', '--model', dir, '--max-tokens', '6', ...extra, 'Hello']);
+    const fromGguf = runCli(['run', '--model', gguf, '--max-tokens', '6', ...extra, 'Hello']);
+    assert.equal(fromDir.status, 0, fromDir.stderr);
+    assert.equal(fromGguf.status, 0, fromGguf.stderr);
+    assert.equal(fromGguf.stdout, fromDir.stdout);
+    assert.equal(fromGguf.stderr, fromDir.stderr);
+  }
+});
+
+test('pangu tokenize and chat take --model FILE.gguf', () => {
+  const text = 'Hello, 世界! [unused9]x  y\t\n';
+  const a = runCli(['tokenize', '--model', dir, text]);
+  const b = runCli(['tokenize', '--model', gguf, text]);
+  assert.equal(b.status, 0, b.stderr);
+  assert.equal(b.stdout, a.stdout);
+  const lines = '"a"\n"[unused10] b"\n"  "\n';
+  assert.equal(runCli(['tokenize', '--model', gguf, '--jsonl', '--no-special-tokens'], lines).stdout,
+    runCli(['tokenize', '--model', dir, '--jsonl', '--no-special-tokens'], lines).stdout);
+  const c1 = runCli(['chat', '--model', dir, '--max-tokens', '4'], 'hi there\n/exit\n');
+  const c2 = runCli(['chat', '--model', gguf, '--max-tokens', '4'], 'hi there\n/exit\n');
+  assert.equal(c2.status, 0, c2.stderr);
+  assert.equal(c2.stdout, c1.stdout);
+});
+
+test('a GGUF without vocabulary: text commands name the file and say so; token-id commands work', () => {
+  const hf = path.join(tmp, 'novocab');
+  writeSyntheticModel(hf, panguMoeConfig(), { seed: 3, dtype: 'F32' });
+  const file = path.join(tmp, 'novocab.gguf');
+  convertToGguf(hf, file, { type: 'f32' });
+  for (const args of [['run', '--model', file, 'hi'], ['tokenize', '--model', file, 'hi']]) {
+    const r = runCli(args);
+    assert.equal(r.status, 1, r.stderr);
+    assert.ok(r.stderr.includes(`${file}: this GGUF file has no vocabulary (tokenizer.ggml.model is "no_vocab")`), r.stderr);
+  }
+  const gen = runCli(['generate', '--model', file, '--tokens', '1,2,3', '--max-tokens', '3']);
+  assert.equal(gen.status, 0, gen.stderr);
+  assert.match(gen.stdout, /^\d+(,\d+){2}\n$/);
+  const bench = runCli(['bench', '--model', file, '-p', '4', '-n', '2', '--threads', '1']);
+  assert.equal(bench.status, 0, bench.stderr);
+});
