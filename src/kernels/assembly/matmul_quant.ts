@@ -474,6 +474,202 @@ const QUAD_BLOCK4: usize = 288;
   }
 }
 
+// ---------------------------------------------------------------- n > 1: 8 x 4 tiles, i16 repack of both sides
+
+/** Bytes per block of a repacked quad of activation rows: f32 d_x[4], then i16 x[4][32]. */
+const XQ_BLOCK: usize = 272;
+/** Bytes per block of 8 repacked weight rows: f32 d_w[8], then 16 pairs x (2 groups x 4 rows x i16[2]). */
+const W8_BLOCK: usize = 544;
+
+/**
+ * Repacks activation rows [j0, j1) (padded with zero rows to a multiple of
+ * four) into quads at sx, sign-extended to i16: per quad nb blocks of
+ * XQ_BLOCK bytes { f32 d_x[4]; i16 x[4][32] }.
+ */
+// @ts-ignore: decorator
+@inline function x16_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
+  const qs = <usize>nb * XQ_BLOCK;
+  const jend = j0 + ((j1 - j0 + 3) & ~3);
+  const z = i32x4.splat(0);
+  for (let j = j0; j < jend; j++) {
+    const l = <usize>((j - j0) & 3);
+    let d = sx + <usize>((j - j0) >> 2) * qs;
+    if (j < j1) {
+      let xr = xq + <usize>j * xs;
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
+        const v0 = v128.load(xr, 2);
+        const v1 = v128.load(xr, 18);
+        const e = d + (l << 6);
+        v128.store(e, i16x8.extend_low_i8x16_s(v0), 16);
+        v128.store(e, i16x8.extend_high_i8x16_s(v0), 32);
+        v128.store(e, i16x8.extend_low_i8x16_s(v1), 48);
+        v128.store(e, i16x8.extend_high_i8x16_s(v1), 64);
+        d += XQ_BLOCK;
+        xr += Q8_0_BYTES;
+      }
+    } else {
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), 0);
+        const e = d + (l << 6);
+        v128.store(e, z, 16);
+        v128.store(e, z, 32);
+        v128.store(e, z, 48);
+        v128.store(e, z, 64);
+        d += XQ_BLOCK;
+      }
+    }
+  }
+}
+
+/** Weight values 0..15 (hi = 0) or 16..31 (hi = 1) of the block at p as i8x16 (Q4_0: q - 8); zero when !valid. */
+// @ts-ignore: decorator
+@inline function wvals(qt: i32, p: usize, hi: i32, valid: bool): v128 {
+  if (!valid) return i32x4.splat(0);
+  if (qt == Q8_0) return hi ? v128.load(p, 18) : v128.load(p, 2);
+  const q = v128.load(p, 2);
+  return i8x16.sub(hi ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(0x0f)), i8x16.splat(8));
+}
+
+/**
+ * Four rows' i16x8 (4 element pairs each) transposed so that vector t holds
+ * pair t of the four rows (i32 lanes = rows); stored at d + 32 * t.
+ */
+// @ts-ignore: decorator
+@inline function pairs4_store(d: usize, a: v128, b: v128, c: v128, e: v128): void {
+  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(c, e, 0, 4, 1, 5), t3 = i32x4.shuffle(c, e, 2, 6, 3, 7);
+  v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
+  v128.store(d, i64x2.shuffle(t0, t2, 1, 3), 32);
+  v128.store(d, i64x2.shuffle(t1, t3, 0, 2), 64);
+  v128.store(d, i64x2.shuffle(t1, t3, 1, 3), 96);
+}
+
+/**
+ * Repacks weight rows w + i * ws (i < rv <= 8, the others zero) into sw:
+ * per block W8_BLOCK bytes { f32 d_w[8]; then for each element pair k
+ * (0..15): rows 0..3 as i16[2] (one i32 lane each), rows 4..7 likewise }.
+ * Q4_0 nibbles are decoded to q - 8 here.
+ */
+// @ts-ignore: decorator
+@inline function w8_repack(qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32): void {
+  const bw = wblock(qt);
+  for (let b = 0; b < nb; b++) {
+    const d = sw + <usize>b * W8_BLOCK;
+    const wb = w + <usize>b * bw;
+    for (let i = 0; i < 8; i++) store<f32>(d + (<usize>i << 2), i < rv ? f16_to_f32(load<u16>(wb + <usize>i * ws)) : 0);
+    for (let g = 0; g < 2; g++) {
+      const p = wb + <usize>(4 * g) * ws;
+      const dg = d + 32 + (<usize>g << 4);
+      for (let h = 0; h < 2; h++) {
+        const v0 = wvals(qt, p, h, 4 * g < rv);
+        const v1 = wvals(qt, p + ws, h, 4 * g + 1 < rv);
+        const v2 = wvals(qt, p + 2 * ws, h, 4 * g + 2 < rv);
+        const v3 = wvals(qt, p + 3 * ws, h, 4 * g + 3 < rv);
+        const dh = dg + (<usize>h << 8); // pairs 8h..: 32 bytes each
+        pairs4_store(dh, i16x8.extend_low_i8x16_s(v0), i16x8.extend_low_i8x16_s(v1), i16x8.extend_low_i8x16_s(v2), i16x8.extend_low_i8x16_s(v3));
+        pairs4_store(dh + 128, i16x8.extend_high_i8x16_s(v0), i16x8.extend_high_i8x16_s(v1), i16x8.extend_high_i8x16_s(v2), i16x8.extend_high_i8x16_s(v3));
+      }
+    }
+  }
+}
+
+/** Stores the rv (<= 8) outputs of one activation row: lanes of a (rows 0..3) then b (rows 4..7). */
+// @ts-ignore: decorator
+@inline function store_row8(o: usize, rv: i32, a: v128, b: v128): void {
+  if (rv == 8) {
+    v128.store(o, a);
+    v128.store(o, b, 16);
+    return;
+  }
+  store<f32>(o, f32x4.extract_lane(a, 0));
+  if (rv > 1) store<f32>(o, f32x4.extract_lane(a, 1), 4);
+  if (rv > 2) store<f32>(o, f32x4.extract_lane(a, 2), 8);
+  if (rv > 3) store<f32>(o, f32x4.extract_lane(a, 3), 12);
+  if (rv > 4) store<f32>(o, f32x4.extract_lane(b, 0), 16);
+  if (rv > 5) store<f32>(o, f32x4.extract_lane(b, 1), 20);
+  if (rv > 6) store<f32>(o, f32x4.extract_lane(b, 2), 24);
+}
+
+/**
+ * 8 weight rows (w8_repack at sw) x a quad of activation rows (x16_repack at
+ * px). Each i32x4.dot_i16x8_s multiplies one element pair of four weight
+ * rows (lanes) by the same pair of one activation row (splat), so the lanes
+ * of an accumulator are already four outputs: no horizontal sums. Per block
+ * each output gets f32(int dot) * (d_w * d_x) added, the same rounding as
+ * q8tile / q8tile_packed / q4tile_packed. Stores jv rows of rv outputs.
+ */
+// @ts-ignore: decorator
+@inline function qtile8x4(out: usize, os: usize, px: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
+  const z = i32x4.splat(0);
+  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f02 = f32x4.splat(0), f03 = f32x4.splat(0);
+  let f10 = f32x4.splat(0), f11 = f32x4.splat(0), f12 = f32x4.splat(0), f13 = f32x4.splat(0);
+  let p = px;
+  let q = sw;
+  for (let b = 0; b < nb; b++) {
+    let a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
+    let xp = p + 16;
+    let wp = q + 32;
+    for (let k = 0; k < 16; k++) {
+      const w0 = v128.load(wp);
+      const w1 = v128.load(wp, 16);
+      let x = v128.load32_splat(xp);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(w0, x));
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(w1, x));
+      x = v128.load32_splat(xp, 64);
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(w0, x));
+      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(w1, x));
+      x = v128.load32_splat(xp, 128);
+      a02 = i32x4.add(a02, i32x4.dot_i16x8_s(w0, x));
+      a12 = i32x4.add(a12, i32x4.dot_i16x8_s(w1, x));
+      x = v128.load32_splat(xp, 192);
+      a03 = i32x4.add(a03, i32x4.dot_i16x8_s(w0, x));
+      a13 = i32x4.add(a13, i32x4.dot_i16x8_s(w1, x));
+      xp += 4;
+      wp += 32;
+    }
+    const dw0 = v128.load(q);
+    const dw1 = v128.load(q, 16);
+    let dx = v128.load32_splat(p);
+    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(dw0, dx), f00);
+    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(dw1, dx), f10);
+    dx = v128.load32_splat(p, 4);
+    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(dw0, dx), f01);
+    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(dw1, dx), f11);
+    dx = v128.load32_splat(p, 8);
+    f02 = fmadd(f32x4.convert_i32x4_s(a02), f32x4.mul(dw0, dx), f02);
+    f12 = fmadd(f32x4.convert_i32x4_s(a12), f32x4.mul(dw1, dx), f12);
+    dx = v128.load32_splat(p, 12);
+    f03 = fmadd(f32x4.convert_i32x4_s(a03), f32x4.mul(dw0, dx), f03);
+    f13 = fmadd(f32x4.convert_i32x4_s(a13), f32x4.mul(dw1, dx), f13);
+    p += XQ_BLOCK;
+    q += W8_BLOCK;
+  }
+  store_row8(out, rv, f00, f10);
+  if (jv > 1) store_row8(out + os, rv, f01, f11);
+  if (jv > 2) store_row8(out + 2 * os, rv, f02, f12);
+  if (jv > 3) store_row8(out + 3 * os, rv, f03, f13);
+}
+
+/** Weight rows [r0, r1) against activation rows [j0, j1) by qtile8x4 tiles (Q8_0 or Q4_0; scratch: qmatmul_scratch_bytes). */
+// @ts-ignore: decorator
+@inline function qtiles8(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + <usize>nb * W8_BLOCK;
+  const qs = <usize>nb * XQ_BLOCK;
+  x16_repack(sx, xq, xs, nb, j0, j1);
+  for (let r = r0; r < r1; r += 8) {
+    const rv = min<i32>(8, r1 - r);
+    w8_repack(qt, sw, w + <usize>r * ws, ws, nb, rv);
+    const oc = out + (<usize>r << 2);
+    let px = sx;
+    for (let j = j0; j < j1; j += 4) {
+      qtile8x4(oc + <usize>j * os, os, px, sw, nb, rv, min<i32>(4, j1 - j));
+      px += qs;
+    }
+  }
+}
+
 /** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles (no scratch). */
 // @ts-ignore: decorator
 @inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
@@ -508,8 +704,24 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   const nb = inDim >> 5;
   const j8 = min<i32>(n, xChunkBytes(nb * <i32>Q8_0_BYTES)); // Q8_0 chunk rows
   const j4 = min<i32>(n, xChunkBytes(nb * 72)); //              Q4_0 chunk rows (i16 activations)
-  return (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
+  const old = (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
+  const j16 = x16Chunk(n, nb);
+  return max<i32>(old, nb * <i32>W8_BLOCK + ((j16 + 3) >> 2) * <i32>XQ_BLOCK * nb);
 }
+
+/** Activation rows per pass of qtiles8: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */
+// @ts-ignore: decorator
+@inline function x16Chunk(n: i32, nb: i32): i32 {
+  const most = max<i32>(X16_CHUNK / max<i32>(nb * <i32>(XQ_BLOCK >> 2), 1), 4);
+  const chunks = (n + most - 1) / most;
+  return min<i32>(n, ((n + chunks - 1) / chunks + 3) & ~3);
+}
+
+/** Bytes of repacked activations per pass of qtiles8. */
+const X16_CHUNK: i32 = 262144;
+
+/** Smallest n that takes the qtiles8 path (with a scratch). */
+const TILES8_MIN_N: i32 = 4;
 
 // @ts-ignore: decorator
 @inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
@@ -523,6 +735,11 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
     const qs = <usize>q * ws;
     for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4x1(qt, xq, w + <usize>r * ws, qs, nb));
     for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
+    return;
+  }
+  if (scratch != 0 && n >= TILES8_MIN_N) {
+    const jc = x16Chunk(n, nb);
+    for (let j0 = 0; j0 < n; j0 += jc) qtiles8(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
     return;
   }
   const jc = xChunkBytes(nb * (qt == Q4_0 && scratch != 0 ? 72 : <i32>Q8_0_BYTES));
