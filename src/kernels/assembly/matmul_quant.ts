@@ -552,21 +552,33 @@ const W8_BLOCK: usize = 544;
  * Q4_0 nibbles are decoded to q - 8 here.
  */
 // @ts-ignore: decorator
-@inline function w8_repack(qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32): void {
+@inline function w8_repack(qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
   const bw = wblock(qt);
+  const z = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const d = sw + <usize>b * W8_BLOCK;
     const wb = w + <usize>b * bw;
-    for (let i = 0; i < 8; i++) store<f32>(d + (<usize>i << 2), i < rv ? f16_to_f32(load<u16>(wb + <usize>i * ws)) : 0);
+    // the eight f16 scales, converted together (f16x4_to_f32x4 == f16_to_f32 per lane)
+    let h = z;
+    h = i16x8.replace_lane(h, 0, load<i16>(wb));
+    if (full || rv > 1) h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
+    if (full || rv > 2) h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
+    if (full || rv > 3) h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
+    if (full || rv > 4) h = i16x8.replace_lane(h, 4, load<i16>(wb + 4 * ws));
+    if (full || rv > 5) h = i16x8.replace_lane(h, 5, load<i16>(wb + 5 * ws));
+    if (full || rv > 6) h = i16x8.replace_lane(h, 6, load<i16>(wb + 6 * ws));
+    if (full || rv > 7) h = i16x8.replace_lane(h, 7, load<i16>(wb + 7 * ws));
+    v128.store(d, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h)));
+    v128.store(d, f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h)), 16);
     for (let g = 0; g < 2; g++) {
       const p = wb + <usize>(4 * g) * ws;
       const dg = d + 32 + (<usize>g << 4);
-      for (let h = 0; h < 2; h++) {
-        const v0 = wvals(qt, p, h, 4 * g < rv);
-        const v1 = wvals(qt, p + ws, h, 4 * g + 1 < rv);
-        const v2 = wvals(qt, p + 2 * ws, h, 4 * g + 2 < rv);
-        const v3 = wvals(qt, p + 3 * ws, h, 4 * g + 3 < rv);
-        const dh = dg + (<usize>h << 8); // pairs 8h..: 32 bytes each
+      for (let hi = 0; hi < 2; hi++) {
+        const v0 = wvals(qt, p, hi, full || 4 * g < rv);
+        const v1 = wvals(qt, p + ws, hi, full || 4 * g + 1 < rv);
+        const v2 = wvals(qt, p + 2 * ws, hi, full || 4 * g + 2 < rv);
+        const v3 = wvals(qt, p + 3 * ws, hi, full || 4 * g + 3 < rv);
+        const dh = dg + (<usize>hi << 8); // pairs 8 * hi ..: 32 bytes each
         pairs4_store(dh, i16x8.extend_low_i8x16_s(v0), i16x8.extend_low_i8x16_s(v1), i16x8.extend_low_i8x16_s(v2), i16x8.extend_low_i8x16_s(v3));
         pairs4_store(dh + 128, i16x8.extend_high_i8x16_s(v0), i16x8.extend_high_i8x16_s(v1), i16x8.extend_high_i8x16_s(v2), i16x8.extend_high_i8x16_s(v3));
       }
@@ -660,7 +672,8 @@ const W8_BLOCK: usize = 544;
   x16_repack(sx, xq, xs, nb, j0, j1);
   for (let r = r0; r < r1; r += 8) {
     const rv = min<i32>(8, r1 - r);
-    w8_repack(qt, sw, w + <usize>r * ws, ws, nb, rv);
+    if (rv == 8) w8_repack(qt, sw, w + <usize>r * ws, ws, nb, 8, true);
+    else w8_repack(qt, sw, w + <usize>r * ws, ws, nb, rv, false);
     const oc = out + (<usize>r << 2);
     let px = sx;
     for (let j = j0; j < j1; j += 4) {
@@ -718,7 +731,7 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
 }
 
 /** Bytes of repacked activations per pass of qtiles8. */
-const X16_CHUNK: i32 = 262144;
+const X16_CHUNK: i32 = 1048576;
 
 /** Smallest n that takes the qtiles8 path (with a scratch). */
 const TILES8_MIN_N: i32 = 4;
