@@ -536,13 +536,13 @@ const W8_BLOCK: usize = 544;
  * pair t of the four rows (i32 lanes = rows); stored at d + 32 * t.
  */
 // @ts-ignore: decorator
-@inline function pairs4_store(d: usize, a: v128, b: v128, c: v128, e: v128): void {
+@inline function pairs4_store(d: usize, st: usize, a: v128, b: v128, c: v128, e: v128): void {
   const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
   const t2 = i32x4.shuffle(c, e, 0, 4, 1, 5), t3 = i32x4.shuffle(c, e, 2, 6, 3, 7);
   v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
-  v128.store(d, i64x2.shuffle(t0, t2, 1, 3), 32);
-  v128.store(d, i64x2.shuffle(t1, t3, 0, 2), 64);
-  v128.store(d, i64x2.shuffle(t1, t3, 1, 3), 96);
+  v128.store(d + st, i64x2.shuffle(t0, t2, 1, 3));
+  v128.store(d + 2 * st, i64x2.shuffle(t1, t3, 0, 2));
+  v128.store(d + 3 * st, i64x2.shuffle(t1, t3, 1, 3));
 }
 
 /**
@@ -553,43 +553,112 @@ const W8_BLOCK: usize = 544;
  */
 // @ts-ignore: decorator
 @inline function w8_repack(qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
+  wg_repack(2, qt, sw, w, ws, nb, rv, full);
+}
+
+/** The eight f16 scales of rows w + i * ws (i < rv, the others 0) as f32, stored at d. */
+// @ts-ignore: decorator
+@inline function scales8_store(d: usize, wb: usize, ws: usize, rv: i32, full: bool): void {
+  let h = i32x4.splat(0);
+  if (full || rv > 0) h = i16x8.replace_lane(h, 0, load<i16>(wb));
+  if (full || rv > 1) h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
+  if (full || rv > 2) h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
+  if (full || rv > 3) h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
+  if (full || rv > 4) h = i16x8.replace_lane(h, 4, load<i16>(wb + 4 * ws));
+  if (full || rv > 5) h = i16x8.replace_lane(h, 5, load<i16>(wb + 5 * ws));
+  if (full || rv > 6) h = i16x8.replace_lane(h, 6, load<i16>(wb + 6 * ws));
+  if (full || rv > 7) h = i16x8.replace_lane(h, 7, load<i16>(wb + 7 * ws));
+  // f16x4_to_f32x4 gives f16_to_f32 per lane
+  v128.store(d, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h)));
+  v128.store(d, f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h)), 16);
+}
+
+/**
+ * Repacks 4 * G weight rows w + i * ws (i < rv, the others zero) into sw:
+ * per block 272 * G bytes { f32 d_w[4G]; then for each element pair k
+ * (0..15): G groups of four rows as i16[2] (one i32 lane each) }. Q4_0
+ * nibbles are decoded to q - 8 here.
+ */
+// @ts-ignore: decorator
+@inline function wg_repack(G: i32, qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
   const bw = wblock(qt);
-  const z = i32x4.splat(0);
+  const st = <usize>G << 4; // bytes per element pair
   for (let b = 0; b < nb; b++) {
-    const d = sw + <usize>b * W8_BLOCK;
+    const d = sw + <usize>b * (<usize>G * 272);
     const wb = w + <usize>b * bw;
-    // the eight f16 scales, converted together (f16x4_to_f32x4 == f16_to_f32 per lane)
-    let h = z;
-    h = i16x8.replace_lane(h, 0, load<i16>(wb));
-    if (full || rv > 1) h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
-    if (full || rv > 2) h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
-    if (full || rv > 3) h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
-    if (full || rv > 4) h = i16x8.replace_lane(h, 4, load<i16>(wb + 4 * ws));
-    if (full || rv > 5) h = i16x8.replace_lane(h, 5, load<i16>(wb + 5 * ws));
-    if (full || rv > 6) h = i16x8.replace_lane(h, 6, load<i16>(wb + 6 * ws));
-    if (full || rv > 7) h = i16x8.replace_lane(h, 7, load<i16>(wb + 7 * ws));
-    v128.store(d, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h)));
-    v128.store(d, f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h)), 16);
-    for (let g = 0; g < 2; g++) {
+    scales8_store(d, wb, ws, rv, full);
+    if (G > 2) scales8_store(d + 32, wb + 8 * ws, ws, rv - 8, full);
+    for (let g = 0; g < G; g++) {
       const p = wb + <usize>(4 * g) * ws;
-      const dg = d + 32 + (<usize>g << 4);
+      const dg = d + st + (<usize>g << 4);
       for (let hi = 0; hi < 2; hi++) {
         const v0 = wvals(qt, p, hi, full || 4 * g < rv);
         const v1 = wvals(qt, p + ws, hi, full || 4 * g + 1 < rv);
         const v2 = wvals(qt, p + 2 * ws, hi, full || 4 * g + 2 < rv);
         const v3 = wvals(qt, p + 3 * ws, hi, full || 4 * g + 3 < rv);
-        const dh = dg + (<usize>hi << 8); // pairs 8 * hi ..: 32 bytes each
-        pairs4_store(dh, i16x8.extend_low_i8x16_s(v0), i16x8.extend_low_i8x16_s(v1), i16x8.extend_low_i8x16_s(v2), i16x8.extend_low_i8x16_s(v3));
-        pairs4_store(dh + 128, i16x8.extend_high_i8x16_s(v0), i16x8.extend_high_i8x16_s(v1), i16x8.extend_high_i8x16_s(v2), i16x8.extend_high_i8x16_s(v3));
+        const dh = dg + <usize>hi * 8 * st; // pairs 8 * hi ..
+        pairs4_store(dh, st, i16x8.extend_low_i8x16_s(v0), i16x8.extend_low_i8x16_s(v1), i16x8.extend_low_i8x16_s(v2), i16x8.extend_low_i8x16_s(v3));
+        pairs4_store(dh + 4 * st, st, i16x8.extend_high_i8x16_s(v0), i16x8.extend_high_i8x16_s(v1), i16x8.extend_high_i8x16_s(v2), i16x8.extend_high_i8x16_s(v3));
       }
     }
+  }
+}
+
+/**
+ * 16 weight rows (wg_repack(4) at sw) x activation rows l0, l0 + 1 of a
+ * quad (x16_repack at px). Same arithmetic per output as qtile8x4.
+ */
+// @ts-ignore: decorator
+@inline function qtile16x2(out: usize, os: usize, px: usize, l0: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
+  const z = i32x4.splat(0);
+  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f10 = f32x4.splat(0), f11 = f32x4.splat(0);
+  let f20 = f32x4.splat(0), f21 = f32x4.splat(0), f30 = f32x4.splat(0), f31 = f32x4.splat(0);
+  let p = px + (l0 << 2);
+  let q = sw;
+  for (let b = 0; b < nb; b++) {
+    let a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
+    let xp = p + 16 + 60 * l0; // p is at d_x[l0]; row l0's values at 16 + 64 * l0
+    let wp = q + 64;
+    for (let k = 0; k < 16; k++) {
+      const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
+      let x = v128.load32_splat(xp);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(w0, x));
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(w1, x));
+      a20 = i32x4.add(a20, i32x4.dot_i16x8_s(w2, x));
+      a30 = i32x4.add(a30, i32x4.dot_i16x8_s(w3, x));
+      x = v128.load32_splat(xp, 64);
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(w0, x));
+      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(w1, x));
+      a21 = i32x4.add(a21, i32x4.dot_i16x8_s(w2, x));
+      a31 = i32x4.add(a31, i32x4.dot_i16x8_s(w3, x));
+      xp += 4;
+      wp += 64;
+    }
+    let dx = v128.load32_splat(p);
+    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(v128.load(q), dx), f00);
+    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(v128.load(q, 16), dx), f10);
+    f20 = fmadd(f32x4.convert_i32x4_s(a20), f32x4.mul(v128.load(q, 32), dx), f20);
+    f30 = fmadd(f32x4.convert_i32x4_s(a30), f32x4.mul(v128.load(q, 48), dx), f30);
+    dx = v128.load32_splat(p, 4);
+    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(v128.load(q), dx), f01);
+    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(v128.load(q, 16), dx), f11);
+    f21 = fmadd(f32x4.convert_i32x4_s(a21), f32x4.mul(v128.load(q, 32), dx), f21);
+    f31 = fmadd(f32x4.convert_i32x4_s(a31), f32x4.mul(v128.load(q, 48), dx), f31);
+    p += XQ_BLOCK;
+    q += 1088;
+  }
+  store_row8(out, rv, f00, f10);
+  if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
+  if (jv > 1) {
+    store_row8(out + os, rv, f01, f11);
+    if (rv > 8) store_row8(out + os + 32, rv - 8, f21, f31);
   }
 }
 
 /** Stores the rv (<= 8) outputs of one activation row: lanes of a (rows 0..3) then b (rows 4..7). */
 // @ts-ignore: decorator
 @inline function store_row8(o: usize, rv: i32, a: v128, b: v128): void {
-  if (rv == 8) {
+  if (rv >= 8) {
     v128.store(o, a);
     v128.store(o, b, 16);
     return;
@@ -667,17 +736,18 @@ const W8_BLOCK: usize = 544;
 // @ts-ignore: decorator
 @inline function qtiles8(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
   const sw = scratch;
-  const sx = scratch + <usize>nb * W8_BLOCK;
+  const sx = scratch + <usize>nb * 1088;
   const qs = <usize>nb * XQ_BLOCK;
   x16_repack(sx, xq, xs, nb, j0, j1);
-  for (let r = r0; r < r1; r += 8) {
-    const rv = min<i32>(8, r1 - r);
-    if (rv == 8) w8_repack(qt, sw, w + <usize>r * ws, ws, nb, 8, true);
-    else w8_repack(qt, sw, w + <usize>r * ws, ws, nb, rv, false);
+  for (let r = r0; r < r1; r += 16) {
+    const rv = min<i32>(16, r1 - r);
+    if (rv == 16) wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, 16, true);
+    else wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, rv, false);
     const oc = out + (<usize>r << 2);
     let px = sx;
     for (let j = j0; j < j1; j += 4) {
-      qtile8x4(oc + <usize>j * os, os, px, sw, nb, rv, min<i32>(4, j1 - j));
+      qtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
+      if (j + 2 < j1) qtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
       px += qs;
     }
   }
@@ -719,7 +789,7 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   const j4 = min<i32>(n, xChunkBytes(nb * 72)); //              Q4_0 chunk rows (i16 activations)
   const old = (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
   const j16 = x16Chunk(n, nb);
-  return max<i32>(old, nb * <i32>W8_BLOCK + ((j16 + 3) >> 2) * <i32>XQ_BLOCK * nb);
+  return max<i32>(old, nb * 1088 + ((j16 + 3) >> 2) * <i32>XQ_BLOCK * nb);
 }
 
 /** Activation rows per pass of qtiles8: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */
