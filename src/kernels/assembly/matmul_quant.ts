@@ -739,18 +739,34 @@ const W8_BLOCK: usize = 544;
   const sx = scratch + <usize>nb * 1088;
   const qs = <usize>nb * XQ_BLOCK;
   x16_repack(sx, xq, xs, nb, j0, j1);
+  // While a weight tile is in use, the next one's cache lines are touched a
+  // few per activation quad (wasm has no prefetch), so that its repack does
+  // not wait on memory.
+  const lines = <i32>((ws + 63) >> 6); //   cache lines per weight row
+  const quads = (j1 - j0 + 3) >> 2;
+  const per = (16 * lines + quads - 1) / quads; // lines touched per quad
+  let sink: u32 = 0;
   for (let r = r0; r < r1; r += 16) {
     const rv = min<i32>(16, r1 - r);
     if (rv == 16) wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, 16, true);
     else wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, rv, false);
     const oc = out + (<usize>r << 2);
+    const nr = min<i32>(16, r1 - r - 16); // rows of the next tile
+    const wn = w + <usize>(r + 16) * ws;
+    let pl = 0; // next line to touch: row pl / lines, line pl % lines
     let px = sx;
     for (let j = j0; j < j1; j += 4) {
+      for (let t = 0; t < per && pl < nr * lines; t++) {
+        const row = pl / lines;
+        sink += load<u8>(wn + <usize>row * ws + (<usize>(pl - row * lines) << 6));
+        pl++;
+      }
       qtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
       if (j + 2 < j1) qtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
       px += qs;
     }
   }
+  store<u32>(sw, sink); // keeps the touches (sw is rewritten by the next repack)
 }
 
 /** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles (no scratch). */
