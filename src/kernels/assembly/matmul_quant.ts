@@ -819,8 +819,9 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
 /** Bytes of repacked activations per pass of qtiles8. */
 const X16_CHUNK: i32 = 1048576;
 
-/** Smallest n that takes the qtiles8 path (with a scratch). */
-const TILES8_MIN_N: i32 = 4;
+/** Smallest n that takes the qtiles8 path (with a scratch): below it the weight repack costs more than it saves. */
+const TILES8_MIN_N_Q8: i32 = 8;
+const TILES8_MIN_N_Q4: i32 = 4;
 
 // @ts-ignore: decorator
 @inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
@@ -836,7 +837,7 @@ const TILES8_MIN_N: i32 = 4;
     for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
     return;
   }
-  if (scratch != 0 && n >= TILES8_MIN_N) {
+  if (scratch != 0 && n >= (qt == Q8_0 ? TILES8_MIN_N_Q8 : TILES8_MIN_N_Q4)) {
     const jc = x16Chunk(n, nb);
     for (let j0 = 0; j0 < n; j0 += jc) qtiles8(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
     return;
