@@ -616,10 +616,16 @@ const W8_BLOCK: usize = 544;
   let p = px + (l0 << 2);
   let q = sw;
   for (let b = 0; b < nb; b++) {
-    let a00 = z, a01 = z, a10 = z, a11 = z, a20 = z, a21 = z, a30 = z, a31 = z;
     let xp = p + 16 + 60 * l0; // p is at d_x[l0]; row l0's values at 16 + 64 * l0
     let wp = q + 64;
-    for (let k = 0; k < 16; k++) {
+    // pair 0 starts the sums (no zeroing), pairs 1..15 add to them
+    const v0 = v128.load(wp), v1 = v128.load(wp, 16), v2 = v128.load(wp, 32), v3 = v128.load(wp, 48);
+    const y0 = v128.load32_splat(xp), y1 = v128.load32_splat(xp, 64);
+    let a00 = i32x4.dot_i16x8_s(v0, y0), a10 = i32x4.dot_i16x8_s(v1, y0), a20 = i32x4.dot_i16x8_s(v2, y0), a30 = i32x4.dot_i16x8_s(v3, y0);
+    let a01 = i32x4.dot_i16x8_s(v0, y1), a11 = i32x4.dot_i16x8_s(v1, y1), a21 = i32x4.dot_i16x8_s(v2, y1), a31 = i32x4.dot_i16x8_s(v3, y1);
+    xp += 4;
+    wp += 64;
+    for (let k = 1; k < 16; k++) {
       const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
       let x = v128.load32_splat(xp);
       a00 = i32x4.add(a00, i32x4.dot_i16x8_s(w0, x));
@@ -753,13 +759,15 @@ const W8_BLOCK: usize = 544;
     const oc = out + (<usize>r << 2);
     const nr = min<i32>(16, r1 - r - 16); // rows of the next tile
     const wn = w + <usize>(r + 16) * ws;
-    let pl = 0; // next line to touch: row pl / lines, line pl % lines
+    let prow = 0, pline = 0; // next line to touch
     let px = sx;
     for (let j = j0; j < j1; j += 4) {
-      for (let t = 0; t < per && pl < nr * lines; t++) {
-        const row = pl / lines;
-        sink += load<u8>(wn + <usize>row * ws + (<usize>(pl - row * lines) << 6));
-        pl++;
+      for (let t = 0; t < per && prow < nr; t++) {
+        sink += load<u8>(wn + <usize>prow * ws + (<usize>pline << 6));
+        if (++pline == lines) {
+          pline = 0;
+          prow++;
+        }
       }
       qtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
       if (j + 2 < j1) qtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
