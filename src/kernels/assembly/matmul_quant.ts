@@ -777,6 +777,159 @@ const W8_BLOCK: usize = 544;
   store<u32>(sw, sink); // keeps the touches (sw is rewritten by the next repack)
 }
 
+// ---------------------------------------------------------------- n > 1, Q4_0, relaxed build: i8 dots on the raw nibbles
+
+/** Bytes per block of a repacked quad of activation rows (i8): f32 d_x[4], i32 8 * sum(x)[4], then i8 x[4][32]. */
+const XQ8_BLOCK: usize = 160;
+/** Bytes per block of 16 repacked Q4_0 weight rows: f32 d_w[16], then 8 element quads x (4 groups x 4 rows x u8[4]). */
+const W4R_BLOCK: usize = 576;
+
+/** Activation rows [j0, j1) (zero rows up to a multiple of four) as quads of XQ8_BLOCK blocks at sx. */
+// @ts-ignore: decorator
+@inline function x8_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
+  const qs = <usize>nb * XQ8_BLOCK;
+  const jend = j0 + ((j1 - j0 + 3) & ~3);
+  const z = i32x4.splat(0);
+  for (let j = j0; j < jend; j++) {
+    const l = <usize>((j - j0) & 3);
+    let d = sx + <usize>((j - j0) >> 2) * qs;
+    let xr = xq + <usize>j * xs;
+    for (let b = 0; b < nb; b++) {
+      if (j < j1) {
+        const v0 = v128.load(xr, 2), v1 = v128.load(xr, 18);
+        const s16 = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v0), i16x8.extadd_pairwise_i8x16_s(v1));
+        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
+        store<i32>(d + (l << 2), hsum_i32(i32x4.extadd_pairwise_i16x8_s(s16)) << 3, 16);
+        v128.store(d + (l << 5), v0, 32);
+        v128.store(d + (l << 5), v1, 48);
+      } else {
+        store<f32>(d + (l << 2), 0);
+        store<i32>(d + (l << 2), 0, 16);
+        v128.store(d + (l << 5), z, 32);
+        v128.store(d + (l << 5), z, 48);
+      }
+      d += XQ8_BLOCK;
+      xr += Q8_0_BYTES;
+    }
+  }
+}
+
+/**
+ * 16 Q4_0 weight rows w + i * ws (i < rv, the others zero) into sw: per
+ * block W4R_BLOCK bytes { f32 d_w[16]; then for element quads t = 0..7
+ * (elements 4t..4t+3): 4 groups of four rows' raw nibbles 0..15 as u8[4]
+ * (one i32 lane per row) }.
+ */
+// @ts-ignore: decorator
+@inline function w4r_repack(sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
+  const m = i8x16.splat(0x0f);
+  const z = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const d = sw + <usize>b * W4R_BLOCK;
+    const wb = w + <usize>b * Q4_0_BYTES;
+    scales8_store(d, wb, ws, rv, full);
+    scales8_store(d + 32, wb + 8 * ws, ws, rv - 8, full);
+    for (let g = 0; g < 4; g++) {
+      const p = wb + <usize>(4 * g) * ws;
+      const q0 = full || 4 * g < rv ? v128.load(p, 2) : z;
+      const q1 = full || 4 * g + 1 < rv ? v128.load(p + ws, 2) : z;
+      const q2 = full || 4 * g + 2 < rv ? v128.load(p + 2 * ws, 2) : z;
+      const q3 = full || 4 * g + 3 < rv ? v128.load(p + 3 * ws, 2) : z;
+      const dg = d + 64 + (<usize>g << 4);
+      pairs4_store(dg, 64, v128.and(q0, m), v128.and(q1, m), v128.and(q2, m), v128.and(q3, m));
+      pairs4_store(dg + 256, 64, i8x16.shr_u(q0, 4), i8x16.shr_u(q1, 4), i8x16.shr_u(q2, 4), i8x16.shr_u(q3, 4));
+    }
+  }
+}
+
+/**
+ * acc + [sum of a[4i..4i+3] * b[4i..4i+3]] for b in 0..127 (relaxed build).
+ * Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 (11.3) returns
+ * twice the dot product on x64 without AVX-VNNI. The i16 dot (pmaddubsw)
+ * plus the pairwise add (pmaddwd by 1) is what that op lowers to there anyway.
+ */
+// @ts-ignore: decorator
+@inline function dot4add(a: v128, b: v128, acc: v128): v128 {
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(a, b)));
+}
+
+/**
+ * 16 Q4_0 weight rows (w4r_repack) x activation rows l0, l0 + 1 of a quad
+ * (x8_repack), relaxed build only: 8-bit dots (dot4add) with
+ * the raw nibbles (0..15, so the result does not depend on the engine) as
+ * the 7-bit operand and the activations splat as the signed one; the -8 is
+ * applied per block through 8 * sum(x). Same integers and the same f32
+ * steps per output as qtile16x2.
+ */
+// @ts-ignore: decorator
+@inline function q4rtile16x2(out: usize, os: usize, px: usize, l0: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
+  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f10 = f32x4.splat(0), f11 = f32x4.splat(0);
+  let f20 = f32x4.splat(0), f21 = f32x4.splat(0), f30 = f32x4.splat(0), f31 = f32x4.splat(0);
+  let p = px + (l0 << 2);
+  let q = sw;
+  for (let b = 0; b < nb; b++) {
+    let xp = p + 32 + 28 * l0; // p is at d_x[l0]; row l0's values at 32 + 32 * l0
+    let wp = q + 64;
+    const o0 = v128.load32_splat(p, 16), o1 = v128.load32_splat(p, 20);
+    let a00 = i32x4.sub(i32x4.splat(0), o0), a10 = a00, a20 = a00, a30 = a00;
+    let a01 = i32x4.sub(i32x4.splat(0), o1), a11 = a01, a21 = a01, a31 = a01;
+    for (let t = 0; t < 8; t++) {
+      const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
+      let x = v128.load32_splat(xp);
+      a00 = dot4add(x, w0, a00);
+      a10 = dot4add(x, w1, a10);
+      a20 = dot4add(x, w2, a20);
+      a30 = dot4add(x, w3, a30);
+      x = v128.load32_splat(xp, 32);
+      a01 = dot4add(x, w0, a01);
+      a11 = dot4add(x, w1, a11);
+      a21 = dot4add(x, w2, a21);
+      a31 = dot4add(x, w3, a31);
+      xp += 4;
+      wp += 64;
+    }
+    let dx = v128.load32_splat(p);
+    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(v128.load(q), dx), f00);
+    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(v128.load(q, 16), dx), f10);
+    f20 = fmadd(f32x4.convert_i32x4_s(a20), f32x4.mul(v128.load(q, 32), dx), f20);
+    f30 = fmadd(f32x4.convert_i32x4_s(a30), f32x4.mul(v128.load(q, 48), dx), f30);
+    dx = v128.load32_splat(p, 4);
+    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(v128.load(q), dx), f01);
+    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(v128.load(q, 16), dx), f11);
+    f21 = fmadd(f32x4.convert_i32x4_s(a21), f32x4.mul(v128.load(q, 32), dx), f21);
+    f31 = fmadd(f32x4.convert_i32x4_s(a31), f32x4.mul(v128.load(q, 48), dx), f31);
+    p += XQ8_BLOCK;
+    q += W4R_BLOCK;
+  }
+  store_row8(out, rv, f00, f10);
+  if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
+  if (jv > 1) {
+    store_row8(out + os, rv, f01, f11);
+    if (rv > 8) store_row8(out + os + 32, rv - 8, f21, f31);
+  }
+}
+
+/** qtiles8 for Q4_0 in the relaxed build (q4rtile16x2 tiles; fits in the qtiles8 scratch). */
+// @ts-ignore: decorator
+@inline function q4rtiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + <usize>nb * W4R_BLOCK;
+  const qs = <usize>nb * XQ8_BLOCK;
+  x8_repack(sx, xq, xs, nb, j0, j1);
+  for (let r = r0; r < r1; r += 16) {
+    const rv = min<i32>(16, r1 - r);
+    if (rv == 16) w4r_repack(sw, w + <usize>r * ws, ws, nb, 16, true);
+    else w4r_repack(sw, w + <usize>r * ws, ws, nb, rv, false);
+    const oc = out + (<usize>r << 2);
+    let px = sx;
+    for (let j = j0; j < j1; j += 4) {
+      q4rtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
+      if (j + 2 < j1) q4rtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
+      px += qs;
+    }
+  }
+}
+
 /** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles (no scratch). */
 // @ts-ignore: decorator
 @inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
@@ -847,7 +1000,10 @@ const TILES8_MIN_N_Q4: i32 = 4;
   }
   if (scratch != 0 && n >= (qt == Q8_0 ? TILES8_MIN_N_Q8 : TILES8_MIN_N_Q4)) {
     const jc = x16Chunk(n, nb);
-    for (let j0 = 0; j0 < n; j0 += jc) qtiles8(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+    for (let j0 = 0; j0 < n; j0 += jc) {
+      if (ASC_FEATURE_RELAXED_SIMD && qt == Q4_0) q4rtiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+      else qtiles8(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+    }
     return;
   }
   const jc = xChunkBytes(nb * (qt == Q4_0 && scratch != 0 ? 72 : <i32>Q8_0_BYTES));
