@@ -17,6 +17,12 @@
 //     { e(2t) | e(16+2t) << 4 | e(2t+1) << 8 | e(17+2t) << 12 }.
 // Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
 // block by d_w * d_x; the four rows are reduced once at the end.
+//
+// n > 1 with a scratch (see src/kernels/README.md): large n repacks both sides
+// to i16 with four weight rows side by side per element pair (qtiles16:
+// 16 x 2 tiles, lanes = outputs, no horizontal sums; Q4_0 decoded to q - 8 in
+// the repack; the relaxed build runs Q4_0 on the raw nibbles with 8-bit dots);
+// small n uses the quad tiles (q8tile_packed / q4tile_packed).
 
 import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
 
@@ -474,12 +480,12 @@ const QUAD_BLOCK4: usize = 288;
   }
 }
 
-// ---------------------------------------------------------------- n > 1: 8 x 4 tiles, i16 repack of both sides
+// ---------------------------------------------------------------- n > 1: 16 x 2 tiles, i16 repack of both sides
 
 /** Bytes per block of a repacked quad of activation rows: f32 d_x[4], then i16 x[4][32]. */
 const XQ_BLOCK: usize = 272;
-/** Bytes per block of 8 repacked weight rows: f32 d_w[8], then 16 pairs x (2 groups x 4 rows x i16[2]). */
-const W8_BLOCK: usize = 544;
+/** Bytes per block of 16 repacked weight rows (wg_repack with G = 4): f32 d_w[16], then 16 pairs x (4 groups x 4 rows x i16[2]). */
+const W16_BLOCK: usize = 1088;
 
 /**
  * Repacks activation rows [j0, j1) (padded with zero rows to a multiple of
@@ -545,17 +551,6 @@ const W8_BLOCK: usize = 544;
   v128.store(d + 3 * st, i64x2.shuffle(t1, t3, 1, 3));
 }
 
-/**
- * Repacks weight rows w + i * ws (i < rv <= 8, the others zero) into sw:
- * per block W8_BLOCK bytes { f32 d_w[8]; then for each element pair k
- * (0..15): rows 0..3 as i16[2] (one i32 lane each), rows 4..7 likewise }.
- * Q4_0 nibbles are decoded to q - 8 here.
- */
-// @ts-ignore: decorator
-@inline function w8_repack(qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
-  wg_repack(2, qt, sw, w, ws, nb, rv, full);
-}
-
 /** The eight f16 scales of rows w + i * ws (i < rv, the others 0) as f32, stored at d. */
 // @ts-ignore: decorator
 @inline function scales8_store(d: usize, wb: usize, ws: usize, rv: i32, full: bool): void {
@@ -605,8 +600,14 @@ const W8_BLOCK: usize = 544;
 }
 
 /**
- * 16 weight rows (wg_repack(4) at sw) x activation rows l0, l0 + 1 of a
- * quad (x16_repack at px). Same arithmetic per output as qtile8x4.
+ * 16 weight rows (wg_repack with G = 4 at sw) x activation rows l0, l0 + 1
+ * of a quad (x16_repack at px). Each i32x4.dot_i16x8_s multiplies one
+ * element pair of four weight rows (lanes) by the same pair of one
+ * activation row (splat), so the lanes of an accumulator are already four
+ * outputs: no horizontal sums. 8 i32 accumulators + 4 weight vectors + 1
+ * splat fit the 15 xmm registers V8 allocates on x64. Per block each output
+ * gets f32(int dot) * (d_w * d_x) added: the same rounding as q8tile /
+ * q8tile_packed / q4tile_packed. Stores jv (<= 2) rows of rv (<= 16) outputs.
  */
 // @ts-ignore: decorator
 @inline function qtile16x2(out: usize, os: usize, px: usize, l0: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
@@ -651,7 +652,7 @@ const W8_BLOCK: usize = 544;
     f21 = fmadd(f32x4.convert_i32x4_s(a21), f32x4.mul(v128.load(q, 32), dx), f21);
     f31 = fmadd(f32x4.convert_i32x4_s(a31), f32x4.mul(v128.load(q, 48), dx), f31);
     p += XQ_BLOCK;
-    q += 1088;
+    q += W16_BLOCK;
   }
   store_row8(out, rv, f00, f10);
   if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
@@ -661,7 +662,7 @@ const W8_BLOCK: usize = 544;
   }
 }
 
-/** Stores the rv (<= 8) outputs of one activation row: lanes of a (rows 0..3) then b (rows 4..7). */
+/** Stores min(rv, 8) outputs of one activation row: lanes of a (rows 0..3) then b (rows 4..7). */
 // @ts-ignore: decorator
 @inline function store_row8(o: usize, rv: i32, a: v128, b: v128): void {
   if (rv >= 8) {
@@ -678,71 +679,11 @@ const W8_BLOCK: usize = 544;
   if (rv > 6) store<f32>(o, f32x4.extract_lane(b, 2), 24);
 }
 
-/**
- * 8 weight rows (w8_repack at sw) x a quad of activation rows (x16_repack at
- * px). Each i32x4.dot_i16x8_s multiplies one element pair of four weight
- * rows (lanes) by the same pair of one activation row (splat), so the lanes
- * of an accumulator are already four outputs: no horizontal sums. Per block
- * each output gets f32(int dot) * (d_w * d_x) added, the same rounding as
- * q8tile / q8tile_packed / q4tile_packed. Stores jv rows of rv outputs.
- */
+/** Weight rows [r0, r1) against activation rows [j0, j1) by qtile16x2 tiles (Q8_0 or Q4_0; scratch: qmatmul_scratch_bytes). */
 // @ts-ignore: decorator
-@inline function qtile8x4(out: usize, os: usize, px: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
-  const z = i32x4.splat(0);
-  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f02 = f32x4.splat(0), f03 = f32x4.splat(0);
-  let f10 = f32x4.splat(0), f11 = f32x4.splat(0), f12 = f32x4.splat(0), f13 = f32x4.splat(0);
-  let p = px;
-  let q = sw;
-  for (let b = 0; b < nb; b++) {
-    let a00 = z, a01 = z, a02 = z, a03 = z, a10 = z, a11 = z, a12 = z, a13 = z;
-    let xp = p + 16;
-    let wp = q + 32;
-    for (let k = 0; k < 16; k++) {
-      const w0 = v128.load(wp);
-      const w1 = v128.load(wp, 16);
-      let x = v128.load32_splat(xp);
-      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(w0, x));
-      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(w1, x));
-      x = v128.load32_splat(xp, 64);
-      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(w0, x));
-      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(w1, x));
-      x = v128.load32_splat(xp, 128);
-      a02 = i32x4.add(a02, i32x4.dot_i16x8_s(w0, x));
-      a12 = i32x4.add(a12, i32x4.dot_i16x8_s(w1, x));
-      x = v128.load32_splat(xp, 192);
-      a03 = i32x4.add(a03, i32x4.dot_i16x8_s(w0, x));
-      a13 = i32x4.add(a13, i32x4.dot_i16x8_s(w1, x));
-      xp += 4;
-      wp += 32;
-    }
-    const dw0 = v128.load(q);
-    const dw1 = v128.load(q, 16);
-    let dx = v128.load32_splat(p);
-    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(dw0, dx), f00);
-    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(dw1, dx), f10);
-    dx = v128.load32_splat(p, 4);
-    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(dw0, dx), f01);
-    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(dw1, dx), f11);
-    dx = v128.load32_splat(p, 8);
-    f02 = fmadd(f32x4.convert_i32x4_s(a02), f32x4.mul(dw0, dx), f02);
-    f12 = fmadd(f32x4.convert_i32x4_s(a12), f32x4.mul(dw1, dx), f12);
-    dx = v128.load32_splat(p, 12);
-    f03 = fmadd(f32x4.convert_i32x4_s(a03), f32x4.mul(dw0, dx), f03);
-    f13 = fmadd(f32x4.convert_i32x4_s(a13), f32x4.mul(dw1, dx), f13);
-    p += XQ_BLOCK;
-    q += W8_BLOCK;
-  }
-  store_row8(out, rv, f00, f10);
-  if (jv > 1) store_row8(out + os, rv, f01, f11);
-  if (jv > 2) store_row8(out + 2 * os, rv, f02, f12);
-  if (jv > 3) store_row8(out + 3 * os, rv, f03, f13);
-}
-
-/** Weight rows [r0, r1) against activation rows [j0, j1) by qtile8x4 tiles (Q8_0 or Q4_0; scratch: qmatmul_scratch_bytes). */
-// @ts-ignore: decorator
-@inline function qtiles8(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+@inline function qtiles16(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
   const sw = scratch;
-  const sx = scratch + <usize>nb * 1088;
+  const sx = scratch + <usize>nb * W16_BLOCK;
   const qs = <usize>nb * XQ_BLOCK;
   x16_repack(sx, xq, xs, nb, j0, j1);
   // While a weight tile is in use, the next one's cache lines are touched a
@@ -909,7 +850,7 @@ const W4R_BLOCK: usize = 576;
   }
 }
 
-/** qtiles8 for Q4_0 in the relaxed build (q4rtile16x2 tiles; fits in the qtiles8 scratch). */
+/** qtiles16 for Q4_0 in the relaxed build (q4rtile16x2 tiles; fits in the qtiles16 scratch). */
 // @ts-ignore: decorator
 @inline function q4rtiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
   const sw = scratch;
@@ -966,10 +907,10 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   const j4 = min<i32>(n, xChunkBytes(nb * 72)); //              Q4_0 chunk rows (i16 activations)
   const old = (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
   const j16 = x16Chunk(n, nb);
-  return max<i32>(old, nb * 1088 + ((j16 + 3) >> 2) * <i32>XQ_BLOCK * nb);
+  return max<i32>(old, nb * <i32>W16_BLOCK + ((j16 + 3) >> 2) * <i32>XQ_BLOCK * nb);
 }
 
-/** Activation rows per pass of qtiles8: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */
+/** Activation rows per pass of qtiles16: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */
 // @ts-ignore: decorator
 @inline function x16Chunk(n: i32, nb: i32): i32 {
   const most = max<i32>(X16_CHUNK / max<i32>(nb * <i32>(XQ_BLOCK >> 2), 1), 4);
@@ -977,12 +918,12 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   return min<i32>(n, ((n + chunks - 1) / chunks + 3) & ~3);
 }
 
-/** Bytes of repacked activations per pass of qtiles8. */
+/** Bytes of repacked activations per pass of qtiles16. */
 const X16_CHUNK: i32 = 1048576;
 
-/** Smallest n that takes the qtiles8 path (with a scratch): below it the weight repack costs more than it saves. */
-const TILES8_MIN_N_Q8: i32 = 8;
-const TILES8_MIN_N_Q4: i32 = 4;
+/** Smallest n that takes the qtiles16 path (with a scratch): below it the weight repack costs more than it saves. */
+const TILES16_MIN_N_Q8: i32 = 8;
+const TILES16_MIN_N_Q4: i32 = 4;
 
 // @ts-ignore: decorator
 @inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
@@ -998,11 +939,11 @@ const TILES8_MIN_N_Q4: i32 = 4;
     for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
     return;
   }
-  if (scratch != 0 && n >= (qt == Q8_0 ? TILES8_MIN_N_Q8 : TILES8_MIN_N_Q4)) {
+  if (scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
     const jc = x16Chunk(n, nb);
     for (let j0 = 0; j0 < n; j0 += jc) {
       if (ASC_FEATURE_RELAXED_SIMD && qt == Q4_0) q4rtiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
-      else qtiles8(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+      else qtiles16(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
     }
     return;
   }
