@@ -4,6 +4,7 @@
 //
 //   node dist/bench/kernels/qmatmul.js [--cpu] [--quick] [--variant simd|relaxed] [--base DIR]
 //     [--types q8_0,q4_0] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
+//     [--shapes ROWSxIN,...] [--n N,...]
 //
 // --base DIR also loads DIR/kernels-<variant>.wasm (e.g. a copy of an older
 // build) and times it alternately with the current build, so that both see
@@ -32,6 +33,10 @@ const ti = args.indexOf('--types');
 const onlyTypes = ti >= 0 ? args[ti + 1]!.split(',') : undefined;
 const skipMatvec = args.includes('--no-matvec');
 const skipMatmul = args.includes('--no-matmul');
+const si = args.indexOf('--shapes');
+const shapes = (si >= 0 ? args[si + 1]! : '4096x4096,1280x1280').split(',').map((t) => t.split('x').map(Number) as [number, number]);
+const ni = args.indexOf('--n');
+const ns = (ni >= 0 ? args[ni + 1]! : '16,64').split(',').map(Number);
 
 const { module, variant: chosen } = await compileKernels(variant);
 const memory = createSharedMemory(64 << 20);
@@ -78,8 +83,8 @@ for (const type of types) {
     report(`matvec ${type}`, `${rowsN}x${inDim}`, 'GB/s', t.map((s) => (rowBytes(type, inDim) * rowsN) / s / 1e9));
     arena.reset();
   }
-  for (const [rowsN, inDim] of (skipMatmul ? [] : [[4096, 4096], [1280, 1280]]) as [number, number][]) {
-    for (const n of [16, 64]) {
+  for (const [rowsN, inDim] of skipMatmul ? [] : shapes) {
+    for (const n of ns) {
       const wBytes = rowBytes(type, inDim) * rowsN;
       const w = arena.alloc(wBytes);
       fillWeights(arena, type, w, rowsN, inDim);

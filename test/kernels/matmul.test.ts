@@ -28,6 +28,9 @@ const floatShapes: Shape[] = [
 const quantShapes: Shape[] = [
   [1, 32, 1], [1, 32, 5], [1, 64, 7], [1, 96, 4], [2, 32, 3], [3, 96, 9], [4, 256, 5], [5, 160, 13],
   [9, 64, 6], [1, 4096, 33], [2, 4096, 6], [16, 128, 7], [6, 64, 3], [7, 96, 2], [63, 4096, 3],
+  // n > 1 with scratch: 16-row weight tiles with row tails, activation rows not a multiple of 4,
+  // and (81 x 6400) two activation chunks
+  [8, 64, 16], [12, 96, 37], [13, 256, 20], [4, 160, 35], [81, 6400, 18],
 ];
 const q4kShapes: Shape[] = [[1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3]];
 const kShapes: Shape[] = [...q4kShapes, [1, 1024, 8], [1, 512, 3], [9, 512, 6]];
@@ -231,7 +234,7 @@ describe('matmul row-range splitting', () => {
   for (const type of all) {
     it(`${type}: split calls give bit-identical results to one call`, () => {
       const r = rng(37);
-      for (const n of [1, 3, 6]) {
+      for (const n of [1, 3, 6, 9]) {
         const inDim = type.endsWith('_k') ? 512 : type.startsWith('q') ? 160 : 75;
         const rows = 23;
         const { k, arena } = setup();
@@ -265,6 +268,31 @@ describe('matmul row-range splitting', () => {
           for (let i = 0; i + 1 < cuts.length; i++) k.matmulF32Act(qt, split, xf, wp, n, inDim, rows, cuts[i], cuts[i + 1]);
           assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `${type} f32-act n=${n}`);
         }
+      }
+    });
+  }
+
+  for (const type of ['q8_0', 'q4_0'] as const) {
+    it(`${type} with scratch: an activation row's outputs do not depend on n (tile choice, chunks)`, () => {
+      const r = rng(41);
+      const inDim = 256;
+      const rows = 37;
+      const { k, arena } = setup();
+      const n = 13;
+      const x = randn(r, n * inDim);
+      const w = makeWeights(type, r, rows, inDim);
+      const xp = arena.put(x);
+      const xq = arena.alloc((n * inDim / 32) * 34);
+      k.quantizeQ8_0(xq, xp, n * inDim);
+      const wp = arena.put(w.bytes);
+      const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
+      const all = arena.alloc(n * rows * 4);
+      k.matmul(type, all, xq, wp, n, inDim, rows, 0, rows, sp);
+      const xb = (inDim / 32) * 34;
+      for (const [j0, m] of [[0, 2], [2, 3], [5, 4], [9, 4], [0, 8], [3, 10]] as const) {
+        const part = arena.alloc(m * rows * 4);
+        k.matmul(type, part, xq + j0 * xb, wp, m, inDim, rows, 0, rows, sp);
+        assert.deepEqual(arena.f32(part, m * rows), arena.f32(all + j0 * rows * 4, m * rows), `${type} rows [${j0}, ${j0 + m})`);
       }
     });
   }

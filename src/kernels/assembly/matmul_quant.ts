@@ -17,6 +17,12 @@
 //     { e(2t) | e(16+2t) << 4 | e(2t+1) << 8 | e(17+2t) << 12 }.
 // Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
 // block by d_w * d_x; the four rows are reduced once at the end.
+//
+// n > 1 with a scratch (see src/kernels/README.md): large n repacks both sides
+// to i16 with four weight rows side by side per element pair (qtiles16:
+// 16 x 2 tiles, lanes = outputs, no horizontal sums; Q4_0 decoded to q - 8 in
+// the repack; the relaxed build runs Q4_0 on the raw nibbles with 8-bit dots);
+// small n uses the quad tiles (q8tile_packed / q4tile_packed).
 
 import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
 
@@ -474,6 +480,397 @@ const QUAD_BLOCK4: usize = 288;
   }
 }
 
+// ---------------------------------------------------------------- n > 1: 16 x 2 tiles, i16 repack of both sides
+
+/** Bytes per block of a repacked quad of activation rows: f32 d_x[4], then i16 x[4][32]. */
+const XQ_BLOCK: usize = 272;
+/** Bytes per block of 16 repacked weight rows (wg_repack with G = 4): f32 d_w[16], then 16 pairs x (4 groups x 4 rows x i16[2]). */
+const W16_BLOCK: usize = 1088;
+
+/**
+ * Repacks activation rows [j0, j1) (padded with zero rows to a multiple of
+ * four) into quads at sx, sign-extended to i16: per quad nb blocks of
+ * XQ_BLOCK bytes { f32 d_x[4]; i16 x[4][32] }.
+ */
+// @ts-ignore: decorator
+@inline function x16_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
+  const qs = <usize>nb * XQ_BLOCK;
+  const jend = j0 + ((j1 - j0 + 3) & ~3);
+  const z = i32x4.splat(0);
+  for (let j = j0; j < jend; j++) {
+    const l = <usize>((j - j0) & 3);
+    let d = sx + <usize>((j - j0) >> 2) * qs;
+    if (j < j1) {
+      let xr = xq + <usize>j * xs;
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
+        const v0 = v128.load(xr, 2);
+        const v1 = v128.load(xr, 18);
+        const e = d + (l << 6);
+        v128.store(e, i16x8.extend_low_i8x16_s(v0), 16);
+        v128.store(e, i16x8.extend_high_i8x16_s(v0), 32);
+        v128.store(e, i16x8.extend_low_i8x16_s(v1), 48);
+        v128.store(e, i16x8.extend_high_i8x16_s(v1), 64);
+        d += XQ_BLOCK;
+        xr += Q8_0_BYTES;
+      }
+    } else {
+      for (let b = 0; b < nb; b++) {
+        store<f32>(d + (l << 2), 0);
+        const e = d + (l << 6);
+        v128.store(e, z, 16);
+        v128.store(e, z, 32);
+        v128.store(e, z, 48);
+        v128.store(e, z, 64);
+        d += XQ_BLOCK;
+      }
+    }
+  }
+}
+
+/** Weight values 0..15 (hi = 0) or 16..31 (hi = 1) of the block at p as i8x16 (Q4_0: q - 8); zero when !valid. */
+// @ts-ignore: decorator
+@inline function wvals(qt: i32, p: usize, hi: i32, valid: bool): v128 {
+  if (!valid) return i32x4.splat(0);
+  if (qt == Q8_0) return hi ? v128.load(p, 18) : v128.load(p, 2);
+  const q = v128.load(p, 2);
+  return i8x16.sub(hi ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(0x0f)), i8x16.splat(8));
+}
+
+/**
+ * Four rows' i16x8 (4 element pairs each) transposed so that vector t holds
+ * pair t of the four rows (i32 lanes = rows); stored at d + 32 * t.
+ */
+// @ts-ignore: decorator
+@inline function pairs4_store(d: usize, st: usize, a: v128, b: v128, c: v128, e: v128): void {
+  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
+  const t2 = i32x4.shuffle(c, e, 0, 4, 1, 5), t3 = i32x4.shuffle(c, e, 2, 6, 3, 7);
+  v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
+  v128.store(d + st, i64x2.shuffle(t0, t2, 1, 3));
+  v128.store(d + 2 * st, i64x2.shuffle(t1, t3, 0, 2));
+  v128.store(d + 3 * st, i64x2.shuffle(t1, t3, 1, 3));
+}
+
+/** The eight f16 scales of rows w + i * ws (i < rv, the others 0) as f32, stored at d. */
+// @ts-ignore: decorator
+@inline function scales8_store(d: usize, wb: usize, ws: usize, rv: i32, full: bool): void {
+  let h = i32x4.splat(0);
+  if (full || rv > 0) h = i16x8.replace_lane(h, 0, load<i16>(wb));
+  if (full || rv > 1) h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
+  if (full || rv > 2) h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
+  if (full || rv > 3) h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
+  if (full || rv > 4) h = i16x8.replace_lane(h, 4, load<i16>(wb + 4 * ws));
+  if (full || rv > 5) h = i16x8.replace_lane(h, 5, load<i16>(wb + 5 * ws));
+  if (full || rv > 6) h = i16x8.replace_lane(h, 6, load<i16>(wb + 6 * ws));
+  if (full || rv > 7) h = i16x8.replace_lane(h, 7, load<i16>(wb + 7 * ws));
+  // f16x4_to_f32x4 gives f16_to_f32 per lane
+  v128.store(d, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h)));
+  v128.store(d, f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h)), 16);
+}
+
+/**
+ * Repacks 4 * G weight rows w + i * ws (i < rv, the others zero) into sw:
+ * per block 272 * G bytes { f32 d_w[4G]; then for each element pair k
+ * (0..15): G groups of four rows as i16[2] (one i32 lane each) }. Q4_0
+ * nibbles are decoded to q - 8 here.
+ */
+// @ts-ignore: decorator
+@inline function wg_repack(G: i32, qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
+  const bw = wblock(qt);
+  const st = <usize>G << 4; // bytes per element pair
+  for (let b = 0; b < nb; b++) {
+    const d = sw + <usize>b * (<usize>G * 272);
+    const wb = w + <usize>b * bw;
+    scales8_store(d, wb, ws, rv, full);
+    if (G > 2) scales8_store(d + 32, wb + 8 * ws, ws, rv - 8, full);
+    for (let g = 0; g < G; g++) {
+      const p = wb + <usize>(4 * g) * ws;
+      const dg = d + st + (<usize>g << 4);
+      for (let hi = 0; hi < 2; hi++) {
+        const v0 = wvals(qt, p, hi, full || 4 * g < rv);
+        const v1 = wvals(qt, p + ws, hi, full || 4 * g + 1 < rv);
+        const v2 = wvals(qt, p + 2 * ws, hi, full || 4 * g + 2 < rv);
+        const v3 = wvals(qt, p + 3 * ws, hi, full || 4 * g + 3 < rv);
+        const dh = dg + <usize>hi * 8 * st; // pairs 8 * hi ..
+        pairs4_store(dh, st, i16x8.extend_low_i8x16_s(v0), i16x8.extend_low_i8x16_s(v1), i16x8.extend_low_i8x16_s(v2), i16x8.extend_low_i8x16_s(v3));
+        pairs4_store(dh + 4 * st, st, i16x8.extend_high_i8x16_s(v0), i16x8.extend_high_i8x16_s(v1), i16x8.extend_high_i8x16_s(v2), i16x8.extend_high_i8x16_s(v3));
+      }
+    }
+  }
+}
+
+/**
+ * 16 weight rows (wg_repack with G = 4 at sw) x activation rows l0, l0 + 1
+ * of a quad (x16_repack at px). Each i32x4.dot_i16x8_s multiplies one
+ * element pair of four weight rows (lanes) by the same pair of one
+ * activation row (splat), so the lanes of an accumulator are already four
+ * outputs: no horizontal sums. 8 i32 accumulators + 4 weight vectors + 1
+ * splat fit the 15 xmm registers V8 allocates on x64. Per block each output
+ * gets f32(int dot) * (d_w * d_x) added: the same rounding as q8tile /
+ * q8tile_packed / q4tile_packed. Stores jv (<= 2) rows of rv (<= 16) outputs.
+ */
+// @ts-ignore: decorator
+@inline function qtile16x2(out: usize, os: usize, px: usize, l0: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
+  const z = i32x4.splat(0);
+  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f10 = f32x4.splat(0), f11 = f32x4.splat(0);
+  let f20 = f32x4.splat(0), f21 = f32x4.splat(0), f30 = f32x4.splat(0), f31 = f32x4.splat(0);
+  let p = px + (l0 << 2);
+  let q = sw;
+  for (let b = 0; b < nb; b++) {
+    let xp = p + 16 + 60 * l0; // p is at d_x[l0]; row l0's values at 16 + 64 * l0
+    let wp = q + 64;
+    // pair 0 starts the sums (no zeroing), pairs 1..15 add to them
+    const v0 = v128.load(wp), v1 = v128.load(wp, 16), v2 = v128.load(wp, 32), v3 = v128.load(wp, 48);
+    const y0 = v128.load32_splat(xp), y1 = v128.load32_splat(xp, 64);
+    let a00 = i32x4.dot_i16x8_s(v0, y0), a10 = i32x4.dot_i16x8_s(v1, y0), a20 = i32x4.dot_i16x8_s(v2, y0), a30 = i32x4.dot_i16x8_s(v3, y0);
+    let a01 = i32x4.dot_i16x8_s(v0, y1), a11 = i32x4.dot_i16x8_s(v1, y1), a21 = i32x4.dot_i16x8_s(v2, y1), a31 = i32x4.dot_i16x8_s(v3, y1);
+    xp += 4;
+    wp += 64;
+    for (let k = 1; k < 16; k++) {
+      const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
+      let x = v128.load32_splat(xp);
+      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(w0, x));
+      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(w1, x));
+      a20 = i32x4.add(a20, i32x4.dot_i16x8_s(w2, x));
+      a30 = i32x4.add(a30, i32x4.dot_i16x8_s(w3, x));
+      x = v128.load32_splat(xp, 64);
+      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(w0, x));
+      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(w1, x));
+      a21 = i32x4.add(a21, i32x4.dot_i16x8_s(w2, x));
+      a31 = i32x4.add(a31, i32x4.dot_i16x8_s(w3, x));
+      xp += 4;
+      wp += 64;
+    }
+    let dx = v128.load32_splat(p);
+    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(v128.load(q), dx), f00);
+    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(v128.load(q, 16), dx), f10);
+    f20 = fmadd(f32x4.convert_i32x4_s(a20), f32x4.mul(v128.load(q, 32), dx), f20);
+    f30 = fmadd(f32x4.convert_i32x4_s(a30), f32x4.mul(v128.load(q, 48), dx), f30);
+    dx = v128.load32_splat(p, 4);
+    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(v128.load(q), dx), f01);
+    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(v128.load(q, 16), dx), f11);
+    f21 = fmadd(f32x4.convert_i32x4_s(a21), f32x4.mul(v128.load(q, 32), dx), f21);
+    f31 = fmadd(f32x4.convert_i32x4_s(a31), f32x4.mul(v128.load(q, 48), dx), f31);
+    p += XQ_BLOCK;
+    q += W16_BLOCK;
+  }
+  store_row8(out, rv, f00, f10);
+  if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
+  if (jv > 1) {
+    store_row8(out + os, rv, f01, f11);
+    if (rv > 8) store_row8(out + os + 32, rv - 8, f21, f31);
+  }
+}
+
+/** Stores min(rv, 8) outputs of one activation row: lanes of a (rows 0..3) then b (rows 4..7). */
+// @ts-ignore: decorator
+@inline function store_row8(o: usize, rv: i32, a: v128, b: v128): void {
+  if (rv >= 8) {
+    v128.store(o, a);
+    v128.store(o, b, 16);
+    return;
+  }
+  store<f32>(o, f32x4.extract_lane(a, 0));
+  if (rv > 1) store<f32>(o, f32x4.extract_lane(a, 1), 4);
+  if (rv > 2) store<f32>(o, f32x4.extract_lane(a, 2), 8);
+  if (rv > 3) store<f32>(o, f32x4.extract_lane(a, 3), 12);
+  if (rv > 4) store<f32>(o, f32x4.extract_lane(b, 0), 16);
+  if (rv > 5) store<f32>(o, f32x4.extract_lane(b, 1), 20);
+  if (rv > 6) store<f32>(o, f32x4.extract_lane(b, 2), 24);
+}
+
+/** Weight rows [r0, r1) against activation rows [j0, j1) by qtile16x2 tiles (Q8_0 or Q4_0; scratch: qmatmul_scratch_bytes). */
+// @ts-ignore: decorator
+@inline function qtiles16(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + <usize>nb * W16_BLOCK;
+  const qs = <usize>nb * XQ_BLOCK;
+  x16_repack(sx, xq, xs, nb, j0, j1);
+  // While a weight tile is in use, the next one's cache lines are touched a
+  // few per activation quad (wasm has no prefetch), so that its repack does
+  // not wait on memory.
+  const lines = <i32>((ws + 63) >> 6); //   cache lines per weight row
+  const quads = (j1 - j0 + 3) >> 2;
+  const per = (16 * lines + quads - 1) / quads; // lines touched per quad
+  let sink: u32 = 0;
+  for (let r = r0; r < r1; r += 16) {
+    const rv = min<i32>(16, r1 - r);
+    if (rv == 16) wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, 16, true);
+    else wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, rv, false);
+    const oc = out + (<usize>r << 2);
+    const nr = min<i32>(16, r1 - r - 16); // rows of the next tile
+    const wn = w + <usize>(r + 16) * ws;
+    let prow = 0, pline = 0; // next line to touch
+    let px = sx;
+    for (let j = j0; j < j1; j += 4) {
+      for (let t = 0; t < per && prow < nr; t++) {
+        sink += load<u8>(wn + <usize>prow * ws + (<usize>pline << 6));
+        if (++pline == lines) {
+          pline = 0;
+          prow++;
+        }
+      }
+      qtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
+      if (j + 2 < j1) qtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
+      px += qs;
+    }
+  }
+  store<u32>(sw, sink); // keeps the touches (sw is rewritten by the next repack)
+}
+
+// ---------------------------------------------------------------- n > 1, Q4_0, relaxed build: i8 dots on the raw nibbles
+
+/** Bytes per block of a repacked quad of activation rows (i8): f32 d_x[4], i32 8 * sum(x)[4], then i8 x[4][32]. */
+const XQ8_BLOCK: usize = 160;
+/** Bytes per block of 16 repacked Q4_0 weight rows: f32 d_w[16], then 8 element quads x (4 groups x 4 rows x u8[4]). */
+const W4R_BLOCK: usize = 576;
+
+/** Activation rows [j0, j1) (zero rows up to a multiple of four) as quads of XQ8_BLOCK blocks at sx. */
+// @ts-ignore: decorator
+@inline function x8_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
+  const qs = <usize>nb * XQ8_BLOCK;
+  const jend = j0 + ((j1 - j0 + 3) & ~3);
+  const z = i32x4.splat(0);
+  for (let j = j0; j < jend; j++) {
+    const l = <usize>((j - j0) & 3);
+    let d = sx + <usize>((j - j0) >> 2) * qs;
+    let xr = xq + <usize>j * xs;
+    for (let b = 0; b < nb; b++) {
+      if (j < j1) {
+        const v0 = v128.load(xr, 2), v1 = v128.load(xr, 18);
+        const s16 = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v0), i16x8.extadd_pairwise_i8x16_s(v1));
+        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
+        store<i32>(d + (l << 2), hsum_i32(i32x4.extadd_pairwise_i16x8_s(s16)) << 3, 16);
+        v128.store(d + (l << 5), v0, 32);
+        v128.store(d + (l << 5), v1, 48);
+      } else {
+        store<f32>(d + (l << 2), 0);
+        store<i32>(d + (l << 2), 0, 16);
+        v128.store(d + (l << 5), z, 32);
+        v128.store(d + (l << 5), z, 48);
+      }
+      d += XQ8_BLOCK;
+      xr += Q8_0_BYTES;
+    }
+  }
+}
+
+/**
+ * 16 Q4_0 weight rows w + i * ws (i < rv, the others zero) into sw: per
+ * block W4R_BLOCK bytes { f32 d_w[16]; then for element quads t = 0..7
+ * (elements 4t..4t+3): 4 groups of four rows' raw nibbles 0..15 as u8[4]
+ * (one i32 lane per row) }.
+ */
+// @ts-ignore: decorator
+@inline function w4r_repack(sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
+  const m = i8x16.splat(0x0f);
+  const z = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const d = sw + <usize>b * W4R_BLOCK;
+    const wb = w + <usize>b * Q4_0_BYTES;
+    scales8_store(d, wb, ws, rv, full);
+    scales8_store(d + 32, wb + 8 * ws, ws, rv - 8, full);
+    for (let g = 0; g < 4; g++) {
+      const p = wb + <usize>(4 * g) * ws;
+      const q0 = full || 4 * g < rv ? v128.load(p, 2) : z;
+      const q1 = full || 4 * g + 1 < rv ? v128.load(p + ws, 2) : z;
+      const q2 = full || 4 * g + 2 < rv ? v128.load(p + 2 * ws, 2) : z;
+      const q3 = full || 4 * g + 3 < rv ? v128.load(p + 3 * ws, 2) : z;
+      const dg = d + 64 + (<usize>g << 4);
+      pairs4_store(dg, 64, v128.and(q0, m), v128.and(q1, m), v128.and(q2, m), v128.and(q3, m));
+      pairs4_store(dg + 256, 64, i8x16.shr_u(q0, 4), i8x16.shr_u(q1, 4), i8x16.shr_u(q2, 4), i8x16.shr_u(q3, 4));
+    }
+  }
+}
+
+/**
+ * acc + [sum of a[4i..4i+3] * b[4i..4i+3]] for b in 0..127 (relaxed build).
+ * Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 (11.3) returns
+ * twice the dot product on x64 without AVX-VNNI. The i16 dot (pmaddubsw)
+ * plus the pairwise add (pmaddwd by 1) is what that op lowers to there anyway.
+ */
+// @ts-ignore: decorator
+@inline function dot4add(a: v128, b: v128, acc: v128): v128 {
+  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(a, b)));
+}
+
+/**
+ * 16 Q4_0 weight rows (w4r_repack) x activation rows l0, l0 + 1 of a quad
+ * (x8_repack), relaxed build only: 8-bit dots (dot4add) with
+ * the raw nibbles (0..15, so the result does not depend on the engine) as
+ * the 7-bit operand and the activations splat as the signed one; the -8 is
+ * applied per block through 8 * sum(x). Same integers and the same f32
+ * steps per output as qtile16x2.
+ */
+// @ts-ignore: decorator
+@inline function q4rtile16x2(out: usize, os: usize, px: usize, l0: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
+  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f10 = f32x4.splat(0), f11 = f32x4.splat(0);
+  let f20 = f32x4.splat(0), f21 = f32x4.splat(0), f30 = f32x4.splat(0), f31 = f32x4.splat(0);
+  let p = px + (l0 << 2);
+  let q = sw;
+  for (let b = 0; b < nb; b++) {
+    let xp = p + 32 + 28 * l0; // p is at d_x[l0]; row l0's values at 32 + 32 * l0
+    let wp = q + 64;
+    const o0 = v128.load32_splat(p, 16), o1 = v128.load32_splat(p, 20);
+    let a00 = i32x4.sub(i32x4.splat(0), o0), a10 = a00, a20 = a00, a30 = a00;
+    let a01 = i32x4.sub(i32x4.splat(0), o1), a11 = a01, a21 = a01, a31 = a01;
+    for (let t = 0; t < 8; t++) {
+      const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
+      let x = v128.load32_splat(xp);
+      a00 = dot4add(x, w0, a00);
+      a10 = dot4add(x, w1, a10);
+      a20 = dot4add(x, w2, a20);
+      a30 = dot4add(x, w3, a30);
+      x = v128.load32_splat(xp, 32);
+      a01 = dot4add(x, w0, a01);
+      a11 = dot4add(x, w1, a11);
+      a21 = dot4add(x, w2, a21);
+      a31 = dot4add(x, w3, a31);
+      xp += 4;
+      wp += 64;
+    }
+    let dx = v128.load32_splat(p);
+    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(v128.load(q), dx), f00);
+    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(v128.load(q, 16), dx), f10);
+    f20 = fmadd(f32x4.convert_i32x4_s(a20), f32x4.mul(v128.load(q, 32), dx), f20);
+    f30 = fmadd(f32x4.convert_i32x4_s(a30), f32x4.mul(v128.load(q, 48), dx), f30);
+    dx = v128.load32_splat(p, 4);
+    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(v128.load(q), dx), f01);
+    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(v128.load(q, 16), dx), f11);
+    f21 = fmadd(f32x4.convert_i32x4_s(a21), f32x4.mul(v128.load(q, 32), dx), f21);
+    f31 = fmadd(f32x4.convert_i32x4_s(a31), f32x4.mul(v128.load(q, 48), dx), f31);
+    p += XQ8_BLOCK;
+    q += W4R_BLOCK;
+  }
+  store_row8(out, rv, f00, f10);
+  if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
+  if (jv > 1) {
+    store_row8(out + os, rv, f01, f11);
+    if (rv > 8) store_row8(out + os + 32, rv - 8, f21, f31);
+  }
+}
+
+/** qtiles16 for Q4_0 in the relaxed build (q4rtile16x2 tiles; fits in the qtiles16 scratch). */
+// @ts-ignore: decorator
+@inline function q4rtiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const sw = scratch;
+  const sx = scratch + <usize>nb * W4R_BLOCK;
+  const qs = <usize>nb * XQ8_BLOCK;
+  x8_repack(sx, xq, xs, nb, j0, j1);
+  for (let r = r0; r < r1; r += 16) {
+    const rv = min<i32>(16, r1 - r);
+    if (rv == 16) w4r_repack(sw, w + <usize>r * ws, ws, nb, 16, true);
+    else w4r_repack(sw, w + <usize>r * ws, ws, nb, rv, false);
+    const oc = out + (<usize>r << 2);
+    let px = sx;
+    for (let j = j0; j < j1; j += 4) {
+      q4rtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
+      if (j + 2 < j1) q4rtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
+      px += qs;
+    }
+  }
+}
+
 /** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles (no scratch). */
 // @ts-ignore: decorator
 @inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
@@ -508,8 +905,25 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   const nb = inDim >> 5;
   const j8 = min<i32>(n, xChunkBytes(nb * <i32>Q8_0_BYTES)); // Q8_0 chunk rows
   const j4 = min<i32>(n, xChunkBytes(nb * 72)); //              Q4_0 chunk rows (i16 activations)
-  return (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
+  const old = (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
+  const j16 = x16Chunk(n, nb);
+  return max<i32>(old, nb * <i32>W16_BLOCK + ((j16 + 3) >> 2) * <i32>XQ_BLOCK * nb);
 }
+
+/** Activation rows per pass of qtiles16: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */
+// @ts-ignore: decorator
+@inline function x16Chunk(n: i32, nb: i32): i32 {
+  const most = max<i32>(X16_CHUNK / max<i32>(nb * <i32>(XQ_BLOCK >> 2), 1), 4);
+  const chunks = (n + most - 1) / most;
+  return min<i32>(n, ((n + chunks - 1) / chunks + 3) & ~3);
+}
+
+/** Bytes of repacked activations per pass of qtiles16. */
+const X16_CHUNK: i32 = 1048576;
+
+/** Smallest n that takes the qtiles16 path (with a scratch): below it the weight repack costs more than it saves. */
+const TILES16_MIN_N_Q8: i32 = 8;
+const TILES16_MIN_N_Q4: i32 = 4;
 
 // @ts-ignore: decorator
 @inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
@@ -523,6 +937,14 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
     const qs = <usize>q * ws;
     for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4x1(qt, xq, w + <usize>r * ws, qs, nb));
     for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
+    return;
+  }
+  if (scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
+    const jc = x16Chunk(n, nb);
+    for (let j0 = 0; j0 < n; j0 += jc) {
+      if (ASC_FEATURE_RELAXED_SIMD && qt == Q4_0) q4rtiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+      else qtiles16(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+    }
     return;
   }
   const jc = xChunkBytes(nb * (qt == Q4_0 && scratch != 0 ? 72 : <i32>Q8_0_BYTES));
