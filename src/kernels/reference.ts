@@ -265,19 +265,24 @@ export function matmulQ4_0(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: 
 }
 
 /**
- * out[n][rows] = xq[n] Q8_0 . W[rows] Q4_K ^T (integer path). For each
+ * out[n][rows] = xq[n] Q8_0 . W[rows] Q4_K / Q5_K ^T (integer path). For each
  * 32-element sub-block s (scale sc, min m) against activation block s:
- *   d_x * (d * sc * sum(q * qx) - dmin * m * sum(qx)).
+ *   d_x * (d * sc * sum(q * qx) - dmin * m * sum(qx)),
+ * q the 4-bit level (Q4_K), or for Q5_K the nibble + 16 * (bit s of qh[l])
+ * for value l of sub-block s.
  */
-export function matmulQ4_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
-  checkBlocks('q4_k', inDim, QK_K);
+function matmulQ45_K(type: 'q4_k' | 'q5_k', out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0: number, r1: number): void {
+  checkBlocks(type, inDim, QK_K);
   const nsb = inDim / QK_K;
   const nb = inDim / QK;
+  const five = type === 'q5_k';
+  const blockBytes = five ? Q5_K_BYTES : Q4_K_BYTES;
+  const qs = five ? 48 : 16; // offset of the nibbles in a super-block (Q5_K: after qh[32])
   for (let j = 0; j < n; j++) {
     for (let r = r0; r < r1; r++) {
       let s = 0;
       for (let sb = 0; sb < nsb; sb++) {
-        const wo = (r * nsb + sb) * Q4_K_BYTES;
+        const wo = (r * nsb + sb) * blockBytes;
         const d = f16ToF32(readU16(w, wo));
         const dmin = f16ToF32(readU16(w, wo + 2));
         for (let sub = 0; sub < 8; sub++) {
@@ -287,8 +292,8 @@ export function matmulQ4_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: 
           let isum = 0;
           let xsum = 0;
           for (let l = 0; l < 32; l++) {
-            const byte = w[wo + 16 + 32 * c + l]!;
-            const q = sub & 1 ? byte >> 4 : byte & 0x0f;
+            const byte = w[wo + qs + 32 * c + l]!;
+            const q = (sub & 1 ? byte >> 4 : byte & 0x0f) + (five ? ((w[wo + 16 + l]! >> sub) & 1) * 16 : 0);
             const qx = (xq[xo + 2 + l]! << 24) >> 24;
             isum += q * qx;
             xsum += qx;
@@ -299,6 +304,11 @@ export function matmulQ4_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: 
       out[j * rows + r] = s;
     }
   }
+}
+
+/** out[n][rows] = xq[n] Q8_0 . W[rows] Q4_K ^T (integer path, see matmulQ45_K). */
+export function matmulQ4_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulQ45_K('q4_k', out, xq, w, n, inDim, rows, r0, r1);
 }
 
 /** out[n][rows] = x[n][in] f32 . dequant(W[rows] Q4_K)^T (the f32-activation path). */
@@ -307,40 +317,9 @@ export function matmulQ4_KF32(out: Float32Array, x: Float32Array, w: Uint8Array,
   matmulF32(out, x, wf, n, inDim, rows, r0, r1);
 }
 
-/**
- * out[n][rows] = xq[n] Q8_0 . W[rows] Q5_K ^T (integer path). As Q4_K with
- * 5-bit levels q = nibble + 16 * (bit s of qh[l]) for value l of sub-block s.
- */
+/** out[n][rows] = xq[n] Q8_0 . W[rows] Q5_K ^T (integer path, see matmulQ45_K). */
 export function matmulQ5_K(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
-  checkBlocks('q5_k', inDim, QK_K);
-  const nsb = inDim / QK_K;
-  const nb = inDim / QK;
-  for (let j = 0; j < n; j++) {
-    for (let r = r0; r < r1; r++) {
-      let s = 0;
-      for (let sb = 0; sb < nsb; sb++) {
-        const wo = (r * nsb + sb) * Q5_K_BYTES;
-        const d = f16ToF32(readU16(w, wo));
-        const dmin = f16ToF32(readU16(w, wo + 2));
-        for (let sub = 0; sub < 8; sub++) {
-          const [sc, m] = q4kScaleMin(w, wo + 4, sub);
-          const xo = (j * nb + sb * 8 + sub) * Q8_0_BYTES;
-          const c = sub >> 1;
-          let isum = 0;
-          let xsum = 0;
-          for (let l = 0; l < 32; l++) {
-            const byte = w[wo + 48 + 32 * c + l]!;
-            const q = (sub & 1 ? byte >> 4 : byte & 0x0f) + ((w[wo + 16 + l]! >> sub) & 1) * 16;
-            const qx = (xq[xo + 2 + l]! << 24) >> 24;
-            isum += q * qx;
-            xsum += qx;
-          }
-          s += f16ToF32(readU16(xq, xo)) * (d * sc * isum - dmin * m * xsum);
-        }
-      }
-      out[j * rows + r] = s;
-    }
-  }
+  matmulQ45_K('q5_k', out, xq, w, n, inDim, rows, r0, r1);
 }
 
 /** out[n][rows] = x[n][in] f32 . dequant(W[rows] Q5_K)^T (the f32-activation path). */

@@ -91,7 +91,7 @@ const Q8_0_BYTES: usize = 34;
  * halves once and used by all rows; per-row scales are scalars.
  */
 // @ts-ignore: decorator
-@inline function q4k_dot4(xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
+@inline export function q4k_dot4(xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let wb = w;
   let xb = xq;
@@ -131,36 +131,6 @@ const Q8_0_BYTES: usize = 34;
   return hsum4(a0, a1, a2, a3);
 }
 
-/** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/256] Q4_K ^T, W rows [r0, r1). */
-export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  const nsb = inDim >> 8;
-  const ws = <usize>nsb * Q4_K_BYTES; //        W row stride
-  const xs = <usize>nsb * 8 * Q8_0_BYTES; //    xq row stride
-  const os = <usize>rows << 2; //               out row stride
-  if (n == 1) {
-    // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
-    const q = (r1 - r0) >> 2;
-    const qs = <usize>q * ws;
-    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q4k_dot4(xq, w + <usize>r * ws, qs, nsb, 4));
-    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q4k_dot4(xq, w + <usize>r * ws, ws, nsb, 1), 0));
-    return;
-  }
-  const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
-  for (let j0 = 0; j0 < n; j0 += jc) {
-    const j1 = min<i32>(n, j0 + jc);
-    let r = r0;
-    for (; r + 4 <= r1; r += 4) {
-      for (let j = j0; j < j1; j++) {
-        v128.store(out + <usize>j * os + (<usize>r << 2), q4k_dot4(xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 4));
-      }
-    }
-    for (; r < r1; r++) {
-      for (let j = j0; j < j1; j++) {
-        store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(q4k_dot4(xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 1), 0));
-      }
-    }
-  }
-}
 
 // ---------------------------------------------------------------- f32 activations / dequantize
 
