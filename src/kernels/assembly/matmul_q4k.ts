@@ -112,7 +112,7 @@ const Q8_0_BYTES: usize = 34;
       const xl = v128.load(x, 2), xh = v128.load(x, 18);
       const e0 = even_s8(xl), o0 = odd_s8(xl), e1 = even_s8(xh), o1 = odd_s8(xh);
       const dx = f16_to_f32(load<u16>(x));
-      const co = 16 + (<usize>(s >> 1) << 5); // chunk offset in the super-block
+      const co: usize = 16 + (<usize>(s >> 1) << 5); // chunk offset in the super-block
       if ((s & 1) == 0) {
         a0 = q4k_sub(wb + co, false, e0, o0, e1, o1, d0 * <f32>q4k_scale(wb, s) * dx, a0);
         if (nr > 1) a1 = q4k_sub(wb + ws + co, false, e0, o0, e1, o1, d1 * <f32>q4k_scale(wb + ws, s) * dx, a1);
