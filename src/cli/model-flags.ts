@@ -24,27 +24,32 @@ export const MODEL_FLAGS = {
   backend: { type: 'string' },
   threads: { type: 'string' },
   quant: { type: 'string' },
+  'kv-type': { type: 'string' },
 } as const;
 
-export type BackendFlags = { backend?: string | undefined; threads?: string | undefined; quant?: string | undefined };
+export type BackendFlags = { backend?: string | undefined; threads?: string | undefined; quant?: string | undefined; 'kv-type'?: string | undefined };
 
 /**
- * --backend cpu (default: WebAssembly on --threads threads, --quant q8_0|q4_0 at load) or reference.
+ * --backend cpu (default: WebAssembly on --threads threads, --quant q8_0|q4_0 at load, --kv-type
+ * f32|f16 for the KV cache) or reference.
  * `weightBytes` sizes the cpu backend's shards (each holds at most 4 GiB).
  */
 export async function createBackend(values: BackendFlags, weightBytes = 0): Promise<Backend> {
   const name = values.backend ?? 'cpu';
   if (name === 'reference') {
-    if (values.quant || values.threads) throw new UsageError('--quant and --threads need --backend cpu');
+    if (values.quant || values.threads || values['kv-type']) throw new UsageError('--quant, --threads and --kv-type need --backend cpu');
     return new ReferenceBackend();
   }
   if (name !== 'cpu') throw new UsageError(`--backend must be cpu or reference, got ${JSON.stringify(name)}`);
   if (values.quant !== undefined && values.quant !== 'q8_0' && values.quant !== 'q4_0') {
     throw new UsageError(`--quant must be q8_0 or q4_0, got ${JSON.stringify(values.quant)}`);
   }
+  const kvType = values['kv-type'];
+  if (kvType !== undefined && kvType !== 'f32' && kvType !== 'f16') throw new UsageError(`--kv-type must be f32 or f16, got ${JSON.stringify(kvType)}`);
   const threads = integer('threads', values.threads, os.availableParallelism(), 1, 256);
   const opts: CpuBackendOptions = { threads, shards: CpuBackend.shardsFor(weightBytes, threads) };
   if (values.quant) opts.quant = values.quant;
+  if (kvType) opts.kvType = kvType;
   return CpuBackend.create(opts);
 }
 

@@ -107,6 +107,11 @@ export interface KernelExports {
     out: number, q: number, k: number, v: number, scratch: number,
     n: number, p0: number, nHeads: number, nKv: number, headDim: number, scale: number, h0: number, h1: number,
   ): void;
+  /** attention with k, v caches of f16 bits. */
+  attention_f16kv(
+    out: number, q: number, k: number, v: number, scratch: number,
+    n: number, p0: number, nHeads: number, nKv: number, headDim: number, scale: number, h0: number, h1: number,
+  ): void;
   // bandwidth probes
   stream_triad(a: number, b: number, c: number, s: number, count: number): void;
   stream_sum(p: number, count: number): number;
@@ -513,13 +518,14 @@ export class Kernels {
 
   /**
    * Causal GQA for query heads [h0, h1): q, out [n][nHeads][headDim]; k, v
-   * caches [>= p0+n][nKv][headDim]; scratch: attentionScratchBytes(p0, n,
-   * h1 - h0) bytes owned by the calling thread. scale defaults to 1/sqrt(headDim).
+   * caches [>= p0+n][nKv][headDim] (f32, or f16 bits with kvF16); scratch:
+   * attentionScratchBytes(p0, n, h1 - h0) bytes owned by the calling thread.
+   * scale defaults to 1/sqrt(headDim).
    */
   attention(a: {
     out: number; q: number; k: number; v: number; scratch: number;
     n: number; p0: number; nHeads: number; nKv: number; headDim: number;
-    scale?: number; h0?: number; h1?: number;
+    scale?: number; h0?: number; h1?: number; kvF16?: boolean;
   }): void {
     const h0 = a.h0 ?? 0;
     const h1 = a.h1 ?? a.nHeads;
@@ -531,7 +537,8 @@ export class Kernels {
     }
     checkRange('attention', h0, h1, a.nHeads);
     const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
-    this.exports.attention(a.out, a.q, a.k, a.v, a.scratch, a.n, a.p0, a.nHeads, a.nKv, a.headDim, scale, h0, h1);
+    const run = a.kvF16 ? this.exports.attention_f16kv : this.exports.attention;
+    run(a.out, a.q, a.k, a.v, a.scratch, a.n, a.p0, a.nHeads, a.nKv, a.headDim, scale, h0, h1);
   }
 }
 

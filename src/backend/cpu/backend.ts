@@ -15,6 +15,7 @@
 import * as os from 'node:os';
 import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
 import { HostActivations } from '../host.js';
+import { f32ToF16 } from '../../formats/dtype.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
@@ -37,6 +38,8 @@ export interface CpuBackendOptions {
   fuseAttention?: boolean;
   /** Matrices up to this many bytes live whole on shard 0 and run on the main thread (default SMALL_MATRIX_BYTES). */
   smallMatrixBytes?: number;
+  /** Element type of the KV cache: f32 (default, exact) or f16 (half the memory and the bytes attention streams). */
+  kvType?: 'f32' | 'f16';
 }
 
 interface Shard {
@@ -72,6 +75,8 @@ interface KVPart { p: number; kv0: number; kv1: number; k: number; v: number }
 interface CpuKVStore extends KVStore {
   kvHeads: number;
   headDim: number;
+  /** Elements are f16 bits instead of f32. */
+  f16: boolean;
   parts: KVPart[];
 }
 
@@ -140,6 +145,7 @@ export class CpuBackend extends HostActivations implements Backend {
 
   private readonly fuseAttention: boolean;
   private readonly smallMatrixBytes: number;
+  readonly kvType: 'f32' | 'f16';
   /** Reusable buffers for converting weights as they are placed. */
   private readonly encodeScratch = new EncodeScratch();
   /** Matrices placed as Linears, by tensor: a tied embedding then reads its rows from the shards. */
@@ -154,7 +160,8 @@ export class CpuBackend extends HostActivations implements Backend {
     this.quant = opts.quant;
     this.fuseAttention = opts.fuseAttention ?? true;
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
-    this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''})`;
+    this.kvType = opts.kvType ?? 'f32';
+    this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''}${this.kvType === 'f16' ? ', f16 KV cache' : ''})`;
   }
 
   static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
@@ -332,12 +339,12 @@ export class CpuBackend extends HostActivations implements Backend {
 
   kvStore(maxSeq: number, kvHeads: number, headDim: number): KVStore {
     const parts = splitRange(kvHeads, this.shards.length).map(([kv0, kv1], p): KVPart => {
-      const bytes = maxSeq * (kv1 - kv0) * headDim * 4;
+      const bytes = maxSeq * (kv1 - kv0) * headDim * (this.kvType === 'f16' ? 2 : 4);
       const arena = this.shards[p]!.arena;
       this.kvBytes += 2 * bytes;
       return { p, kv0, kv1, k: arena.alloc(bytes), v: arena.alloc(bytes) };
     });
-    const store: CpuKVStore = { maxSeq, kvHeads, headDim, parts };
+    const store: CpuKVStore = { maxSeq, kvHeads, headDim, f16: this.kvType === 'f16', parts };
     return store;
   }
 
@@ -452,6 +459,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const { heads, kvHeads, headDim, ropeTheta } = b.shape;
     const group = heads / kvHeads, hidden = b.hidden;
     const busy: number[] = [];
+    const kvF16 = segments.length > 0 && (segments[0]!.kv as CpuKVStore).f16;
     for (const part of b.parts) {
       const { p, kv0, kv1 } = part;
       const a = this.pool.args(p);
@@ -484,7 +492,7 @@ export class CpuBackend extends HostActivations implements Backend {
       a[23] = this.buf(p, 'attn.yq', q8Bytes(n * qd));
       a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(longest, 0, hLocal));
       a[25] = this.buf(p, 'attn.out', n * hidden * 4);
-      a[26] = segments.length; a[27] = tableP;
+      a[26] = segments.length; a[27] = tableP; a[28] = kvF16 ? 1 : 0;
     }
     this.scratchFor(n, Math.max(hidden, heads * headDim));
     this.run(Op.SelfAttention);
@@ -503,21 +511,27 @@ export class CpuBackend extends HostActivations implements Backend {
       const a = this.pool.args(p);
       a[7] = hLocal;
       if (kvLocal === 0) continue;
-      // K/V rows of this shard's heads go straight into its cache; its query heads into q.
-      const kc = this.f32(p, part.k, store.maxSeq * kvLocal * headDim);
-      const vc = this.f32(p, part.v, store.maxSeq * kvLocal * headDim);
+      // K/V rows of this shard's heads go straight into its cache (as f16 bits in an f16 cache);
+      // its query heads into q.
+      const mem = this.shards[p]!.arena.memory.buffer, len = store.maxSeq * kvLocal * headDim;
+      const kc = store.f16 ? new Uint16Array(mem, part.k, len) : new Float32Array(mem, part.k, len);
+      const vc = store.f16 ? new Uint16Array(mem, part.v, len) : new Float32Array(mem, part.v, len);
+      const put = (cacheRows: Uint16Array | Float32Array, rows: Float32Array, at: number) => {
+        if (cacheRows instanceof Float32Array) cacheRows.set(rows, at);
+        else for (let j = 0; j < rows.length; j++) cacheRows[at + j] = f32ToF16(rows[j]!);
+      };
       const qp = this.buf(p, 'q', n * hLocal * headDim * 4);
       const ql = this.f32(p, qp, n * hLocal * headDim);
       for (let i = 0; i < n; i++) {
         const src = (i * kvHeads + kv0) * headDim, dst = (pos0 + i) * kvLocal * headDim;
-        kc.set(k.subarray(src, src + kvLocal * headDim), dst);
-        vc.set(v.subarray(src, src + kvLocal * headDim), dst);
+        put(kc, k.subarray(src, src + kvLocal * headDim), dst);
+        put(vc, v.subarray(src, src + kvLocal * headDim), dst);
         const qs = (i * heads + kv0 * group) * headDim;
         ql.set(q.subarray(qs, qs + hLocal * headDim), i * hLocal * headDim);
       }
       a[0] = this.buf(p, 'attn.out', n * hLocal * headDim * 4); a[1] = qp; a[2] = part.k; a[3] = part.v;
       a[4] = this.buf(p, 'attn.scratch', attentionScratchBytes(pos0, n, hLocal)); a[5] = n; a[6] = pos0;
-      a[8] = kvLocal; a[9] = headDim; a[10] = 1 / Math.sqrt(headDim);
+      a[8] = kvLocal; a[9] = headDim; a[10] = 1 / Math.sqrt(headDim); a[11] = store.f16 ? 1 : 0;
     }
     for (let p = store.parts.length; p < this.shards.length; p++) this.pool.args(p)[7] = 0;
     this.run(Op.Attention);

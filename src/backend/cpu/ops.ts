@@ -68,14 +68,15 @@ function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number)
  * One shard's share of an attention block: its heads' q/k/v rows, rope, their K/V appended to each
  * sequence's cache, attention, and o_proj over its heads' columns (a partial sum of the output).
  * a: n, hidden, x, xq, hLocal, kvLocal, headDim, ropeTheta, then (type, w, bias) for q, k, v,
- *    then o type, o w, buffers q, k, v, y, yq, attention scratch, out, then segment count, table.
+ *    then o type, o w, buffers q, k, v, y, yq, attention scratch, out, then segment count, table,
+ *    and 1 when the KV cache holds f16.
  */
 function selfAttention(k: Kernels, a: Float64Array, scratch: number): void {
   const n = a[0]!, hidden = a[1]!, x = a[2]!, xq = a[3]!, hLocal = a[4]!, kvLocal = a[5]!, hd = a[6]!, theta = a[7]!;
   if (hLocal === 0) return;
   const qd = hLocal * hd, kvd = kvLocal * hd;
   const qType = WEIGHT_TYPES[a[8]!]!, kType = WEIGHT_TYPES[a[11]!]!, vType = WEIGHT_TYPES[a[14]!]!, oType = WEIGHT_TYPES[a[17]!]!;
-  const q = a[19]!, kb = a[20]!, vb = a[21]!, y = a[22]!, yq = a[23]!, attnScratch = a[24]!, out = a[25]!;
+  const q = a[19]!, kb = a[20]!, vb = a[21]!, y = a[22]!, yq = a[23]!, attnScratch = a[24]!, out = a[25]!, kvF16 = a[28] === 1;
   // q[n, hLocal, hd], k/v[n, kvLocal, hd] = x[n, hidden] · W_slice^T + bias_slice
   if (isQuantized(qType) || isQuantized(kType) || isQuantized(vType)) k.quantizeQ8_0(xq, x, n * hidden);
   matmul(k, qType, q, x, xq, a[9]!, n, hidden, qd, scratch);
@@ -93,9 +94,15 @@ function selfAttention(k: Kernels, a: Float64Array, scratch: number): void {
     ropeNeox(new Float32Array(buf, q + start * qd * 4, m * qd), m, hLocal, hd, pos0, theta);
     ropeNeox(new Float32Array(buf, kb + start * kvd * 4, m * kvd), m, kvLocal, hd, pos0, theta);
     // cache[pos0 + i] = k[start + i] (rows of kvLocal heads are contiguous in both)
-    f32.copyWithin((kCache >>> 2) + pos0 * kvd, (kb >>> 2) + start * kvd, (kb >>> 2) + (start + m) * kvd);
-    f32.copyWithin((vCache >>> 2) + pos0 * kvd, (vb >>> 2) + start * kvd, (vb >>> 2) + (start + m) * kvd);
-    k.exports.attention(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
+    if (kvF16) {
+      k.exports.f32_to_f16_row(kCache + pos0 * kvd * 2, kb + start * kvd * 4, m * kvd);
+      k.exports.f32_to_f16_row(vCache + pos0 * kvd * 2, vb + start * kvd * 4, m * kvd);
+    } else {
+      f32.copyWithin((kCache >>> 2) + pos0 * kvd, (kb >>> 2) + start * kvd, (kb >>> 2) + (start + m) * kvd);
+      f32.copyWithin((vCache >>> 2) + pos0 * kvd, (vb >>> 2) + start * kvd, (vb >>> 2) + (start + m) * kvd);
+    }
+    const attend = kvF16 ? k.exports.attention_f16kv : k.exports.attention;
+    attend(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
   }
   // out[n, hidden] = y[n, hLocal*hd] · Wo[:, heads]^T: this shard's part of o_proj (no bias)
   if (isQuantized(oType)) k.quantizeQ8_0(yq, y, n * qd);
@@ -121,10 +128,12 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
       return;
     }
     case Op.Attention: {
-      // a: out, q, kCache, vCache, scratch, n, pos0, heads, kvHeads, headDim, scale
+      // a: out, q, kCache, vCache, scratch, n, pos0, heads, kvHeads, headDim, scale, f16 cache
       const heads = a[7]!;
       if (heads === 0) return;
-      k.exports.attention(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, heads, a[8]!, a[9]!, a[10]!, 0, heads);
+      // a[11]: the cache holds f16
+      const run = a[11] ? k.exports.attention_f16kv : k.exports.attention;
+      run(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, heads, a[8]!, a[9]!, a[10]!, 0, heads);
       return;
     }
     case Op.SwiGLU: {
