@@ -260,11 +260,11 @@ const QUAD_BLOCK: usize = 144;
   if (R > 1) store_lanes(J, out + 4, os, aB);
 }
 
-/** sw[b][0..R) = d_w of weight rows w (+ ws) in f32, nb blocks (the other lane 0). */
+/** sw[b][0..R) = d_w of weight rows w (+ ws) of type qt in f32, nb blocks (the other lane 0). */
 // @ts-ignore: decorator
-@inline function q8_wscales(R: i32, sw: usize, w: usize, ws: usize, nb: i32): void {
+@inline function wscales(qt: i32, R: i32, sw: usize, w: usize, ws: usize, nb: i32): void {
   for (let b = 0; b < nb; b++) {
-    const o = <usize>b * Q8_0_BYTES;
+    const o = <usize>b * wblock(qt);
     store<f32>(sw + (<usize>b << 3), f16_to_f32(load<u16>(w + o)));
     store<f32>(sw + (<usize>b << 3), R > 1 ? f16_to_f32(load<u16>(w + ws + o)) : 0, 4);
   }
@@ -302,43 +302,6 @@ const QUAD_BLOCK: usize = 144;
   }
 }
 
-/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile_packed tiles (scratch: qmatmul_scratch_bytes). */
-// @ts-ignore: decorator
-@inline function q8tiles_packed(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
-  const sw = scratch;
-  const sx = scratch + (<usize>nb << 3);
-  const qs = <usize>nb * QUAD_BLOCK;
-  q8_repack(sx, xq, xs, nb, j0, j1);
-  let r = r0;
-  for (; r + 2 <= r1; r += 2) {
-    const wr = w + <usize>r * ws;
-    const oc = out + (<usize>r << 2);
-    q8_wscales(2, sw, wr, ws, nb);
-    let j = j0;
-    let px = sx;
-    for (; j + 4 <= j1; j += 4) {
-      q8tile_packed(2, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-      px += qs;
-    }
-    if (j1 - j == 3) q8tile_packed(2, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 2) q8tile_packed(2, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 1) q8tile_packed(2, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-  }
-  if (r < r1) {
-    const wr = w + <usize>r * ws;
-    const oc = out + (<usize>r << 2);
-    q8_wscales(1, sw, wr, ws, nb);
-    let j = j0;
-    let px = sx;
-    for (; j + 4 <= j1; j += 4) {
-      q8tile_packed(1, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-      px += qs;
-    }
-    if (j1 - j == 3) q8tile_packed(1, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 2) q8tile_packed(1, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 1) q8tile_packed(1, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-  }
-}
 
 /**
  * Bytes per block of a repacked quad of activation rows for Q4_0 weights:
@@ -432,52 +395,47 @@ const QUAD_BLOCK4: usize = 288;
   if (R > 1) store_lanes(J, out + 4, os, aB);
 }
 
-/** sw[b][0..R) = d_w of Q4_0 weight rows w (+ ws) in f32. */
+
+
+/** One quad tile of type qt: q8tile_packed or q4tile_packed. */
 // @ts-ignore: decorator
-@inline function q4_wscales(R: i32, sw: usize, w: usize, ws: usize, nb: i32): void {
-  for (let b = 0; b < nb; b++) {
-    const o = <usize>b * Q4_0_BYTES;
-    store<f32>(sw + (<usize>b << 3), f16_to_f32(load<u16>(w + o)));
-    store<f32>(sw + (<usize>b << 3), R > 1 ? f16_to_f32(load<u16>(w + ws + o)) : 0, 4);
-  }
+@inline function quad_tile(qt: i32, R: i32, J: i32, out: usize, os: usize, px: usize, w: usize, ws: usize, nb: i32, sw: usize): void {
+  if (qt == Q8_0) q8tile_packed(R, J, out, os, px, w, ws, nb, sw);
+  else q4tile_packed(R, J, out, os, px, w, ws, nb, sw);
 }
 
-/** Q4_0 weight rows [r0, r1) against activation rows [j0, j1), by q4tile_packed tiles (scratch: qmatmul_scratch_bytes). */
+/** R (1..2) weight rows from row r against the repacked activation quads at sx, J = 4 at a time then the rest. */
 // @ts-ignore: decorator
-@inline function q4tiles_packed(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+@inline function quad_row_pass(qt: i32, R: i32, out: usize, os: usize, sx: usize, qs: usize, w: usize, ws: usize, nb: i32, r: i32, j0: i32, j1: i32, sw: usize): void {
+  const wr = w + <usize>r * ws;
+  const oc = out + (<usize>r << 2);
+  wscales(qt, R, sw, wr, ws, nb);
+  let j = j0;
+  let px = sx;
+  for (; j + 4 <= j1; j += 4) {
+    quad_tile(qt, R, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+    px += qs;
+  }
+  if (j1 - j == 3) quad_tile(qt, R, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+  else if (j1 - j == 2) quad_tile(qt, R, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+  else if (j1 - j == 1) quad_tile(qt, R, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
+}
+
+/**
+ * Weight rows [r0, r1) of type qt against activation rows [j0, j1) by quad tiles (2 weight rows x
+ * 4 activation rows; scratch: qmatmul_scratch_bytes): the activations repacked once (q8_repack /
+ * q4_repack), each weight-row pair's d_w converted once.
+ */
+// @ts-ignore: decorator
+@inline function quad_tiles(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
   const sw = scratch;
   const sx = scratch + (<usize>nb << 3);
-  const qs = <usize>nb * QUAD_BLOCK4;
-  q4_repack(sx, xq, xs, nb, j0, j1);
+  const qs = <usize>nb * (qt == Q8_0 ? QUAD_BLOCK : QUAD_BLOCK4);
+  if (qt == Q8_0) q8_repack(sx, xq, xs, nb, j0, j1);
+  else q4_repack(sx, xq, xs, nb, j0, j1);
   let r = r0;
-  for (; r + 2 <= r1; r += 2) {
-    const wr = w + <usize>r * ws;
-    const oc = out + (<usize>r << 2);
-    q4_wscales(2, sw, wr, ws, nb);
-    let j = j0;
-    let px = sx;
-    for (; j + 4 <= j1; j += 4) {
-      q4tile_packed(2, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-      px += qs;
-    }
-    if (j1 - j == 3) q4tile_packed(2, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 2) q4tile_packed(2, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 1) q4tile_packed(2, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-  }
-  if (r < r1) {
-    const wr = w + <usize>r * ws;
-    const oc = out + (<usize>r << 2);
-    q4_wscales(1, sw, wr, ws, nb);
-    let j = j0;
-    let px = sx;
-    for (; j + 4 <= j1; j += 4) {
-      q4tile_packed(1, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-      px += qs;
-    }
-    if (j1 - j == 3) q4tile_packed(1, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 2) q4tile_packed(1, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    else if (j1 - j == 1) q4tile_packed(1, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-  }
+  for (; r + 2 <= r1; r += 2) quad_row_pass(qt, 2, out, os, sx, qs, w, ws, nb, r, j0, j1, sw);
+  if (r < r1) quad_row_pass(qt, 1, out, os, sx, qs, w, ws, nb, r, j0, j1, sw);
 }
 
 // ---------------------------------------------------------------- n > 1: 16 x 2 tiles, i16 repack of both sides
@@ -951,12 +909,12 @@ const TILES16_MIN_N_Q4: i32 = 4;
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
     if (qt == Q8_0) {
-      if (scratch != 0) q8tiles_packed(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
+      if (scratch != 0) quad_tiles(Q8_0, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
       else q8tiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1);
       continue;
     }
     if (scratch != 0) {
-      q4tiles_packed(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
+      quad_tiles(Q4_0, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
       continue;
     }
     let r = r0;
