@@ -11,6 +11,6 @@ export {
 export { stream_triad, stream_sum } from "./stream";
 export { rmsnorm, softmax, swiglu, add, mul, axpy, scale, rope_neox } from "./ops";
 export { attention, attention_f16kv } from "./attention";
-export { matmul_q4_k, matmul_q5_k, matmul_q6_k } from "./matmul_kquant";
-export { matmul_q4_k_f32, dequantize_q4_k } from "./matmul_q4k";
-export { matmul_q5_k_f32, dequantize_q5_k, matmul_q6_k_f32, dequantize_q6_k } from "./matmul_q56k";
+export { matmul_q4_k, matmul_q5_k, matmul_q6_k, matmul_q4_k_f32, matmul_q5_k_f32, matmul_q6_k_f32 } from "./matmul_kquant";
+export { dequantize_q4_k } from "./matmul_q4k";
+export { dequantize_q5_k, dequantize_q6_k } from "./matmul_q56k";

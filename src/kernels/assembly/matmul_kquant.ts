@@ -1,11 +1,12 @@
-// The integer-path matmul driver of the K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256
-// with Q8_0 activations, see matmul_q4k.ts and matmul_q56k.ts for each block's dot):
-// out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/256] ^T, W rows [r0, r1).
+// The matmul drivers of the K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256; see
+// matmul_q4k.ts and matmul_q56k.ts for each block's dots), W rows [r0, r1):
+//   integer path:  out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/256] ^T
+//   f32 path:      out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256]) ^T
 // K is a compile-time constant at each call, so every export inlines its own type's dot.
 
-import { store_quarters } from "./common";
-import { q4k_dot4 } from "./matmul_q4k";
-import { q5k_dot4, q6k_dot4 } from "./matmul_q56k";
+import { hsum, store_quarters } from "./common";
+import { q4k_dot4, q4k_sb_f32 } from "./matmul_q4k";
+import { q5k_dot4, q5k_sb_f32, q6k_dot4, q6k_sb_f32 } from "./matmul_q56k";
 
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
@@ -65,4 +66,44 @@ export function matmul_q5_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32,
 
 export function matmul_q6_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
   kquant_matmul(Q6_K, out, xq, w, n, inDim, rows, r0, r1);
+}
+
+/** acc + the f32 dot of 256 activations at xb with the super-block of type K at wb. */
+// @ts-ignore: decorator
+@inline function sb_f32(K: i32, wb: usize, xb: usize, acc: v128): v128 {
+  return K == Q4_K ? q4k_sb_f32(wb, xb, acc) : K == Q5_K ? q5k_sb_f32(wb, xb, acc) : q6k_sb_f32(wb, xb, acc);
+}
+
+// @ts-ignore: decorator
+@inline function kquant_matmul_f32(K: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  const nsb = inDim >> 8;
+  const ws = <usize>nsb * superblock_bytes(K);
+  const xs = <usize>inDim << 2;
+  const os = <usize>rows << 2;
+  for (let r = r0; r < r1; r++) {
+    const wr = w + <usize>r * ws;
+    for (let j = 0; j < n; j++) {
+      let acc = f32x4.splat(0);
+      let wb = wr;
+      let xb = x + <usize>j * xs;
+      for (let sb = 0; sb < nsb; sb++) {
+        acc = sb_f32(K, wb, xb, acc);
+        wb += superblock_bytes(K);
+        xb += 1024;
+      }
+      store<f32>(out + <usize>j * os + (<usize>r << 2), hsum(acc));
+    }
+  }
+}
+
+export function matmul_q4_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  kquant_matmul_f32(Q4_K, out, x, w, n, inDim, rows, r0, r1);
+}
+
+export function matmul_q5_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  kquant_matmul_f32(Q5_K, out, x, w, n, inDim, rows, r0, r1);
+}
+
+export function matmul_q6_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+  kquant_matmul_f32(Q6_K, out, x, w, n, inDim, rows, r0, r1);
 }

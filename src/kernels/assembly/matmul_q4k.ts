@@ -184,45 +184,30 @@ export function dequantize_q4_k(dst: usize, src: usize, count: i32): void {
   }
 }
 
-/** out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256] Q4_K) ^T, W rows [r0, r1). */
-export function matmul_q4_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  const nsb = inDim >> 8;
-  const ws = <usize>nsb * Q4_K_BYTES;
-  const xs = <usize>inDim << 2;
-  const os = <usize>rows << 2;
-  for (let r = r0; r < r1; r++) {
-    const wr = w + <usize>r * ws;
-    for (let j = 0; j < n; j++) {
-      let acc = f32x4.splat(0);
-      let wb = wr;
-      let xb = x + <usize>j * xs;
-      for (let sb = 0; sb < nsb; sb++) {
-        const d = f16_to_f32(load<u16>(wb));
-        const dmin = f16_to_f32(load<u16>(wb, 2));
-        for (let s = 0; s < 8; s++) {
-          // sum x*(ds*q - ms) = ds * sum(x*q) - ms * sum(x)
-          const hi = (s & 1) != 0;
-          const q = wb + 16 + (<usize>(s >> 1) << 5);
-          const xv = xb + (<usize>s << 7);
-          const qa = v128.load(q), qb = v128.load(q, 16);
-          const x0 = v128.load(xv), x1 = v128.load(xv, 16), x2 = v128.load(xv, 32), x3 = v128.load(xv, 48);
-          const x4 = v128.load(xv, 64), x5 = v128.load(xv, 80), x6 = v128.load(xv, 96), x7 = v128.load(xv, 112);
-          let tq = f32x4.mul(x0, nib(qa, hi, 0));
-          tq = fmadd(x1, nib(qa, hi, 1), tq);
-          tq = fmadd(x2, nib(qa, hi, 2), tq);
-          tq = fmadd(x3, nib(qa, hi, 3), tq);
-          tq = fmadd(x4, nib(qb, hi, 0), tq);
-          tq = fmadd(x5, nib(qb, hi, 1), tq);
-          tq = fmadd(x6, nib(qb, hi, 2), tq);
-          tq = fmadd(x7, nib(qb, hi, 3), tq);
-          const ts = f32x4.add(f32x4.add(f32x4.add(x0, x1), f32x4.add(x2, x3)), f32x4.add(f32x4.add(x4, x5), f32x4.add(x6, x7)));
-          acc = fmadd(tq, f32x4.splat(d * <f32>q4k_scale(wb, s)), acc);
-          acc = fmadd(ts, f32x4.splat(-(dmin * <f32>q4k_min(wb, s))), acc);
-        }
-        wb += Q4_K_BYTES;
-        xb += 1024;
-      }
-      store<f32>(out + <usize>j * os + (<usize>r << 2), hsum(acc));
-    }
+/** acc + the f32 dot of the 256 activations at xb with the dequantized Q4_K super-block at wb. */
+// @ts-ignore: decorator
+@inline export function q4k_sb_f32(wb: usize, xb: usize, acc: v128): v128 {
+  const d = f16_to_f32(load<u16>(wb));
+  const dmin = f16_to_f32(load<u16>(wb, 2));
+  for (let s = 0; s < 8; s++) {
+    // sum x*(ds*q - ms) = ds * sum(x*q) - ms * sum(x)
+    const hi = (s & 1) != 0;
+    const q = wb + 16 + (<usize>(s >> 1) << 5);
+    const xv = xb + (<usize>s << 7);
+    const qa = v128.load(q), qb = v128.load(q, 16);
+    const x0 = v128.load(xv), x1 = v128.load(xv, 16), x2 = v128.load(xv, 32), x3 = v128.load(xv, 48);
+    const x4 = v128.load(xv, 64), x5 = v128.load(xv, 80), x6 = v128.load(xv, 96), x7 = v128.load(xv, 112);
+    let tq = f32x4.mul(x0, nib(qa, hi, 0));
+    tq = fmadd(x1, nib(qa, hi, 1), tq);
+    tq = fmadd(x2, nib(qa, hi, 2), tq);
+    tq = fmadd(x3, nib(qa, hi, 3), tq);
+    tq = fmadd(x4, nib(qb, hi, 0), tq);
+    tq = fmadd(x5, nib(qb, hi, 1), tq);
+    tq = fmadd(x6, nib(qb, hi, 2), tq);
+    tq = fmadd(x7, nib(qb, hi, 3), tq);
+    const ts = f32x4.add(f32x4.add(f32x4.add(x0, x1), f32x4.add(x2, x3)), f32x4.add(f32x4.add(x4, x5), f32x4.add(x6, x7)));
+    acc = fmadd(tq, f32x4.splat(d * <f32>q4k_scale(wb, s)), acc);
+    acc = fmadd(ts, f32x4.splat(-(dmin * <f32>q4k_min(wb, s))), acc);
   }
+  return acc;
 }

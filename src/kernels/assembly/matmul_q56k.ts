@@ -249,37 +249,22 @@ export function dequantize_q5_k(dst: usize, src: usize, count: i32): void {
   }
 }
 
-/** out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256] Q5_K) ^T, W rows [r0, r1). */
-export function matmul_q5_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  const nsb = inDim >> 8;
-  const ws = <usize>nsb * Q5_K_BYTES;
-  const xs = <usize>inDim << 2;
-  const os = <usize>rows << 2;
-  for (let r = r0; r < r1; r++) {
-    const wr = w + <usize>r * ws;
-    for (let j = 0; j < n; j++) {
-      let acc = f32x4.splat(0);
-      let wb = wr;
-      let xb = x + <usize>j * xs;
-      for (let sb = 0; sb < nsb; sb++) {
-        const d = f16_to_f32(load<u16>(wb));
-        const dmin = f16_to_f32(load<u16>(wb, 2));
-        for (let s = 0; s < 8; s++) {
-          // sum x * (ds * q - ms) = ds * sum(x * q) - ms * sum(x)
-          const c = wb + 48 + (<usize>(s >> 1) << 5);
-          const xv = xb + (<usize>s << 7);
-          const tq = f32x4.add(dot16_f32(q5_levels(v128.load(c), v128.load(wb, 16), s), xv),
-            dot16_f32(q5_levels(v128.load(c, 16), v128.load(wb, 32), s), xv + 64));
-          const ts = f32x4.add(sum16_f32(xv), sum16_f32(xv + 64));
-          acc = fmadd(tq, f32x4.splat(d * <f32>k4_scale(wb, s)), acc);
-          acc = fmadd(ts, f32x4.splat(-(dmin * <f32>k4_min(wb, s))), acc);
-        }
-        wb += Q5_K_BYTES;
-        xb += 1024;
-      }
-      store<f32>(out + <usize>j * os + (<usize>r << 2), hsum(acc));
-    }
+/** acc + the f32 dot of the 256 activations at xb with the dequantized Q5_K super-block at wb. */
+// @ts-ignore: decorator
+@inline export function q5k_sb_f32(wb: usize, xb: usize, acc: v128): v128 {
+  const d = f16_to_f32(load<u16>(wb));
+  const dmin = f16_to_f32(load<u16>(wb, 2));
+  for (let s = 0; s < 8; s++) {
+    // sum x * (ds * q - ms) = ds * sum(x * q) - ms * sum(x)
+    const c = wb + 48 + (<usize>(s >> 1) << 5);
+    const xv = xb + (<usize>s << 7);
+    const tq = f32x4.add(dot16_f32(q5_levels(v128.load(c), v128.load(wb, 16), s), xv),
+      dot16_f32(q5_levels(v128.load(c, 16), v128.load(wb, 32), s), xv + 64));
+    const ts = f32x4.add(sum16_f32(xv), sum16_f32(xv + 64));
+    acc = fmadd(tq, f32x4.splat(d * <f32>k4_scale(wb, s)), acc);
+    acc = fmadd(ts, f32x4.splat(-(dmin * <f32>k4_min(wb, s))), acc);
   }
+  return acc;
 }
 
 /** dst[count] f32 = dequantized Q6_K blocks at src (count % 256 == 0). */
@@ -313,35 +298,20 @@ export function dequantize_q6_k(dst: usize, src: usize, count: i32): void {
   v128.store(y, f32x4.mul(d, f32x4.convert_i32x4_s(i32x4.extend_high_i16x8_s(hi))), 48);
 }
 
-/** out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256] Q6_K) ^T, W rows [r0, r1). */
-export function matmul_q6_k_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  const nsb = inDim >> 8;
-  const ws = <usize>nsb * Q6_K_BYTES;
-  const xs = <usize>inDim << 2;
-  const os = <usize>rows << 2;
-  for (let r = r0; r < r1; r++) {
-    const wr = w + <usize>r * ws;
-    for (let j = 0; j < n; j++) {
-      let acc = f32x4.splat(0);
-      let wb = wr;
-      let xb = x + <usize>j * xs;
-      for (let sb = 0; sb < nsb; sb++) {
-        const d = f16_to_f32(load<u16>(wb, 208));
-        for (let b = 0; b < 8; b++) {
-          // sum x * ds * (q - 32) = ds * (sum(x * q) - 32 * sum(x)) per 16-value half
-          const h = b >> 2, k = b & 3;
-          const ql = wb + (<usize>h << 6) + (<usize>(k & 1) << 5);
-          const qh = wb + 128 + (<usize>h << 5);
-          const xv = xb + (<usize>b << 7);
-          const ta = fmadd(sum16_f32(xv), f32x4.splat(-32), dot16_f32(q6_levels(v128.load(ql), v128.load(qh), k), xv));
-          const tb = fmadd(sum16_f32(xv + 64), f32x4.splat(-32), dot16_f32(q6_levels(v128.load(ql, 16), v128.load(qh, 16), k), xv + 64));
-          acc = fmadd(ta, f32x4.splat(d * <f32>load<i8>(wb + 192 + <usize>(2 * b))), acc);
-          acc = fmadd(tb, f32x4.splat(d * <f32>load<i8>(wb + 193 + <usize>(2 * b))), acc);
-        }
-        wb += Q6_K_BYTES;
-        xb += 1024;
-      }
-      store<f32>(out + <usize>j * os + (<usize>r << 2), hsum(acc));
-    }
+/** acc + the f32 dot of the 256 activations at xb with the dequantized Q6_K super-block at wb. */
+// @ts-ignore: decorator
+@inline export function q6k_sb_f32(wb: usize, xb: usize, acc: v128): v128 {
+  const d = f16_to_f32(load<u16>(wb, 208));
+  for (let b = 0; b < 8; b++) {
+    // sum x * ds * (q - 32) = ds * (sum(x * q) - 32 * sum(x)) per 16-value half
+    const h = b >> 2, k = b & 3;
+    const ql = wb + (<usize>h << 6) + (<usize>(k & 1) << 5);
+    const qh = wb + 128 + (<usize>h << 5);
+    const xv = xb + (<usize>b << 7);
+    const ta = fmadd(sum16_f32(xv), f32x4.splat(-32), dot16_f32(q6_levels(v128.load(ql), v128.load(qh), k), xv));
+    const tb = fmadd(sum16_f32(xv + 64), f32x4.splat(-32), dot16_f32(q6_levels(v128.load(ql, 16), v128.load(qh, 16), k), xv + 64));
+    acc = fmadd(ta, f32x4.splat(d * <f32>load<i8>(wb + 192 + <usize>(2 * b))), acc);
+    acc = fmadd(tb, f32x4.splat(d * <f32>load<i8>(wb + 193 + <usize>(2 * b))), acc);
   }
+  return acc;
 }
