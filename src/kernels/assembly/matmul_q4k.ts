@@ -8,7 +8,7 @@
 // unlike llama.cpp's Q8_K; per sub-block s:
 //   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, store_quarters } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum4, hsum4_i32 } from "./common";
 
 const Q4_K_BYTES: usize = 144;
 const Q8_0_BYTES: usize = 34;
@@ -85,6 +85,12 @@ const Q8_0_BYTES: usize = 34;
   return fmadd(mt, f32x4.splat(-f16_to_f32(load<u16>(wb, 2))), acc);
 }
 
+/** [d_x(s) * sum(qx_s)] for the four Q8_0 blocks s at xb, xb + 34, xb + 68, xb + 102 (the activation side of the mins). */
+// @ts-ignore: decorator
+@inline export function dx_sums4(xb: usize): v128 {
+  return f32x4.mul(dx4(xb), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
+}
+
 /**
  * One Q8_0 activation row xq against `nr` (1..4) Q4_K weight rows (w + i*ws),
  * sub-block by sub-block: each activation block is split into even / odd
@@ -97,8 +103,7 @@ const Q8_0_BYTES: usize = 34;
   let xb = xq;
   for (let sb = 0; sb < nsb; sb++) {
     // mins: acc_r -= dmin_r * sum_s m_rs * d_x(s) * sum(qx_s)
-    const xsA = f32x4.mul(dx4(xb), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
-    const xsB = f32x4.mul(dx4(xb + 4 * Q8_0_BYTES), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES))));
+    const xsA = dx_sums4(xb), xsB = dx_sums4(xb + 4 * Q8_0_BYTES);
     a0 = min_term(wb, xsA, xsB, a0);
     if (nr > 1) a1 = min_term(wb + ws, xsA, xsB, a1);
     if (nr > 2) a2 = min_term(wb + 2 * ws, xsA, xsB, a2);
@@ -136,7 +141,7 @@ const Q8_0_BYTES: usize = 34;
 
 /** 6-bit scale of sub-block j (0..7) of the super-block at wb (get_scale_min_k4). */
 // @ts-ignore: decorator
-@inline function q4k_scale(wb: usize, j: i32): u32 {
+@inline export function q4k_scale(wb: usize, j: i32): u32 {
   const s = wb + 4;
   if (j < 4) return <u32>load<u8>(s + <usize>j) & 63;
   return (<u32>load<u8>(s + <usize>(j + 4)) & 0xf) | ((<u32>load<u8>(s + <usize>(j - 4)) >> 6) << 4);
@@ -144,7 +149,7 @@ const Q8_0_BYTES: usize = 34;
 
 /** 6-bit min of sub-block j (0..7) of the super-block at wb. */
 // @ts-ignore: decorator
-@inline function q4k_min(wb: usize, j: i32): u32 {
+@inline export function q4k_min(wb: usize, j: i32): u32 {
   const s = wb + 4;
   if (j < 4) return <u32>load<u8>(s + <usize>(j + 4)) & 63;
   return (<u32>load<u8>(s + <usize>(j + 4)) >> 4) | ((<u32>load<u8>(s + <usize>j) >> 6) << 4);

@@ -15,8 +15,8 @@
 // int8 activations is exact (i32); the constant offsets (Q5_K's min, Q6_K's
 // -32) are applied once per super-block from per-block activation sums.
 
-import { f16_to_f32, fmadd, hsum, hsum4, hsum4_i32, store_quarters } from "./common";
-import { dx4, even_s8, min_term, odd_s8, xsum } from "./matmul_q4k";
+import { f16_to_f32, fmadd, hsum4, hsum4_i32 } from "./common";
+import { dx_sums4, even_s8, min_term, odd_s8, q4k_min, q4k_scale } from "./matmul_q4k";
 
 const Q5_K_BYTES: usize = 176;
 const Q6_K_BYTES: usize = 210;
@@ -43,20 +43,6 @@ const Q8_0_BYTES: usize = 34;
   return v128.or(nib, hb);
 }
 
-/** Scale of sub-block j (0..7), get_scale_min_k4 (same packing as Q4_K). */
-// @ts-ignore: decorator
-@inline function k4_scale(wb: usize, j: i32): u32 {
-  const s = wb + 4;
-  if (j < 4) return <u32>load<u8>(s + <usize>j) & 63;
-  return (<u32>load<u8>(s + <usize>(j + 4)) & 0xf) | ((<u32>load<u8>(s + <usize>(j - 4)) >> 6) << 4);
-}
-
-// @ts-ignore: decorator
-@inline function k4_min(wb: usize, j: i32): u32 {
-  const s = wb + 4;
-  if (j < 4) return <u32>load<u8>(s + <usize>(j + 4)) & 63;
-  return (<u32>load<u8>(s + <usize>(j + 4)) >> 4) | ((<u32>load<u8>(s + <usize>j) >> 6) << 4);
-}
 
 /** One sub-block s of the Q5_K super-block at wb against prepared activations, scaled, added to acc. */
 // @ts-ignore: decorator
@@ -75,8 +61,7 @@ const Q8_0_BYTES: usize = 34;
   let wb = w;
   let xb = xq;
   for (let sb = 0; sb < nsb; sb++) {
-    const xsA = f32x4.mul(dx4(xb), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
-    const xsB = f32x4.mul(dx4(xb + 4 * Q8_0_BYTES), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb + 4 * Q8_0_BYTES), xsum(xb + 5 * Q8_0_BYTES), xsum(xb + 6 * Q8_0_BYTES), xsum(xb + 7 * Q8_0_BYTES))));
+    const xsA = dx_sums4(xb), xsB = dx_sums4(xb + 4 * Q8_0_BYTES);
     a0 = min_term(wb, xsA, xsB, a0);
     if (nr > 1) a1 = min_term(wb + ws, xsA, xsB, a1);
     if (nr > 2) a2 = min_term(wb + 2 * ws, xsA, xsB, a2);
@@ -90,10 +75,10 @@ const Q8_0_BYTES: usize = 34;
       const xl = v128.load(x, 2), xh = v128.load(x, 18);
       const e0 = even_s8(xl), o0 = odd_s8(xl), e1 = even_s8(xh), o1 = odd_s8(xh);
       const dx = f16_to_f32(load<u16>(x));
-      a0 = q5k_sub(wb, s, e0, o0, e1, o1, d0 * <f32>k4_scale(wb, s) * dx, a0);
-      if (nr > 1) a1 = q5k_sub(wb + ws, s, e0, o0, e1, o1, d1 * <f32>k4_scale(wb + ws, s) * dx, a1);
-      if (nr > 2) a2 = q5k_sub(wb + 2 * ws, s, e0, o0, e1, o1, d2 * <f32>k4_scale(wb + 2 * ws, s) * dx, a2);
-      if (nr > 3) a3 = q5k_sub(wb + 3 * ws, s, e0, o0, e1, o1, d3 * <f32>k4_scale(wb + 3 * ws, s) * dx, a3);
+      a0 = q5k_sub(wb, s, e0, o0, e1, o1, d0 * <f32>q4k_scale(wb, s) * dx, a0);
+      if (nr > 1) a1 = q5k_sub(wb + ws, s, e0, o0, e1, o1, d1 * <f32>q4k_scale(wb + ws, s) * dx, a1);
+      if (nr > 2) a2 = q5k_sub(wb + 2 * ws, s, e0, o0, e1, o1, d2 * <f32>q4k_scale(wb + 2 * ws, s) * dx, a2);
+      if (nr > 3) a3 = q5k_sub(wb + 3 * ws, s, e0, o0, e1, o1, d3 * <f32>q4k_scale(wb + 3 * ws, s) * dx, a3);
     }
     wb += Q5_K_BYTES;
     xb += 8 * Q8_0_BYTES;
@@ -239,8 +224,8 @@ export function dequantize_q5_k(dst: usize, src: usize, count: i32): void {
     const d = f16_to_f32(load<u16>(wb));
     const dmin = f16_to_f32(load<u16>(wb, 2));
     for (let s = 0; s < 8; s++) {
-      const ds = f32x4.splat(d * <f32>k4_scale(wb, s));
-      const ms = f32x4.splat(dmin * <f32>k4_min(wb, s));
+      const ds = f32x4.splat(d * <f32>q4k_scale(wb, s));
+      const ms = f32x4.splat(dmin * <f32>q4k_min(wb, s));
       const c = wb + 48 + (<usize>(s >> 1) << 5);
       const y = dst + (<usize>sb << 10) + (<usize>s << 7);
       store16(y, q5_levels(v128.load(c), v128.load(wb, 16), s), ds, ms);
@@ -261,8 +246,8 @@ export function dequantize_q5_k(dst: usize, src: usize, count: i32): void {
     const tq = f32x4.add(dot16_f32(q5_levels(v128.load(c), v128.load(wb, 16), s), xv),
       dot16_f32(q5_levels(v128.load(c, 16), v128.load(wb, 32), s), xv + 64));
     const ts = f32x4.add(sum16_f32(xv), sum16_f32(xv + 64));
-    acc = fmadd(tq, f32x4.splat(d * <f32>k4_scale(wb, s)), acc);
-    acc = fmadd(ts, f32x4.splat(-(dmin * <f32>k4_min(wb, s))), acc);
+    acc = fmadd(tq, f32x4.splat(d * <f32>q4k_scale(wb, s)), acc);
+    acc = fmadd(ts, f32x4.splat(-(dmin * <f32>q4k_min(wb, s))), acc);
   }
   return acc;
 }
