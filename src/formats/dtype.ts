@@ -64,11 +64,24 @@ export function f32ToF16(x: number): number {
   return sign | (e << 10) | r;
 }
 
-/** Decodes little-endian raw tensor bytes of a float type into float32. */
-export function toFloat32(dtype: DType, bytes: Uint8Array): Float32Array {
+/**
+ * Decodes little-endian raw tensor bytes of a float type into float32, into `out` when given (its
+ * length the element count). Aligned F32 / BF16 bytes are read through typed views (the host is
+ * little-endian, as WebAssembly is), the rest through a DataView.
+ */
+export function toFloat32(dtype: DType, bytes: Uint8Array, out: Float32Array<ArrayBufferLike> = new Float32Array(bytes.byteLength / DTYPE_BYTES[dtype])): Float32Array<ArrayBufferLike> {
   const n = bytes.byteLength / DTYPE_BYTES[dtype];
+  if (dtype === 'F32' && bytes.byteOffset % 4 === 0) {
+    out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
+    return out;
+  }
+  if (dtype === 'BF16' && bytes.byteOffset % 2 === 0) {
+    const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
+    const o32 = new Uint32Array(out.buffer, out.byteOffset, n);
+    for (let i = 0; i < n; i++) o32[i] = src[i]! << 16;
+    return out;
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const out = new Float32Array(n);
   switch (dtype) {
     case 'F32':
       for (let i = 0; i < n; i++) out[i] = view.getFloat32(i * 4, true);
@@ -77,7 +90,7 @@ export function toFloat32(dtype: DType, bytes: Uint8Array): Float32Array {
       for (let i = 0; i < n; i++) out[i] = view.getFloat64(i * 8, true);
       return out;
     case 'BF16': {
-      const o32 = new Uint32Array(out.buffer);
+      const o32 = new Uint32Array(out.buffer, out.byteOffset, n);
       for (let i = 0; i < n; i++) o32[i] = view.getUint16(i * 2, true) << 16;
       return out;
     }

@@ -4,6 +4,7 @@
 // bytes need converting or cutting; so loading a model allocates no per-tensor garbage and its peak
 // memory stays at the weights placed so far.
 import type { HostTensor } from '../backend.js';
+import { isDType, toFloat32 } from '../../formats/dtype.js';
 import { decodeToFloat32, quantizeQ4_0, quantizeQ8_0 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { rowBytes, type WeightType } from '../../kernels/wasm.js';
@@ -58,22 +59,8 @@ function sourceBytes(t: HostTensor, start: number, n: number, scratch: EncodeScr
 
 /** Float elements in `bytes` of dtype into out (out.length of them). */
 function decodeInto(dtype: HostTensor['dtype'], bytes: Uint8Array, out: Float32Array): void {
-  const n = out.length;
-  if (dtype === 'BF16' || dtype === 'F32') {
-    // Little-endian host (as WebAssembly is): the bytes are the values; copy via aligned views.
-    const u16 = dtype === 'BF16';
-    if (bytes.byteOffset % (u16 ? 2 : 4) === 0) {
-      if (!u16) {
-        out.set(new Float32Array(bytes.buffer, bytes.byteOffset, n));
-      } else {
-        const src = new Uint16Array(bytes.buffer, bytes.byteOffset, n);
-        const o32 = new Uint32Array(out.buffer, out.byteOffset, n);
-        for (let i = 0; i < n; i++) o32[i] = src[i]! << 16;
-      }
-      return;
-    }
-  }
-  out.set(decodeToFloat32(dtype, bytes));
+  if (isDType(dtype)) toFloat32(dtype, bytes, out);
+  else out.set(decodeToFloat32(dtype, bytes));
 }
 
 /** Byte length of rows [r0, r1), columns [c0, c1) of a matrix stored as `type`. */
