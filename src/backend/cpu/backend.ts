@@ -143,6 +143,8 @@ export class CpuBackend extends HostActivations implements Backend {
   kvBytes = 0;
   readonly quant: QuantType | undefined;
 
+  /** 0 .. shards-1, for the ops whose every shard adds a partial output. */
+  private readonly allShards: readonly number[];
   private readonly fuseAttention: boolean;
   private readonly smallMatrixBytes: number;
   readonly kvType: 'f32' | 'f16';
@@ -157,6 +159,7 @@ export class CpuBackend extends HostActivations implements Backend {
     this.shards = memories.map((memory, index) => ({
       index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: { ptr: 0, bytes: 0, used: 0 },
     }));
+    this.allShards = this.shards.map((p) => p.index);
     this.quant = opts.quant;
     this.fuseAttention = opts.fuseAttention ?? true;
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
@@ -581,9 +584,6 @@ export class CpuBackend extends HostActivations implements Backend {
     });
   }
 
-  private get allShards(): number[] {
-    return this.shards.map((p) => p.index);
-  }
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
     expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void {
