@@ -76,6 +76,28 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
     }
   });
 
+  test(`${name}: matrix products cut into chunks that any thread claims compute the very same logits as one chunk per share`, async () => {
+    const tokens = Array.from({ length: 40 }, (_, i) => (i * 37 + 11) % 256);
+    for (const [threads, shards, quant] of [[2, 2, undefined], [2, 4, 'q8_0'], [3, 3, 'q4_0']] as const) {
+      const runs: Float32Array[][] = [];
+      // chunkBytes 64: as many chunks as allowed, some of them empty; 0: one chunk per share.
+      for (const chunkBytes of [0, 64]) {
+        const backend = await CpuBackend.create({ threads, shards, chunkBytes, smallMatrixBytes: 0, ...(quant ? { quant } : {}) });
+        try {
+          const model = loadModel(dir, { backend });
+          const cache = model.newCache(64);
+          // A prompt (chunks per share fixed), a 3-token step (chunks by bytes) and single tokens.
+          const out = [model.forward(tokens.slice(0, 30), cache, 'all'), model.forward(tokens.slice(30, 33), cache, 'all')];
+          for (const t of tokens.slice(33)) out.push(model.forward([t], cache, 'last'));
+          runs.push(out);
+        } finally {
+          await backend.close();
+        }
+      }
+      runs[0]!.forEach((want, i) => assert.deepEqual(runs[1]![i], want, `${threads} threads, ${shards} shards, ${quant ?? 'float'}: output ${i}`));
+    }
+  });
+
   test(`${name}: a 300-token prompt on 2 threads (MLP slices that are not multiples of 32, grown I/O buffers) computes what the reference computes`, async () => {
     const ref = loadModel(dir, { backend: new ReferenceBackend() });
     const tokens = Array.from({ length: 300 }, (_, i) => (i * 37 + 11) % ref.args.vocab_size);

@@ -19,8 +19,8 @@ import { f32ToF16 } from '../../formats/dtype.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { isQuantized, Op, runOp, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
-import { ThreadPool, type PoolStats } from './pool.js';
+import { cut, isQuantized, Op, PHASES_OF, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
+import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
 import type { CpuWorkerPayload } from './worker.js';
 
@@ -40,6 +40,8 @@ export interface CpuBackendOptions {
   smallMatrixBytes?: number;
   /** Element type of the KV cache: f32 (default, exact) or f16 (half the memory and the bytes attention streams). */
   kvType?: 'f32' | 'f16';
+  /** Weight bytes per chunk of a generation step's matrix products (default CHUNK_BYTES; 0: one chunk per share, no stealing). */
+  chunkBytes?: number;
 }
 
 interface Shard {
@@ -122,15 +124,19 @@ function q8Bytes(count: number): number {
 
 /** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
 export function splitRange(total: number, parts: number, align = 1): [number, number][] {
-  const units = Math.ceil(total / align);
-  const out: [number, number][] = [];
-  for (let p = 0; p < parts; p++) {
-    const a = Math.min(total, Math.floor((units * p) / parts) * align);
-    const b = Math.min(total, Math.floor((units * (p + 1)) / parts) * align);
-    out.push([a, b]);
-  }
-  return out;
+  return Array.from({ length: parts }, (_, p): [number, number] => [cut(total, parts, p, align), cut(total, parts, p + 1, align)]);
 }
+
+/**
+ * Weight bytes of one chunk of a generation step's matrix products. Chunks this small let a
+ * thread that finishes early take over the rest of a slower one's share (on a shared machine the
+ * threads stream at unequal speeds from one job to the next); the claim costs well under a
+ * microsecond, the chunk about 20.
+ */
+const CHUNK_BYTES = 256 * 1024;
+/** Chunks of a share in prompt processing: each chunk repacks the activations again, so fewer. */
+const PROMPT_CHUNKS = 4;
+const MAX_CHUNKS = 64;
 
 export class CpuBackend extends HostActivations implements Backend {
   readonly name: string;
@@ -147,6 +153,7 @@ export class CpuBackend extends HostActivations implements Backend {
   private readonly allShards: readonly number[];
   private readonly fuseAttention: boolean;
   private readonly smallMatrixBytes: number;
+  private readonly chunkBytes: number;
   readonly kvType: 'f32' | 'f16';
   /** Reusable buffers for converting weights as they are placed. */
   private readonly encodeScratch = new EncodeScratch();
@@ -163,6 +170,7 @@ export class CpuBackend extends HostActivations implements Backend {
     this.quant = opts.quant;
     this.fuseAttention = opts.fuseAttention ?? true;
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
+    this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
     this.kvType = opts.kvType ?? 'f32';
     this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''}${this.kvType === 'f16' ? ', f16 KV cache' : ''})`;
   }
@@ -172,6 +180,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const shards = opts.shards ?? threads;
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
     if (!Number.isInteger(shards) || shards < threads || shards > 1024) throw new RangeError(`shards must be an integer in [threads, 1024], got ${shards}`);
+    if (opts.chunkBytes !== undefined && !(Number.isFinite(opts.chunkBytes) && opts.chunkBytes >= 0)) throw new RangeError(`chunkBytes must be a number >= 0, got ${opts.chunkBytes}`);
     const { module, variant } = await compileKernels(opts.variant ?? 'auto');
     const memories = Array.from({ length: shards }, () => createSharedMemory(1 << 20));
     const payload: CpuWorkerPayload = { module, memories, variant };
@@ -382,15 +391,38 @@ export class CpuBackend extends HostActivations implements Backend {
     return new Float32Array(this.shards[p]!.arena.memory.buffer, ptr, count);
   }
 
-  /** Points every shard's scratch slot at a matmul scratch big enough for n rows of inDim. */
+  /** Points every shard's scratch slots at a matmul scratch for each thread, big enough for n rows of inDim. */
   private scratchFor(n: number, inDim: number): void {
-    const bytes = n > 1 ? this.shards[0]!.kernels.qmatmulScratchBytes(n, Math.ceil(inDim / 32) * 32) : 0;
-    for (let p = 0; p < this.shards.length; p++) this.pool.args(p)[SCRATCH_SLOT] = bytes > 0 ? this.buf(p, 'qscratch', bytes) : 0;
+    const bytes = n > 1 ? (this.shards[0]!.kernels.qmatmulScratchBytes(n, Math.ceil(inDim / 32) * 32) + 15) & ~15 : 0;
+    for (let p = 0; p < this.shards.length; p++) {
+      const a = this.pool.args(p);
+      a[SCRATCH_SLOT] = bytes > 0 ? this.buf(p, 'qscratch', bytes * this.pool.participants) : 0;
+      a[SCRATCH_BYTES_SLOT] = bytes;
+    }
   }
 
-  /** Runs op's share of every shard (this thread takes share 0, and any a worker is late for). */
-  private run(op: Op): void {
-    this.pool.run(op, (share) => runOp(this.shards[share]!.kernels, op, this.pool.args(share)));
+  /**
+   * Runs op's share of every shard, phase f cut into chunks[f] chunks per share (this thread takes
+   * share 0, then whatever the workers have not claimed).
+   */
+  private run(op: Op, chunks: readonly number[] = this.oneChunk(op)): void {
+    this.pool.run(op, (share, unit) => runOp(this.shards[share]!.kernels, op, this.pool.args(share), unit), chunks);
+  }
+
+  /** Runs op's share of shard 0 here, every phase in one chunk (small matrices: no hand-off). */
+  private runHere(op: Op): void {
+    const unit: Unit = { phase: 0, chunk: 0, chunks: 1, participant: 0 };
+    for (; unit.phase < PHASES_OF[op]; unit.phase++) runOp(this.shards[0]!.kernels, op, this.pool.args(0), unit);
+  }
+
+  private oneChunk(op: Op): number[] {
+    return new Array<number>(PHASES_OF[op]).fill(1);
+  }
+
+  /** Chunks per share for a phase whose largest share streams `bytes` of weights over n rows. */
+  private chunksFor(bytes: number, n: number): number {
+    if (this.pool.participants === 1 || this.chunkBytes === 0) return 1;
+    return n <= 4 ? Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(bytes / this.chunkBytes))) : PROMPT_CHUNKS;
   }
 
   // ------------------------------------------------------------------ operations
@@ -421,13 +453,14 @@ export class CpuBackend extends HostActivations implements Backend {
     const inDim = lins[0]!.inFeatures;
     // Argument slot of each row shard: shard p lists the matrices it holds a part of.
     const slot = new Map<RowShard, number>();
+    let mostBytes = 0;
     for (let p = 0; p < this.shards.length; p++) {
       const a = this.pool.args(p);
-      let count = 0;
+      let count = 0, bytes = 0;
       for (const lin of lins) {
         const s = lin.shards.find((r) => r.p === p);
         if (!s || s.r1 === s.r0) continue;
-        this.weightBytesRead += rowBytes(lin.type, inDim) * (s.r1 - s.r0);
+        bytes += rowBytes(lin.type, inDim) * (s.r1 - s.r0);
         slot.set(s, count);
         a[5 + 4 * count] = WEIGHT_TYPES.indexOf(lin.type);
         a[6 + 4 * count] = s.ptr;
@@ -435,6 +468,8 @@ export class CpuBackend extends HostActivations implements Backend {
         a[8 + 4 * count] = this.buf(p, `out${count}`, n * (s.r1 - s.r0) * 4);
         count++;
       }
+      this.weightBytesRead += bytes;
+      mostBytes = Math.max(mostBytes, bytes);
       a[4] = count;
       if (count === 0) continue;
       const xp = this.buf(p, 'x', n * inDim * 4);
@@ -442,8 +477,8 @@ export class CpuBackend extends HostActivations implements Backend {
       a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', q8Bytes(n * inDim));
     }
     this.scratchFor(n, inDim);
-    if (lins.every((lin) => lin.shards.length === 1 && lin.shards[0]!.p === 0)) runOp(this.shards[0]!.kernels, Op.Matmuls, this.pool.args(0));
-    else this.run(Op.Matmuls);
+    if (lins.every((lin) => lin.shards.length === 1 && lin.shards[0]!.p === 0)) this.runHere(Op.Matmuls);
+    else this.run(Op.Matmuls, [1, this.chunksFor(mostBytes, n)]);
     lins.forEach((lin, j) => {
       const out = outs[j]!, m = lin.outFeatures;
       for (const s of lin.shards) {
@@ -498,7 +533,14 @@ export class CpuBackend extends HostActivations implements Backend {
       a[26] = segments.length; a[27] = tableP; a[28] = kvF16 ? 1 : 0;
     }
     this.scratchFor(n, Math.max(hidden, heads * headDim));
-    this.run(Op.SelfAttention);
+    // q/k/v and o_proj are cut into chunks by the bytes of the largest part.
+    let qkvBytes = 0, oBytes = 0;
+    for (const part of b.parts) {
+      const qd = (part.kv1 - part.kv0) * group * headDim;
+      oBytes = Math.max(oBytes, rowBytes(b.o, qd) * hidden);
+      qkvBytes = Math.max(qkvBytes, part.bytes - rowBytes(b.o, qd) * hidden);
+    }
+    this.run(Op.SelfAttention, [1, this.chunksFor(qkvBytes, n), 1, this.chunksFor(oBytes, n)]);
     this.sumPartials(out, n * hidden, busy, (p) => this.pool.args(p)[25]!);
     if (b.oBias) for (let i = 0; i < n; i++) for (let c = 0; c < hidden; c++) out[i * hidden + c]! += b.oBias[c]!;
   }
@@ -568,9 +610,11 @@ export class CpuBackend extends HostActivations implements Backend {
       a[11] = this.buf(s.p, 'aq', q8Bytes(n * inter));
       a[12] = this.buf(s.p, 'mlp.out', n * hidden * 4);
       a[13] = WEIGHT_TYPES.indexOf(m.downType);
+      a[14] = 32; // gate/up chunks cut the intermediate units on Q8_0 block boundaries
     }
     this.scratchFor(n, Math.max(hidden, m.intermediate));
-    this.run(Op.SwiGLU);
+    const widest = Math.max(...m.slices.map((s) => s.i1 - s.i0));
+    this.run(Op.SwiGLU, [1, this.chunksFor(2 * rowBytes(m.type, hidden) * widest, n), this.chunksFor(rowBytes(m.downType, widest) * hidden, n)]);
     this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[12]!);
   }
 

@@ -2,8 +2,12 @@
 // The main thread decides every address and writes them into the shard's argument slots;
 // this file only reads them and calls the kernels. Each shard owns a shard of the weights
 // (rows of a matrix, a slice of an MLP's intermediate dimension, or whole experts).
+// A job runs in phases (see pool.ts), and the big matrix products of a phase are cut into chunks
+// of rows that any thread may claim: the arguments say what the whole share does, `unit` which
+// chunk of which phase to run now.
 import type { Kernels, WeightType } from '../../kernels/wasm.js';
 import { ropeNeox } from '../host.js';
+import type { Unit } from './pool.js';
 
 export const enum Op {
   /** Several matrices over one input: out_j[n, rows_j] = x[n, in] · W_jᵀ. */
@@ -32,36 +36,78 @@ export function isQuantized(type: WeightType): boolean {
 export const TASK_WORDS = 8;
 
 /**
- * Argument slot of every op holding the shard's matmul scratch (0: none): the quantized kernels
- * repack several activation rows there. A share runs on one thread at a time, so one per shard.
+ * Argument slots of every op locating the matmul scratch in the shard's memory (0: none): the
+ * quantized kernels repack several activation rows there. Two threads may run chunks of one share
+ * at once, so each thread has its own: SCRATCH_SLOT holds the first, SCRATCH_BYTES_SLOT the size of each.
  */
 export const SCRATCH_SLOT = 63;
+export const SCRATCH_BYTES_SLOT = 62;
 
-/** A matmul of m rows of x (f32 at x, or already quantized at xq) by a weight of `type`. */
-function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number, w: number, m: number, inDim: number, rows: number, scratch: number): void {
-  if (isQuantized(type)) k.matmul(type, out, xq, w, m, inDim, rows, 0, rows, m > 1 ? scratch : 0);
-  else k.matmul(type, out, x, w, m, inDim, rows);
+/** Row boundaries of chunks fall on multiples of this: the quantized matmul tiles are 16 rows. */
+export const ROW_ALIGN = 16;
+
+/** Boundary p of [0, total) cut into `parts` contiguous ranges on multiples of `align` (part p is [cut(p), cut(p + 1))). */
+export function cut(total: number, parts: number, p: number, align = 1): number {
+  return Math.min(total, Math.floor((Math.ceil(total / align) * p) / parts) * align);
+}
+
+/** This thread's matmul scratch for the share whose arguments are a. */
+function scratchOf(a: Float64Array, unit: Unit): number {
+  return a[SCRATCH_SLOT] === 0 ? 0 : a[SCRATCH_SLOT]! + unit.participant * a[SCRATCH_BYTES_SLOT]!;
+}
+
+/** Rows [r0, r1) of a matmul of m rows of x (f32 at x, or already quantized at xq) by a weight of `type` with `rows` rows. */
+function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number, w: number, m: number, inDim: number, rows: number,
+  r0: number, r1: number, scratch: number): void {
+  if (r1 <= r0) return;
+  if (isQuantized(type)) k.matmul(type, out, xq, w, m, inDim, rows, r0, r1, m > 1 ? scratch : 0);
+  else k.matmul(type, out, x, w, m, inDim, rows, r0, r1);
+}
+
+/** Rows [r0, r1) of chunk `unit.chunk` of `rows` (the whole range when the phase has one chunk). */
+function chunkRows(rows: number, unit: Unit, align: number): [number, number] {
+  return [cut(rows, unit.chunks, unit.chunk, align), cut(rows, unit.chunks, unit.chunk + 1, align)];
 }
 
 /**
- * One SwiGLU over m rows: y[m, hidden] = down · (silu(gate x) * up x).
+ * The gate/up half of a SwiGLU for intermediate units [j0, j1) over m rows:
+ * g[:, j0..j1) = silu(x · gateᵀ) * (x · upᵀ), and when the down projection is quantized its Q8_0
+ * blocks in aq. x[m, hidden] f32 and xq its Q8_0 blocks (filled beforehand); g, u [m, inter].
+ * j0 and j1 are multiples of 32 when aq is filled, so the blocks are those of whole rows.
+ */
+function swigluGateUp(k: Kernels, type: WeightType, downType: WeightType, gate: number, up: number, hidden: number, inter: number,
+  x: number, xq: number, g: number, u: number, aq: number, m: number, j0: number, j1: number, scratch: number): void {
+  if (j1 <= j0) return;
+  matmul(k, type, g, x, xq, gate, m, hidden, inter, j0, j1, scratch);
+  matmul(k, type, u, x, xq, up, m, hidden, inter, j0, j1, scratch);
+  if (j0 === 0 && j1 === inter) {
+    k.exports.swiglu(g, g, u, m * inter);
+    if (isQuantized(downType)) k.quantizeQ8_0(aq, g, m * inter);
+    return;
+  }
+  for (let i = 0; i < m; i++) {
+    const at = (i * inter + j0) * 4;
+    k.exports.swiglu(g + at, g + at, u + at, j1 - j0);
+    if (isQuantized(downType)) k.quantizeQ8_0(aq + ((i * inter + j0) / 32) * 34, g + at, j1 - j0);
+  }
+}
+
+/**
+ * One SwiGLU over m rows, whole: y[m, hidden] = down · (silu(gate x) * up x).
  * x[m, hidden] f32 and, when the weights are quantized, xq its Q8_0 blocks (filled here).
  * g, u [m, inter] and aq (Q8_0 of g) are scratch.
  */
 function swiglu(k: Kernels, type: WeightType, downType: WeightType, gate: number, up: number, down: number, hidden: number, inter: number,
   x: number, xq: number, g: number, u: number, aq: number, y: number, m: number, scratch: number): void {
   if (isQuantized(type)) k.quantizeQ8_0(xq, x, m * hidden);
-  matmul(k, type, g, x, xq, gate, m, hidden, inter, scratch);
-  matmul(k, type, u, x, xq, up, m, hidden, inter, scratch);
-  k.exports.swiglu(g, g, u, m * inter);
-  if (isQuantized(downType)) k.quantizeQ8_0(aq, g, m * inter);
-  matmul(k, downType, y, g, aq, down, m, inter, hidden, scratch);
+  swigluGateUp(k, type, downType, gate, up, hidden, inter, x, xq, g, u, aq, m, 0, inter, scratch);
+  matmul(k, downType, y, g, aq, down, m, inter, hidden, 0, hidden, scratch);
 }
 
-/** rows[n, dim] += bias[dim] for every row (bias 0: none). */
-function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number): void {
-  if (bias === 0) return;
-  for (let i = 0; i < n; i++) k.exports.add(rows + i * dim * 4, rows + i * dim * 4, bias, dim);
+/** rows[n, dim] columns [c0, c1) += bias[c0..c1) for every row (bias 0: none). */
+function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number, c0: number, c1: number): void {
+  if (bias === 0 || c1 <= c0) return;
+  for (let i = 0; i < n; i++) k.exports.add(rows + (i * dim + c0) * 4, rows + (i * dim + c0) * 4, bias + c0 * 4, c1 - c0);
 }
 
 /**
@@ -70,60 +116,87 @@ function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number)
  * a: n, hidden, x, xq, hLocal, kvLocal, headDim, ropeTheta, then (type, w, bias) for q, k, v,
  *    then o type, o w, buffers q, k, v, y, yq, attention scratch, out, then segment count, table,
  *    and 1 when the KV cache holds f16.
+ * Phases: 0 quantizes x; 1 computes q/k/v, by chunks of rows; 2 runs rope, the KV store and
+ * attention; 3 computes o_proj, by chunks of its output rows.
  */
-function selfAttention(k: Kernels, a: Float64Array, scratch: number): void {
+function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
   const n = a[0]!, hidden = a[1]!, x = a[2]!, xq = a[3]!, hLocal = a[4]!, kvLocal = a[5]!, hd = a[6]!, theta = a[7]!;
   if (hLocal === 0) return;
   const qd = hLocal * hd, kvd = kvLocal * hd;
   const qType = WEIGHT_TYPES[a[8]!]!, kType = WEIGHT_TYPES[a[11]!]!, vType = WEIGHT_TYPES[a[14]!]!, oType = WEIGHT_TYPES[a[17]!]!;
   const q = a[19]!, kb = a[20]!, vb = a[21]!, y = a[22]!, yq = a[23]!, attnScratch = a[24]!, out = a[25]!, kvF16 = a[28] === 1;
-  // q[n, hLocal, hd], k/v[n, kvLocal, hd] = x[n, hidden] · W_slice^T + bias_slice
-  if (isQuantized(qType) || isQuantized(kType) || isQuantized(vType)) k.quantizeQ8_0(xq, x, n * hidden);
-  matmul(k, qType, q, x, xq, a[9]!, n, hidden, qd, scratch);
-  matmul(k, kType, kb, x, xq, a[12]!, n, hidden, kvd, scratch);
-  matmul(k, vType, vb, x, xq, a[15]!, n, hidden, kvd, scratch);
-  addBias(k, q, a[10]!, n, qd);
-  addBias(k, kb, a[13]!, n, kvd);
-  addBias(k, vb, a[16]!, n, kvd);
-  const buf = k.memory.buffer as SharedArrayBuffer;
-  const f32 = new Float32Array(buf);
-  const segments = a[26]!, table = new Uint32Array(buf, a[27]!, segments * SEGMENT_WORDS);
-  for (let s = 0; s < segments; s++) {
-    const start = table[s * SEGMENT_WORDS]!, m = table[s * SEGMENT_WORDS + 1]!, pos0 = table[s * SEGMENT_WORDS + 2]!;
-    const kCache = table[s * SEGMENT_WORDS + 3]!, vCache = table[s * SEGMENT_WORDS + 4]!;
-    ropeNeox(new Float32Array(buf, q + start * qd * 4, m * qd), m, hLocal, hd, pos0, theta);
-    ropeNeox(new Float32Array(buf, kb + start * kvd * 4, m * kvd), m, kvLocal, hd, pos0, theta);
-    // cache[pos0 + i] = k[start + i] (rows of kvLocal heads are contiguous in both)
-    if (kvF16) {
-      k.exports.f32_to_f16_row(kCache + pos0 * kvd * 2, kb + start * kvd * 4, m * kvd);
-      k.exports.f32_to_f16_row(vCache + pos0 * kvd * 2, vb + start * kvd * 4, m * kvd);
-    } else {
-      f32.copyWithin((kCache >>> 2) + pos0 * kvd, (kb >>> 2) + start * kvd, (kb >>> 2) + (start + m) * kvd);
-      f32.copyWithin((vCache >>> 2) + pos0 * kvd, (vb >>> 2) + start * kvd, (vb >>> 2) + (start + m) * kvd);
+  const scratch = scratchOf(a, unit);
+  switch (unit.phase) {
+    case 0:
+      if (isQuantized(qType) || isQuantized(kType) || isQuantized(vType)) k.quantizeQ8_0(xq, x, n * hidden);
+      return;
+    case 1: {
+      // q[n, hLocal, hd], k/v[n, kvLocal, hd] = x[n, hidden] · W_slice^T + bias_slice, rows of this chunk
+      const [q0, q1] = chunkRows(qd, unit, ROW_ALIGN), [k0, k1] = chunkRows(kvd, unit, ROW_ALIGN);
+      matmul(k, qType, q, x, xq, a[9]!, n, hidden, qd, q0, q1, scratch);
+      matmul(k, kType, kb, x, xq, a[12]!, n, hidden, kvd, k0, k1, scratch);
+      matmul(k, vType, vb, x, xq, a[15]!, n, hidden, kvd, k0, k1, scratch);
+      addBias(k, q, a[10]!, n, qd, q0, q1);
+      addBias(k, kb, a[13]!, n, kvd, k0, k1);
+      addBias(k, vb, a[16]!, n, kvd, k0, k1);
+      return;
     }
-    const attend = kvF16 ? k.exports.attention_f16kv : k.exports.attention;
-    attend(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
+    case 2: {
+      const buf = k.memory.buffer as SharedArrayBuffer;
+      const f32 = new Float32Array(buf);
+      const segments = a[26]!, table = new Uint32Array(buf, a[27]!, segments * SEGMENT_WORDS);
+      for (let s = 0; s < segments; s++) {
+        const start = table[s * SEGMENT_WORDS]!, m = table[s * SEGMENT_WORDS + 1]!, pos0 = table[s * SEGMENT_WORDS + 2]!;
+        const kCache = table[s * SEGMENT_WORDS + 3]!, vCache = table[s * SEGMENT_WORDS + 4]!;
+        ropeNeox(new Float32Array(buf, q + start * qd * 4, m * qd), m, hLocal, hd, pos0, theta);
+        ropeNeox(new Float32Array(buf, kb + start * kvd * 4, m * kvd), m, kvLocal, hd, pos0, theta);
+        // cache[pos0 + i] = k[start + i] (rows of kvLocal heads are contiguous in both)
+        if (kvF16) {
+          k.exports.f32_to_f16_row(kCache + pos0 * kvd * 2, kb + start * kvd * 4, m * kvd);
+          k.exports.f32_to_f16_row(vCache + pos0 * kvd * 2, vb + start * kvd * 4, m * kvd);
+        } else {
+          f32.copyWithin((kCache >>> 2) + pos0 * kvd, (kb >>> 2) + start * kvd, (kb >>> 2) + (start + m) * kvd);
+          f32.copyWithin((vCache >>> 2) + pos0 * kvd, (vb >>> 2) + start * kvd, (vb >>> 2) + (start + m) * kvd);
+        }
+        const attend = kvF16 ? k.exports.attention_f16kv : k.exports.attention;
+        attend(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
+      }
+      if (isQuantized(oType)) k.quantizeQ8_0(yq, y, n * qd);
+      return;
+    }
+    default: {
+      // out[n, hidden] = y[n, hLocal*hd] · Wo[:, heads]^T: this shard's part of o_proj (no bias), rows of this chunk
+      const [h0, h1] = chunkRows(hidden, unit, ROW_ALIGN);
+      matmul(k, oType, out, y, yq, a[18]!, n, qd, hidden, h0, h1, scratch);
+    }
   }
-  // out[n, hidden] = y[n, hLocal*hd] · Wo[:, heads]^T: this shard's part of o_proj (no bias)
-  if (isQuantized(oType)) k.quantizeQ8_0(yq, y, n * qd);
-  matmul(k, oType, out, y, yq, a[18]!, n, qd, hidden, scratch);
 }
 
-export function runOp(k: Kernels, op: Op, a: Float64Array): void {
-  const scratch = a[SCRATCH_SLOT]!;
+/** Phases of each op: in how many phases it runs (the backend gives each phase its chunks). */
+export const PHASES_OF: Readonly<Record<Op, number>> = {
+  [Op.Matmuls]: 2, [Op.Attention]: 1, [Op.SwiGLU]: 3, [Op.Experts]: 1, [Op.SelfAttention]: 4,
+};
+
+export function runOp(k: Kernels, op: Op, a: Float64Array, unit: Unit): void {
   switch (op) {
     case Op.Matmuls: {
-      // a: n, inDim, x, xq, count, then (type, w, rows, out) per matrix
+      // a: n, inDim, x, xq, count, then (type, w, rows, out) per matrix.
+      // Phase 0 quantizes x once; phase 1 computes this chunk's rows of every matrix.
       const n = a[0]!, inDim = a[1]!, x = a[2]!, xq = a[3]!, count = a[4]!;
-      let quantizedDone = false;
+      if (unit.phase === 0) {
+        for (let j = 0; j < count; j++) {
+          if (isQuantized(WEIGHT_TYPES[a[5 + 4 * j]!]!)) {
+            k.quantizeQ8_0(xq, x, n * inDim);
+            return;
+          }
+        }
+        return;
+      }
+      const scratch = scratchOf(a, unit);
       for (let j = 0; j < count; j++) {
         const type = WEIGHT_TYPES[a[5 + 4 * j]!]!, w = a[6 + 4 * j]!, rows = a[7 + 4 * j]!, out = a[8 + 4 * j]!;
-        if (rows === 0) continue;
-        if (isQuantized(type) && !quantizedDone) {
-          k.quantizeQ8_0(xq, x, n * inDim);
-          quantizedDone = true;
-        }
-        matmul(k, type, out, x, xq, w, n, inDim, rows, scratch);
+        const [r0, r1] = chunkRows(rows, unit, ROW_ALIGN);
+        matmul(k, type, out, x, xq, w, n, inDim, rows, r0, r1, scratch);
       }
       return;
     }
@@ -137,13 +210,24 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
       return;
     }
     case Op.SwiGLU: {
-      // a: n, hidden, inter, gate/up type, gate, up, down, x, xq, g, u, aq, out, down type
-      const inter = a[2]!;
-      if (inter === 0) {
-        new Float32Array((k.memory.buffer as SharedArrayBuffer), a[12]!, a[0]! * a[1]!).fill(0);
+      // a: n, hidden, inter, gate/up type, gate, up, down, x, xq, g, u, aq, out, down type, alignment of intermediate chunks.
+      // Phase 0 quantizes x; 1 runs gate/up by chunks of the intermediate units; 2 down by chunks of output rows.
+      const n = a[0]!, hidden = a[1]!, inter = a[2]!, type = WEIGHT_TYPES[a[3]!]!, downType = WEIGHT_TYPES[a[13]!]!;
+      const x = a[7]!, xq = a[8]!, g = a[9]!, u = a[10]!, aq = a[11]!, out = a[12]!;
+      if (unit.phase === 0) {
+        if (inter === 0) new Float32Array((k.memory.buffer as SharedArrayBuffer), out, n * hidden).fill(0);
+        else if (isQuantized(type)) k.quantizeQ8_0(xq, x, n * hidden);
         return;
       }
-      swiglu(k, WEIGHT_TYPES[a[3]!]!, WEIGHT_TYPES[a[13]!]!, a[4]!, a[5]!, a[6]!, a[1]!, inter, a[7]!, a[8]!, a[9]!, a[10]!, a[11]!, a[12]!, a[0]!, scratch);
+      if (inter === 0) return;
+      const scratch = scratchOf(a, unit);
+      if (unit.phase === 1) {
+        const [j0, j1] = chunkRows(inter, unit, a[14]!);
+        swigluGateUp(k, type, downType, a[4]!, a[5]!, hidden, inter, x, xq, g, u, aq, n, j0, j1, scratch);
+      } else {
+        const [h0, h1] = chunkRows(hidden, unit, ROW_ALIGN);
+        matmul(k, downType, out, g, aq, a[6]!, n, inter, hidden, h0, h1, scratch);
+      }
       return;
     }
     case Op.Experts: {
@@ -151,6 +235,7 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
       // table[task]: gate/up type, gate, up, down, inter, count, first (index into tokens/weights), down type
       const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!;
       const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!;
+      const scratch = scratchOf(a, unit);
       const buf = k.memory.buffer as SharedArrayBuffer;
       const f32 = new Float32Array(buf);
       const table = new Uint32Array(buf, a[4]!, tasks * TASK_WORDS);
@@ -175,7 +260,7 @@ export function runOp(k: Kernels, op: Op, a: Float64Array): void {
       return;
     }
     case Op.SelfAttention:
-      selfAttention(k, a, scratch);
+      selfAttention(k, a, unit);
       return;
     default:
       throw new Error(`unknown op ${op}`);

@@ -1,26 +1,41 @@
-// A pool of worker threads that run one operation at a time together with the main thread.
-// An operation has a fixed number of shares (usually one per thread; more when the data is split
-// into more parts than there are threads); the main thread is participant 0. Hand-off goes
-// through a SharedArrayBuffer: the main thread writes each share's arguments, bumps a sequence
-// number and claims shares; workers spin briefly on the sequence number, then sleep in
-// Atomics.wait. Every participant first claims its own share, then any share still unclaimed: a
-// worker that the OS has not scheduled yet costs a delay of one share, never a stall.
+// A pool of worker threads that run one job at a time together with the main thread.
+// A job has a fixed number of shares (usually one per weight shard); the main thread is
+// participant 0. A job runs in phases, each phase after the previous one has finished everywhere
+// (a barrier), and each phase cuts every share into the same number of chunks. Participants claim
+// chunks, starting with their own share, then any chunk still unclaimed: a thread that the OS
+// runs slower, or later, leaves its chunks to the others instead of making them wait.
+//
+// Hand-off goes through a SharedArrayBuffer: the main thread writes each share's arguments, the
+// job's phases and counters, bumps a sequence number and joins in; workers spin briefly on the
+// sequence number, then sleep in Atomics.wait. Each claim counter carries the job's sequence number
+// (its tag), so a worker still looping over a finished job can never claim a chunk of the next.
 import { Worker } from 'node:worker_threads';
 
 /** Float64 argument slots per share. */
 export const ARG_SLOTS = 64;
 
+/** Phases of a job at most, and chunks of a share in one phase at most. */
+export const MAX_PHASES = 4;
+export const MAX_CHUNKS = (1 << 11) - 1;
+const CHUNK_BITS = 11;
+const TAG_MASK = (1 << 20) - 1;
+
 // Int32 control words.
 const SEQ = 0;      // bumped for every job
-const PENDING = 1;  // shares not finished yet
-const OP = 2;       // the job's operation code
-const STOP = 3;     // 1: workers exit
-const FAILED = 4;   // share index + 1 of the first share that threw in a worker
-const CLAIMS = 8;   // CLAIMS + s: 1 once share s is taken
+const OP = 1;       // the job's operation code
+const STOP = 2;     // 1: workers exit
+const FAILED = 3;   // share index + 1 of the first chunk that threw in a worker
+const PHASES = 4;   // phases of the job
+const CHUNKS = 8;   // CHUNKS + f: chunks per share in phase f
+const PENDING = 16; // PENDING + f: chunks of phase f not finished yet
+/** Claim counters, one per (phase, share), 64 bytes apart so that two threads claiming don't share a cache line. */
+const NEXT = 32;
+const NEXT_STRIDE = 16;
 const MAX_SHARES = 1024;
-const CONTROL_WORDS = CLAIMS + MAX_SHARES;
 
-/** Iterations of the busy-wait before sleeping: long enough to bridge the main thread's work between two ops. */
+const nextWord = (phase: number, share: number, shares: number) => NEXT + (phase * shares + share) * NEXT_STRIDE;
+
+/** Iterations of a busy-wait before sleeping: long enough to bridge the main thread's work between two jobs. */
 const SPIN = 1 << 18;
 
 export interface PoolShared {
@@ -42,25 +57,84 @@ export interface WorkerInit {
   payload: unknown;
 }
 
-/** Claims unclaimed shares, starting at its own, and runs each; returns when none is left. */
-function claimAndRun(control: Int32Array, shares: number, own: number, run: (share: number) => void): void {
-  for (let i = 0; i < shares; i++) {
-    const share = (own + i) % shares;
-    if (Atomics.compareExchange(control, CLAIMS + share, 0, 1) !== 0) continue;
-    try {
-      run(share);
-    } finally {
-      if (Atomics.sub(control, PENDING, 1) === 1) Atomics.notify(control, PENDING);
-    }
+/** Which piece of a job a handler runs; one object per thread, rewritten for every chunk. */
+export interface Unit {
+  phase: number;
+  chunk: number;
+  /** Chunks of every share in this phase. */
+  chunks: number;
+  /** The thread running it (0: the main thread): an index for per-thread scratch. */
+  participant: number;
+}
+
+/** Claims the next chunk of a share's counter for the job tagged `tag`; -1 when none is left (or the job is over). */
+function claim(control: Int32Array, word: number, tag: number, chunks: number): number {
+  for (;;) {
+    const v = Atomics.load(control, word);
+    const c = v & MAX_CHUNKS;
+    if (v >>> CHUNK_BITS !== tag || c >= chunks) return -1;
+    if (Atomics.compareExchange(control, word, v, v + 1) === v) return c;
   }
 }
 
-/** Runs in each worker: calls `handle(op, share, args)` for the shares it claims until the pool stops. */
-export function serveJobs(init: WorkerInit, handle: (op: number, share: number, args: Float64Array) => void): void {
+/**
+ * One participant's part of the job with sequence number `seq`: in each phase, the chunks of its
+ * own share, then any other share's left over; then it waits for the phase to finish everywhere.
+ * Returns the milliseconds it waited at barriers, or -1 when the job turned out to be over (a late
+ * worker). `onError` gets what a chunk threw; the chunk still counts as finished.
+ */
+function work(control: Int32Array, seq: number, shares: number, own: number, unit: Unit, waitLast: boolean,
+  run: (share: number, unit: Unit) => void, onError: (share: number, e: unknown) => void): number {
+  const tag = seq & TAG_MASK;
+  const phases = Atomics.load(control, PHASES);
+  let waited = 0;
+  for (let f = 0; f < phases; f++) {
+    const chunks = Atomics.load(control, CHUNKS + f);
+    unit.phase = f;
+    unit.chunks = chunks;
+    for (let i = 0; i < shares; i++) {
+      const share = (own + i) % shares, word = nextWord(f, share, shares);
+      for (let c = claim(control, word, tag, chunks); c >= 0; c = claim(control, word, tag, chunks)) {
+        unit.chunk = c;
+        try {
+          run(share, unit);
+        } catch (e) {
+          onError(share, e);
+        } finally {
+          if (Atomics.sub(control, PENDING + f, 1) === 1) Atomics.notify(control, PENDING + f);
+        }
+      }
+    }
+    if (f === phases - 1 && !waitLast) break;
+    // Barrier: every chunk of this phase done (others may still be running theirs).
+    const from = performance.now();
+    let spins = 0;
+    for (let left = Atomics.load(control, PENDING + f); left !== 0; left = Atomics.load(control, PENDING + f)) {
+      if (Atomics.load(control, SEQ) !== seq) return -1;
+      if (++spins >= SPIN) Atomics.wait(control, PENDING + f, left, 1);
+    }
+    waited += performance.now() - from;
+  }
+  return waited;
+}
+
+/**
+ * Runs in each worker: calls `handle(op, share, args, unit)` for the chunks it claims until the
+ * pool stops.
+ */
+export function serveJobs(init: WorkerInit, handle: (op: number, share: number, args: Float64Array, unit: Unit) => void): void {
   const control = new Int32Array(init.shared.control);
   const args = Array.from({ length: init.shares }, (_, s) => new Float64Array(init.shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
   // Participant i starts at share i * shares / participants: with two shares per thread, thread 1 takes 2 and 3.
   const own = Math.floor((init.index * init.shares) / init.participants);
+  const unit: Unit = { phase: 0, chunk: 0, chunks: 1, participant: init.index };
+  const onError = (share: number, e: unknown) => {
+    if (Atomics.compareExchange(control, FAILED, 0, share + 1) === 0) {
+      const text = new TextEncoder().encode(e instanceof Error ? e.message : String(e)).subarray(0, ERROR_BYTES - 4);
+      new Uint8Array(init.shared.error, 4).set(text);
+      new Int32Array(init.shared.error, 0, 1)[0] = text.length;
+    }
+  };
   let seen = 0; // no job can have been posted before every worker is up
   for (;;) {
     let spins = 0;
@@ -72,23 +146,14 @@ export function serveJobs(init: WorkerInit, handle: (op: number, share: number, 
     }
     seen = Atomics.load(control, SEQ);
     if (Atomics.load(control, STOP)) return;
-    claimAndRun(control, init.shares, own, (share) => {
-      try {
-        handle(Atomics.load(control, OP), share, args[share]!);
-      } catch (e) {
-        if (Atomics.compareExchange(control, FAILED, 0, share + 1) === 0) {
-          const text = new TextEncoder().encode(e instanceof Error ? e.message : String(e)).subarray(0, ERROR_BYTES - 4);
-          new Uint8Array(init.shared.error, 4).set(text);
-          new Int32Array(init.shared.error, 0, 1)[0] = text.length;
-        }
-      }
-    });
+    const op = Atomics.load(control, OP);
+    work(control, seen, init.shares, own, unit, false, (share, u) => handle(op, share, args[share]!, u), onError);
   }
 }
 
 /**
  * What the main thread saw of the jobs it ran: how many, how long they took, and how much of that
- * it spent waiting for the workers after its own shares.
+ * it spent waiting for the workers (at barriers and at the end).
  */
 export interface PoolStats {
   jobs: number;
@@ -96,10 +161,13 @@ export interface PoolStats {
   waitMs: number;
 }
 
+const ONE_PHASE = [1] as const;
+
 export class ThreadPool {
   readonly stats: PoolStats = { jobs: 0, jobMs: 0, waitMs: 0 };
   private readonly control: Int32Array;
   private readonly argViews: Float64Array[];
+  private readonly unit: Unit = { phase: 0, chunk: 0, chunks: 1, participant: 0 };
   private closed = false;
 
   private constructor(readonly participants: number, readonly shares: number, private readonly shared: PoolShared, private readonly workers: Worker[]) {
@@ -117,7 +185,7 @@ export class ThreadPool {
     }
     if (!Number.isInteger(shares) || shares > MAX_SHARES) throw new RangeError(`shares must be an integer <= ${MAX_SHARES}, got ${shares}`);
     const shared: PoolShared = {
-      control: new SharedArrayBuffer(CONTROL_WORDS * 4),
+      control: new SharedArrayBuffer(nextWord(MAX_PHASES, 0, shares) * 4),
       args: new SharedArrayBuffer(shares * ARG_SLOTS * 8),
       error: new SharedArrayBuffer(ERROR_BYTES),
     };
@@ -147,37 +215,35 @@ export class ThreadPool {
   }
 
   /**
-   * Runs `op`: `runShare(s)` on this thread for the shares it claims (share 0 first), the workers'
-   * handlers for theirs; returns when every share is done.
+   * Runs `op` in `chunks.length` phases, phase f cutting every share into chunks[f] chunks:
+   * `runChunk(share, unit)` on this thread for the chunks it claims, the workers' handlers for
+   * theirs; returns when every chunk of every phase is done. `run(op, fn)`: one phase, one chunk
+   * per share.
    */
-  run(op: number, runShare: (share: number) => void): void {
+  run(op: number, runChunk: (share: number, unit: Unit) => void, chunks: readonly number[] = ONE_PHASE): void {
     if (this.closed) throw new Error('thread pool is closed');
+    if (chunks.length < 1 || chunks.length > MAX_PHASES) throw new RangeError(`a job has 1 to ${MAX_PHASES} phases, got ${chunks.length}`);
+    for (const k of chunks) {
+      if (!Number.isInteger(k) || k < 1 || k > MAX_CHUNKS) throw new RangeError(`chunks per share must be an integer in [1, ${MAX_CHUNKS}], got ${k}`);
+    }
     const c = this.control, n = this.shares;
     const start = performance.now();
+    const seq = (Atomics.load(c, SEQ) + 1) | 0, tag = seq & TAG_MASK;
     Atomics.store(c, OP, op);
-    Atomics.store(c, PENDING, n);
-    for (let s = 0; s < n; s++) Atomics.store(c, CLAIMS + s, 0);
-    if (this.participants > 1) {
-      Atomics.add(c, SEQ, 1);
-      Atomics.notify(c, SEQ);
-    }
-    let mainError: unknown;
-    claimAndRun(c, n, 0, (share) => {
-      try {
-        runShare(share);
-      } catch (e) {
-        mainError ??= e;
-      }
+    Atomics.store(c, PHASES, chunks.length);
+    chunks.forEach((k, f) => {
+      Atomics.store(c, CHUNKS + f, k);
+      Atomics.store(c, PENDING + f, n * k);
+      for (let s = 0; s < n; s++) Atomics.store(c, nextWord(f, s, n), tag << CHUNK_BITS);
     });
-    let spins = 0;
-    const waitFrom = performance.now();
-    for (let left = Atomics.load(c, PENDING); left !== 0; left = Atomics.load(c, PENDING)) {
-      if (++spins >= SPIN) Atomics.wait(c, PENDING, left, 1);
-    }
+    Atomics.store(c, SEQ, seq);
+    if (this.participants > 1) Atomics.notify(c, SEQ);
+    let mainError: unknown;
+    const waited = work(c, seq, n, 0, this.unit, true, runChunk, (_share, e) => { mainError ??= e; });
     const end = performance.now();
     this.stats.jobs++;
     this.stats.jobMs += end - start;
-    this.stats.waitMs += end - waitFrom;
+    this.stats.waitMs += waited;
     if (mainError) throw mainError;
     const failed = Atomics.exchange(c, FAILED, 0);
     if (failed) {

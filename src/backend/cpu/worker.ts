@@ -17,7 +17,7 @@ try {
   const { module, memories, variant } = init.payload as CpuWorkerPayload;
   const kernels = memories.map((memory) => new Kernels(module, memory, variant));
   parentPort!.postMessage({ ready: true });
-  serveJobs(init, (op, share, args) => runOp(kernels[share]!, op, args));
+  serveJobs(init, (op, share, args, unit) => runOp(kernels[share]!, op, args, unit));
 } catch (e) {
   parentPort!.postMessage({ error: (e as Error).message });
 }
