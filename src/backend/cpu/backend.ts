@@ -645,11 +645,17 @@ export class CpuBackend extends HostActivations implements Backend {
     // Per shard: its experts that have tokens (a task each, by expert id), then its slice of the
     // shared expert over every token (partial outputs add up across shards like the experts' do).
     const tasks = new Int32Array(shards), rows = new Int32Array(shards), most = new Int32Array(shards), widest = new Int32Array(shards);
-    const count = (p: number, c: number, inter: number) => {
+    // Elements of g / u, and weight bytes of gate/up and of down, of every shard's tasks (for chunks).
+    const elems = new Int32Array(shards), upBytes = new Float64Array(shards), downBytes = new Float64Array(shards);
+    const count = (m: CpuSwiGLU, p: number, c: number, inter: number) => {
       tasks[p]!++; rows[p]! += c; most[p] = Math.max(most[p]!, c); widest[p] = Math.max(widest[p]!, inter);
+      elems[p]! += c * inter; upBytes[p]! += 2 * rowBytes(m.type, hidden) * inter; downBytes[p]! += rowBytes(m.downType, inter) * hidden;
     };
-    for (let e = 0; e < all.length; e++) if (first[e + 1]! > first[e]!) count(all[e]!.slices[0]!.p, first[e + 1]! - first[e]!, all[e]!.intermediate);
-    for (const sl of sharedSlices) count(sl.p, n, sl.i1 - sl.i0);
+    for (let e = 0; e < all.length; e++) if (first[e + 1]! > first[e]!) count(all[e]!, all[e]!.slices[0]!.p, first[e + 1]! - first[e]!, all[e]!.intermediate);
+    for (const sl of sharedSlices) count(shared as CpuSwiGLU, sl.p, n, sl.i1 - sl.i0);
+    // Generation: every task has its own buffers and the experts' products are cut into chunks;
+    // prompt processing: task after task in buffers sized for the largest (far less memory).
+    const chunked = n <= 4 && this.pool.participants > 1 && this.chunkBytes > 0;
     const tables: Uint32Array[] = [], tokens: Uint32Array[] = [], wts: Float32Array[] = [];
     for (let p = 0; p < shards; p++) {
       const a = this.pool.args(p), mem = this.shards[p]!.arena.memory.buffer;
@@ -662,21 +668,26 @@ export class CpuBackend extends HostActivations implements Backend {
       tables.push(new Uint32Array(mem, a[4], tasks[p]! * TASK_WORDS));
       tokens.push(new Uint32Array(mem, a[6], rows[p]!));
       wts.push(new Float32Array(mem, a[7], rows[p]!));
-      const m = most[p]!, w = widest[p]!;
-      a[8] = this.buf(p, 'moe.xe', m * hidden * 4 + 64);
-      a[9] = this.buf(p, 'moe.xeq', q8Bytes(m * hidden));
-      a[10] = this.buf(p, 'moe.g', m * w * 4 + 64);
-      a[11] = this.buf(p, 'moe.u', m * w * 4 + 64);
-      a[12] = this.buf(p, 'moe.aq', q8Bytes(m * w));
-      a[13] = this.buf(p, 'moe.ye', m * hidden * 4 + 64);
+      // Rows and g / u elements: of every task (chunked), or of the largest task.
+      const r = chunked ? rows[p]! : most[p]!, gu = chunked ? elems[p]! : most[p]! * widest[p]!;
+      a[8] = this.buf(p, 'moe.xe', r * hidden * 4 + 64);
+      a[9] = this.buf(p, 'moe.xeq', q8Bytes(r * hidden));
+      a[10] = this.buf(p, 'moe.g', gu * 4 + 64);
+      a[11] = this.buf(p, 'moe.u', gu * 4 + 64);
+      a[12] = this.buf(p, 'moe.aq', q8Bytes(gu));
+      a[13] = this.buf(p, 'moe.ye', r * hidden * 4 + 64);
+      a[14] = chunked ? 1 : 0;
+      a[15] = rows[p]!;
     }
-    // Fill the tables: table[task] = gate/up type, gate, up, down, inter, count, first row, down type.
-    tasks.fill(0); rows.fill(0);
+    // Fill the tables (see TASK_WORDS).
+    tasks.fill(0); rows.fill(0); elems.fill(0);
     const task = (m: CpuSwiGLU, sl: MlpSlice, c: number): number => {
       const p = sl.p, inter = sl.i1 - sl.i0, row = rows[p]!;
       this.weightBytesRead += mlpBytes(m, inter);
-      tables[p]!.set([WEIGHT_TYPES.indexOf(m.type), sl.gate, sl.up, sl.down, inter, c, row, WEIGHT_TYPES.indexOf(m.downType)], tasks[p]!++ * TASK_WORDS);
+      tables[p]!.set([WEIGHT_TYPES.indexOf(m.type), sl.gate, sl.up, sl.down, inter, c, row, WEIGHT_TYPES.indexOf(m.downType), elems[p]!],
+        tasks[p]!++ * TASK_WORDS);
       rows[p]! += c;
+      elems[p]! += c * inter;
       return row;
     };
     for (let e = 0; e < all.length; e++) {
@@ -694,7 +705,7 @@ export class CpuBackend extends HostActivations implements Backend {
       for (let i = 0; i < n; i++) { tokens[sl.p]![row + i] = i; wts[sl.p]![row + i] = 1; }
     }
     this.scratchFor(Math.max(...most), Math.max(hidden, ...widest));
-    this.run(Op.Experts);
+    this.run(Op.Experts, chunked ? [1, this.chunksFor(Math.max(...upBytes), n), this.chunksFor(Math.max(...downBytes), n), 1] : [1]);
     this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[3]!);
   }
 }

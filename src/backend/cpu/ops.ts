@@ -32,8 +32,12 @@ export function isQuantized(type: WeightType): boolean {
   return type === 'q8_0' || type === 'q4_0' || type === 'q4_k' || type === 'q5_k' || type === 'q6_k';
 }
 
-/** Words per expert task in the Experts op's table (u32 each). */
-export const TASK_WORDS = 8;
+/**
+ * Words per expert task in the Experts op's table (u32 each): gate/up type, gate, up, down, inter,
+ * count, first row (into tokens / weights, and into xe / ye in chunked mode), down type, and in
+ * chunked mode the task's first element in g / u.
+ */
+export const TASK_WORDS = 9;
 
 /**
  * Argument slots of every op locating the matmul scratch in the shard's memory (0: none): the
@@ -172,9 +176,86 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
   }
 }
 
+/**
+ * A shard's experts, each over its tokens: out[n, hidden] = Σ weight · expert(x[token]).
+ * a: n, hidden, x, out, table, tasks, tokens, weights, xe, xeq, g, u, aq, ye, chunked, rows.
+ * One phase (a[14] = 0, prompt processing): task after task, reusing buffers sized for the largest.
+ * Chunked (a[14] = 1, generation): every task has its own rows of xe / ye and elements of g / u;
+ * phase 0 gathers and quantizes the rows, 1 runs gate/up by chunks of every expert's intermediate
+ * units, 2 down by chunks of every expert's output rows, 3 adds the weighted outputs up.
+ */
+function experts(k: Kernels, a: Float64Array, unit: Unit): void {
+  const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!, chunked = a[14] === 1, rows = a[15]!;
+  const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!;
+  const scratch = scratchOf(a, unit);
+  const buf = k.memory.buffer as SharedArrayBuffer;
+  const f32 = new Float32Array(buf);
+  const table = new Uint32Array(buf, a[4]!, tasks * TASK_WORDS);
+  const tokens = new Uint32Array(buf, a[6]!);
+  const weights = new Float32Array(buf, a[7]!);
+  const xqRow = (hidden / 32) * 34;
+  // xe[row0 + i] = x[token of row i] for count rows
+  const gather = (xeAt: number, first: number, count: number) => {
+    for (let i = 0; i < count; i++) {
+      const src = x / 4 + tokens[first + i]! * hidden;
+      f32.copyWithin(xeAt / 4 + i * hidden, src, src + hidden);
+    }
+  };
+  // out[token] += weight * ye[row]
+  const scatter = (yeAt: number, first: number, count: number) => {
+    for (let i = 0; i < count; i++) k.exports.axpy(out + tokens[first + i]! * hidden * 4, yeAt + i * hidden * 4, weights[first + i]!, hidden);
+  };
+  if (!chunked && unit.phase > 0) return;
+  if (unit.phase === 0) f32.fill(0, out / 4, out / 4 + n * hidden);
+  if (!chunked) {
+    for (let t = 0; t < tasks; t++) {
+      const o = t * TASK_WORDS, count = table[o + 5]!, first = table[o + 6]!;
+      gather(xe, first, count);
+      swiglu(k, WEIGHT_TYPES[table[o]!]!, WEIGHT_TYPES[table[o + 7]!]!, table[o + 1]!, table[o + 2]!, table[o + 3]!, hidden, table[o + 4]!,
+        xe, xeq, g, u, aq, ye, count, scratch);
+      scatter(ye, first, count);
+    }
+    return;
+  }
+  // Phases 1 and 2 cut the tasks' rows laid end to end (gate/up: intermediate units, in blocks of
+  // 32; down: output rows, in blocks of ROW_ALIGN), so a chunk is a run of rows of one or two experts.
+  const align = unit.phase === 1 ? 32 : ROW_ALIGN;
+  let units = 0;
+  if (unit.phase === 1 || unit.phase === 2) {
+    for (let t = 0; t < tasks; t++) units += Math.ceil((unit.phase === 1 ? table[t * TASK_WORDS + 4]! : hidden) / align);
+  }
+  const u0 = cut(units, unit.chunks, unit.chunk), u1 = cut(units, unit.chunks, unit.chunk + 1);
+  let quantized = false;
+  for (let t = 0, tu = 0; t < tasks; t++) {
+    const o = t * TASK_WORDS;
+    const type = WEIGHT_TYPES[table[o]!]!, downType = WEIGHT_TYPES[table[o + 7]!]!;
+    const inter = table[o + 4]!, count = table[o + 5]!, first = table[o + 6]!, at = table[o + 8]!;
+    // This chunk's rows [r0, r1) of this task's `len` rows, which start at unit tu of the run.
+    const len = unit.phase === 1 ? inter : hidden, taskUnits = Math.ceil(len / align);
+    const r0 = Math.min(len, Math.max(0, u0 - tu) * align), r1 = Math.min(len, Math.max(0, u1 - tu) * align);
+    tu += taskUnits;
+    switch (unit.phase) {
+      case 0:
+        gather(xe + first * hidden * 4, first, count);
+        quantized ||= isQuantized(type);
+        break;
+      case 1:
+        swigluGateUp(k, type, downType, table[o + 1]!, table[o + 2]!, hidden, inter, xe + first * hidden * 4, xeq + first * xqRow,
+          g + at * 4, u + at * 4, aq + (at / 32) * 34, count, r0, r1, scratch);
+        break;
+      case 2:
+        matmul(k, downType, ye + first * hidden * 4, g + at * 4, aq + (at / 32) * 34, table[o + 3]!, count, inter, hidden, r0, r1, scratch);
+        break;
+      default:
+        scatter(ye + first * hidden * 4, first, count);
+    }
+  }
+  if (unit.phase === 0 && quantized) k.quantizeQ8_0(xeq, xe, rows * hidden);
+}
+
 /** Phases of each op: in how many phases it runs (the backend gives each phase its chunks). */
 export const PHASES_OF: Readonly<Record<Op, number>> = {
-  [Op.Matmuls]: 2, [Op.Attention]: 1, [Op.SwiGLU]: 3, [Op.Experts]: 1, [Op.SelfAttention]: 4,
+  [Op.Matmuls]: 2, [Op.Attention]: 1, [Op.SwiGLU]: 3, [Op.Experts]: 4, [Op.SelfAttention]: 4,
 };
 
 export function runOp(k: Kernels, op: Op, a: Float64Array, unit: Unit): void {
@@ -230,35 +311,9 @@ export function runOp(k: Kernels, op: Op, a: Float64Array, unit: Unit): void {
       }
       return;
     }
-    case Op.Experts: {
-      // a: n, hidden, x, out, table, tasks, tokens, weights, xe, xeq, g, u, aq, ye
-      // table[task]: gate/up type, gate, up, down, inter, count, first (index into tokens/weights), down type
-      const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!;
-      const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!;
-      const scratch = scratchOf(a, unit);
-      const buf = k.memory.buffer as SharedArrayBuffer;
-      const f32 = new Float32Array(buf);
-      const table = new Uint32Array(buf, a[4]!, tasks * TASK_WORDS);
-      const tokens = new Uint32Array(buf, a[6]!);
-      const weights = new Float32Array(buf, a[7]!);
-      f32.fill(0, out / 4, out / 4 + n * hidden);
-      for (let t = 0; t < tasks; t++) {
-        const o = t * TASK_WORDS;
-        const type = WEIGHT_TYPES[table[o]!]!, downType = WEIGHT_TYPES[table[o + 7]!]!;
-        const inter = table[o + 4]!, count = table[o + 5]!, first = table[o + 6]!;
-        // Gather this expert's tokens: xe[count, hidden]
-        for (let i = 0; i < count; i++) {
-          const src = x / 4 + tokens[first + i]! * hidden;
-          f32.copyWithin(xe / 4 + i * hidden, src, src + hidden);
-        }
-        swiglu(k, type, downType, table[o + 1]!, table[o + 2]!, table[o + 3]!, hidden, inter, xe, xeq, g, u, aq, ye, count, scratch);
-        // Scatter: out[token] += weight * ye[i]
-        for (let i = 0; i < count; i++) {
-          k.exports.axpy(out + tokens[first + i]! * hidden * 4, ye + i * hidden * 4, weights[first + i]!, hidden);
-        }
-      }
+    case Op.Experts:
+      experts(k, a, unit);
       return;
-    }
     case Op.SelfAttention:
       selfAttention(k, a, unit);
       return;
