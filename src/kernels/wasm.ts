@@ -95,6 +95,7 @@ export interface KernelExports {
   dequantize_q6_k(dst: number, src: number, count: number): void;
   // row / element-wise ops
   rmsnorm(out: number, x: number, w: number, dim: number, eps: number, r0: number, r1: number): void;
+  rmsnorm_f64(out: number, x: number, w: number, dim: number, eps: number, r0: number, r1: number): void;
   softmax(x: number, len: number, r0: number, r1: number): void;
   swiglu(out: number, g: number, u: number, count: number): void;
   add(out: number, a: number, b: number, count: number): void;
@@ -465,6 +466,13 @@ export class Kernels {
     checkDim('rmsnorm', 'dim', dim);
     checkRange('rmsnorm', r0, r1, Number.MAX_SAFE_INTEGER);
     this.exports.rmsnorm(out, x, w, dim, eps, r0, r1);
+  }
+
+  /** rmsnorm computed in float64 as the host backends do (backend/host.ts rmsnormRows); rows [r0, r1). */
+  rmsnormF64(out: number, x: number, w: number, dim: number, eps: number, r0: number, r1: number): void {
+    checkDim('rmsnormF64', 'dim', dim);
+    checkRange('rmsnormF64', r0, r1, Number.MAX_SAFE_INTEGER);
+    this.exports.rmsnorm_f64(out, x, w, dim, eps, r0, r1);
   }
 
   /** Stable softmax in place over rows [r0, r1) of [*, len]. */

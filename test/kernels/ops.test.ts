@@ -10,6 +10,7 @@ import { describe, it } from 'node:test';
 import * as ref from '../../src/kernels/reference.js';
 import { f16ToF32, f32ToF16 } from '../../src/formats/dtype.js';
 import { attentionScratchBytes } from '../../src/kernels/wasm.js';
+import { rmsnormRows } from '../../src/backend/host.js';
 import { randn, rng, setup } from './helpers.js';
 
 function relErr(got: Float32Array, want: Float32Array, floor = 1e-30): number {
@@ -39,6 +40,31 @@ describe('row ops', () => {
       assert.ok(relErr(arena.f32(op, rows * dim), want) <= 1e-5, `dim ${dim}`);
       k.rmsnorm(xp, xp, wp, dim, 1e-6, 0, rows); // in place
       assert.deepEqual(arena.f32(xp, rows * dim), arena.f32(op, rows * dim));
+    }
+  });
+
+  it('rmsnorm_f64 computes what the host backends compute (float64), to the last bit but for rare f32 rounding ties', () => {
+    const r = rng(42);
+    for (const dim of [1, 3, 4, 7, 9, 64, 1000, 1280, 2048, 5120]) {
+      const rows = 6;
+      const { k, arena } = setup();
+      const x = randn(r, rows * dim, 3);
+      const w = randn(r, dim);
+      const xp = arena.put(x), wp = arena.put(w), op = arena.alloc(rows * dim * 4);
+      k.rmsnormF64(op, xp, wp, dim, 1e-6, 0, 2);
+      k.rmsnormF64(op, xp, wp, dim, 1e-6, 2, rows);
+      const want = new Float32Array(rows * dim);
+      rmsnormRows(want, x, rows, w, 1e-6);
+      const got = arena.f32(op, rows * dim);
+      // The f64 sum of squares runs in another order: it may move a result across an f32 rounding
+      // boundary, by one ulp (2^-23 relative), rarely; anything else is a bug.
+      let differ = 0;
+      for (let i = 0; i < want.length; i++) {
+        if (got[i] === want[i]) continue;
+        differ++;
+        assert.ok(Math.abs(got[i]! - want[i]!) <= Math.abs(want[i]!) * 2 ** -23, `dim ${dim}, element ${i}: ${got[i]} vs ${want[i]}`);
+      }
+      assert.ok(differ <= Math.max(1, want.length / 1000), `dim ${dim}: ${differ} of ${want.length} differ`);
     }
   });
 

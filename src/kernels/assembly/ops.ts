@@ -39,6 +39,48 @@ export function rmsnorm(out: usize, x: usize, w: usize, dim: i32, eps: f32, r0: 
   }
 }
 
+/**
+ * rmsnorm with float64 arithmetic, as the host backends compute it (backend/host.ts rmsnormRows):
+ * the sum of squares in f64 (two f64x2 accumulators: the order of the sum differs from a
+ * sequential one by ~1e-16 relative), then each output f32(f64(x) * inv * f64(w)), rounded once.
+ */
+export function rmsnorm_f64(out: usize, x: usize, w: usize, dim: i32, eps: f64, r0: i32, r1: i32): void {
+  const rs = <usize>dim << 2;
+  for (let r = r0; r < r1; r++) {
+    const xr = x + <usize>r * rs;
+    const or = out + <usize>r * rs;
+    let a0 = f64x2.splat(0), a1 = f64x2.splat(0);
+    let k = 0;
+    for (; k + 4 <= dim; k += 4) {
+      const u = v128.load(xr + (<usize>k << 2));
+      const lo = f64x2.promote_low_f32x4(u), hi = f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1));
+      a0 = f64x2.add(a0, f64x2.mul(lo, lo));
+      a1 = f64x2.add(a1, f64x2.mul(hi, hi));
+    }
+    const s = f64x2.add(a0, a1);
+    let ss = f64x2.extract_lane(s, 0) + f64x2.extract_lane(s, 1);
+    for (; k < dim; k++) {
+      const u = <f64>load<f32>(xr + (<usize>k << 2));
+      ss += u * u;
+    }
+    const inv = 1.0 / sqrt<f64>(ss / <f64>dim + eps);
+    const iv = f64x2.splat(inv);
+    k = 0;
+    for (; k + 4 <= dim; k += 4) {
+      const o = <usize>k << 2;
+      const u = v128.load(xr + o), g = v128.load(w + o);
+      const lo = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.mul(f64x2.promote_low_f32x4(u), iv), f64x2.promote_low_f32x4(g)));
+      const hi = f32x4.demote_f64x2_zero(f64x2.mul(f64x2.mul(f64x2.promote_low_f32x4(i32x4.shuffle(u, u, 2, 3, 0, 1)), iv),
+        f64x2.promote_low_f32x4(i32x4.shuffle(g, g, 2, 3, 0, 1))));
+      v128.store(or + o, i64x2.shuffle(lo, hi, 0, 2));
+    }
+    for (; k < dim; k++) {
+      const o = <usize>k << 2;
+      store<f32>(or + o, <f32>(<f64>load<f32>(xr + o) * inv * <f64>load<f32>(w + o)));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- softmax
 
 /** Stable softmax in place over each row x[r][len], rows [r0, r1). */
