@@ -34,6 +34,17 @@ export const BENCH_MODELS: readonly BenchModel[] = [
       num_attention_heads: 16, num_key_value_heads: 4, max_position_embeddings: 4096,
     }),
   },
+  {
+    // Embedded 7B's own widths and vocabulary with 4 of its 34 layers: matrices of the real shapes,
+    // and weights big enough (2.2 GB) that the runtime's fixed memory (Node, a worker) weighs as it
+    // would next to the real model.
+    name: 'pangu-embedded-4l',
+    description: 'Embedded 7B widths: hidden 4096, FFN 12800, 32/8 heads, vocab 153376; 4 of its 34 layers',
+    config: panguEmbeddedConfig({
+      vocab_size: 153376, hidden_size: 4096, intermediate_size: 12800, num_hidden_layers: 4,
+      num_attention_heads: 32, num_key_value_heads: 8, max_position_embeddings: 4096,
+    }),
+  },
 ];
 
 export const BENCH_DIR = process.env['PANGU_BENCH_DIR'] ?? path.join(os.tmpdir(), 'pangu-bench');
