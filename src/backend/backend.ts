@@ -71,6 +71,14 @@ export interface AttentionBlock {
   readonly shape: AttentionShape;
 }
 
+/** A MoGE layer whose routing and experts a backend took over (see `Backend.mogeBlock`). */
+export interface MogeBlock {
+  readonly experts: number;
+  readonly groups: number;
+  /** Experts per token (k / groups in each group). */
+  readonly k: number;
+}
+
 /** The rows [start, start+n) of a batch that are one sequence at positions pos0.., with its layer's K/V store. */
 export interface AttentionSegment {
   start: number;
@@ -131,4 +139,19 @@ export interface Backend {
   attentionBlock?(t: AttentionTensors, shape: AttentionShape): AttentionBlock | null;
   /** out[n, hidden] = o_proj(attention(rope(q_proj h), rope(k_proj h), v_proj h)), as the composed block. */
   selfAttention?(out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], block: AttentionBlock): void;
+
+  /**
+   * Optional fusion: a MoGE layer (router `gate` [experts, hidden] without bias, its per-expert
+   * `routerScale`, the experts placed by group, the shared expert) whose routing and experts run in
+   * one pass (`moge`), e.g. each thread routing the groups whose experts it holds. Null when the
+   * placement does not allow it: the model then routes and calls `experts`.
+   */
+  mogeBlock?(gate: Linear, routerScale: Float32Array, experts: readonly SwiGLU[], shared: SwiGLU | null, groups: number, k: number): MogeBlock | null;
+  /**
+   * out[n, hidden] as MixtureOfExperts computes it with the grouped router (softmax over all
+   * experts in float64, the top k/groups of each group, weights times router_scale), and the
+   * chosen expert ids [n, k] in the router's order. Null when it does not take n rows at once
+   * (the model then routes and calls `experts`).
+   */
+  moge?(out: Float32Array, h: Float32Array, n: number, block: MogeBlock): Int32Array | null;
 }

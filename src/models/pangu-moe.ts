@@ -54,7 +54,8 @@ export function load(args: PanguMoeArgs, w: WeightLoader): Transformer {
       w.swiglu(`${p}.experts.${j}`, d, args.moe_intermediate_size, { group: Math.floor(j / perGroup), groups: args.num_groups }));
     const shared = args.shared_expert_intermediate_size > 0
       ? w.swiglu(`${p}.shared_expert`, d, args.shared_expert_intermediate_size) : null;
-    return new MixtureOfExperts(w.linear(`${p}.gate`, e, d, false), w.vector(`${p}.router_scale`, [1, e]),
-      experts, shared, args.num_experts_per_tok, router);
+    const gate = w.linear(`${p}.gate`, e, d, false), scale = w.vector(`${p}.router_scale`, [1, e]);
+    const fused = args.router === 'moge' ? w.backend.mogeBlock?.(gate, scale, experts, shared, args.num_groups, args.num_experts_per_tok) ?? null : null;
+    return new MixtureOfExperts(gate, scale, experts, shared, args.num_experts_per_tok, router, fused);
   });
 }

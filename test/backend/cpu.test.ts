@@ -9,6 +9,7 @@ import { ReferenceBackend } from '../../src/backend/reference.js';
 import { generate } from '../../src/engine/generate.js';
 import { convertToGguf } from '../../src/models/convert.js';
 import { loadModel } from '../../src/models/load.js';
+import type { MixtureOfExperts } from '../../src/models/layers/moe.js';
 import { panguEmbeddedConfig, panguMoeConfig } from '../../src/models/synthetic.js';
 import { FIXTURES, maxAbsDiff, tempDir } from '../helpers.js';
 import { writeClearModel } from '../models/gguf-helpers.js';
@@ -97,6 +98,35 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
       runs[0]!.forEach((want, i) => assert.deepEqual(runs[1]![i], want, `${threads} threads, ${shards} shards, ${quant ?? 'float'}: output ${i}`));
     }
   });
+
+  if (name === 'moe-tiny') {
+    test(`${name}: MoGE routed inside the experts' job computes the very same logits and expert choices as the model's routing`, async () => {
+      const tokens = Array.from({ length: 24 }, (_, i) => (i * 53 + 7) % 256);
+      for (const [threads, shards] of [[1, 1], [2, 2], [3, 3], [2, 4]] as const) {
+        const runs: { logits: Float32Array[]; ids: Int32Array[] }[] = [];
+        for (const fuseMoge of [false, true]) {
+          const backend = await CpuBackend.create({ threads, shards, fuseMoge });
+          try {
+            const model = loadModel(dir, { backend });
+            const cache = model.newCache(64);
+            const run = { logits: [] as Float32Array[], ids: [] as Int32Array[] };
+            const moe = model.layers.map((l) => l.mlp as MixtureOfExperts);
+            assert.equal(moe.every((m) => m.fused !== null), fuseMoge, 'fused blocks');
+            run.logits.push(model.forward(tokens.slice(0, 12), cache, 'all')); // a prompt: routed by the model either way
+            for (const step of [tokens.slice(12, 15), ...tokens.slice(15).map((t) => [t])]) {
+              run.logits.push(model.forward(step, cache, 'all'));
+              for (const m of moe) run.ids.push(m.lastExpertIds);
+            }
+            runs.push(run);
+          } finally {
+            await backend.close();
+          }
+        }
+        runs[0]!.logits.forEach((want, i) => assert.deepEqual(runs[1]!.logits[i], want, `${threads} threads, ${shards} shards: output ${i}`));
+        runs[0]!.ids.forEach((want, i) => assert.deepEqual(runs[1]!.ids[i], want, `${threads} threads, ${shards} shards: expert ids ${i}`));
+      }
+    });
+  }
 
   test(`${name}: a 300-token prompt on 2 threads (MLP slices that are not multiples of 32, grown I/O buffers) computes what the reference computes`, async () => {
     const ref = loadModel(dir, { backend: new ReferenceBackend() });

@@ -13,13 +13,13 @@
 // Activations stay in main-thread Float32Arrays; inputs are copied into each shard's memory
 // before a job and outputs gathered after it (a few KB per op when generating).
 import * as os from 'node:os';
-import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, SwiGLU } from '../backend.js';
+import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, MogeBlock, SwiGLU } from '../backend.js';
 import { HostActivations } from '../host.js';
 import { f32ToF16 } from '../../formats/dtype.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { cut, isQuantized, Op, PHASES_OF, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES } from './ops.js';
+import { cut, DIR_WORDS, isQuantized, Op, PHASES_OF, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, type JobContext } from './ops.js';
 import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
 import type { CpuWorkerPayload } from './worker.js';
@@ -36,6 +36,8 @@ export interface CpuBackendOptions {
   variant?: KernelVariant | 'auto';
   /** Run each attention block as one job per shard (default true; false: composed from the primitives). */
   fuseAttention?: boolean;
+  /** Route MoGE layers inside the experts' job when generating (default true; false: the model routes). */
+  fuseMoge?: boolean;
   /** Matrices up to this many bytes live whole on shard 0 and run on the main thread (default SMALL_MATRIX_BYTES). */
   smallMatrixBytes?: number;
   /** Element type of the KV cache: f32 (default, exact) or f16 (half the memory and the bytes attention streams). */
@@ -99,6 +101,20 @@ interface CpuAttentionBlock extends AttentionBlock {
   oBias?: Float32Array;
 }
 
+/** A MoGE layer taken whole: shard p routes groups p, p + S, ... (whose experts it holds). */
+interface CpuMogeBlock extends MogeBlock {
+  hidden: number;
+  gate: CpuLinear;
+  /** router_scale in shard 0's memory. */
+  scale: number;
+  mlps: readonly CpuSwiGLU[];
+  shared: CpuSwiGLU | null;
+  /** Per shard: its directory of the experts it holds, then its slice of the shared expert (DIR_WORDS each). */
+  dirs: number[];
+  /** Per shard: its groups' picks per token. */
+  picks: number[];
+}
+
 interface CpuEmbedding extends Embedding {
   dtype: HostTensor['dtype'];
   /** The table in JS; absent when it is tied to an output projection stored as is (rows in `tied`). */
@@ -153,11 +169,14 @@ export class CpuBackend extends HostActivations implements Backend {
   /** 0 .. shards-1, for the ops whose every shard adds a partial output. */
   private readonly allShards: readonly number[];
   private readonly fuseAttention: boolean;
+  private readonly fuseMoge: boolean;
   private readonly smallMatrixBytes: number;
   private readonly chunkBytes: number;
   readonly kvType: 'f32' | 'f16';
   /** Reusable buffers for converting weights as they are placed. */
   private readonly encodeScratch = new EncodeScratch();
+  /** What this thread sees of a job: every shard's kernels and every share's arguments. */
+  private readonly ctx: JobContext;
   /** Where in shard 0's memory each vector() lives. */
   private readonly vectorAt = new WeakMap<Float32Array, number>();
   /** Matrices placed as Linears, by tensor: a tied embedding then reads its rows from the shards. */
@@ -170,8 +189,10 @@ export class CpuBackend extends HostActivations implements Backend {
       index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: { ptr: 0, bytes: 0, used: 0 },
     }));
     this.allShards = this.shards.map((p) => p.index);
+    this.ctx = { kernels: this.shards.map((p) => p.kernels), args: this.shards.map((_, p) => pool.args(p)) };
     this.quant = opts.quant;
     this.fuseAttention = opts.fuseAttention ?? true;
+    this.fuseMoge = opts.fuseMoge ?? true;
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
     this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
     this.kvType = opts.kvType ?? 'f32';
@@ -414,13 +435,13 @@ export class CpuBackend extends HostActivations implements Backend {
    * share 0, then whatever the workers have not claimed).
    */
   private run(op: Op, chunks: readonly number[] = this.oneChunk(op)): void {
-    this.pool.run(op, (share, unit) => runOp(this.shards[share]!.kernels, op, this.pool.args(share), unit), chunks);
+    this.pool.run(op, (share, unit) => runOp(this.ctx, op, share, unit), chunks);
   }
 
   /** Runs op's share of shard 0 here, every phase in one chunk (small matrices: no hand-off). */
   private runHere(op: Op): void {
     const unit: Unit = { phase: 0, chunk: 0, chunks: 1, participant: 0 };
-    for (; unit.phase < PHASES_OF[op]; unit.phase++) runOp(this.shards[0]!.kernels, op, this.pool.args(0), unit);
+    for (; unit.phase < PHASES_OF[op]; unit.phase++) runOp(this.ctx, op, 0, unit);
   }
 
   private oneChunk(op: Op): number[] {
@@ -661,6 +682,86 @@ export class CpuBackend extends HostActivations implements Backend {
     out.set(rows);
   }
 
+
+  mogeBlock(gate: Linear, routerScale: Float32Array, experts: readonly SwiGLU[], shared: SwiGLU | null, groups: number, k: number): MogeBlock | null {
+    const mlps = experts as readonly CpuSwiGLU[], shards = this.shards.length, count = mlps.length, per = count / groups;
+    const scale = this.vectorAt.get(routerScale);
+    if (!this.fuseMoge || scale === undefined || !Number.isInteger(per) || k % groups !== 0 || routerScale.length !== count) return null;
+    // Shard p must hold every expert of groups p, p + S, ...: then it routes those groups alone.
+    if (mlps.some((m, e) => m.slices.length !== 1 || m.slices[0]!.p !== Math.floor(e / per) % shards)) return null;
+    const sharedSlices = (shared as CpuSwiGLU | null)?.slices;
+    if (sharedSlices && sharedSlices.length !== shards) return null;
+    const dirs = this.shards.map((_, p) => {
+      const ptr = this.shards[p]!.arena.alloc((count + 1) * DIR_WORDS * 4);
+      const dir = new Uint32Array(this.shards[p]!.arena.memory.buffer, ptr, (count + 1) * DIR_WORDS);
+      const entry = (d: number, m: CpuSwiGLU, sl: MlpSlice) =>
+        dir.set([WEIGHT_TYPES.indexOf(m.type), sl.gate, sl.up, sl.down, sl.i1 - sl.i0, WEIGHT_TYPES.indexOf(m.downType)], d * DIR_WORDS);
+      mlps.forEach((m, e) => { if (m.slices[0]!.p === p) entry(e, m, m.slices[0]!); });
+      if (sharedSlices) entry(count, shared as CpuSwiGLU, sharedSlices.find((sl) => sl.p === p)!);
+      return ptr;
+    });
+    const picks = this.shards.map((_, p) => Math.ceil((groups - p) / shards) * (k / groups));
+    const block: CpuMogeBlock = { experts: count, groups, k, hidden: mlps[0]!.hidden, gate: gate as CpuLinear, scale, mlps, shared: shared as CpuSwiGLU | null, dirs, picks };
+    return block;
+  }
+
+  /** Generation only (n <= 4): each shard routes its own groups inside the job (see ops.ts route), bit for bit what the model computes. */
+  moge(out: Float32Array, x: Float32Array, n: number, block: MogeBlock): Int32Array | null {
+    if (n > 4) return null;
+    this.beginOp();
+    const b = block as CpuMogeBlock, hidden = b.hidden, shards = this.shards.length;
+    const per = b.experts / b.groups, pick = b.k / b.groups;
+    const widest = Math.max(...b.mlps.map((m) => m.intermediate));
+    let upBytes = 0, downBytes = 0;
+    for (let p = 0; p < shards; p++) {
+      const a = this.pool.args(p);
+      const sharedSlice = b.shared?.slices.find((sl) => sl.p === p), sharedInter = sharedSlice ? sharedSlice.i1 - sharedSlice.i0 : 0;
+      const picks = n * b.picks[p]!, rows = picks + (sharedInter > 0 ? n : 0), elems = picks * widest + n * sharedInter;
+      const tasks = Math.min(picks, b.experts) + 1;
+      const xp = this.buf(p, 'x', n * hidden * 4);
+      this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
+      // 0..15: the Experts op's (tasks and rows are filled by the routing phase)
+      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4);
+      a[4] = this.buf(p, 'moe.table', tasks * TASK_WORDS * 4); a[5] = 0;
+      a[6] = this.buf(p, 'moe.tokens', rows * 4 + 4); a[7] = this.buf(p, 'moe.weights', rows * 4 + 4);
+      a[8] = this.buf(p, 'moe.xe', rows * hidden * 4 + 64); a[9] = this.buf(p, 'moe.xeq', q8Bytes(Math.max(rows, n) * hidden));
+      a[10] = this.buf(p, 'moe.g', elems * 4 + 64); a[11] = this.buf(p, 'moe.u', elems * 4 + 64);
+      a[12] = this.buf(p, 'moe.aq', q8Bytes(elems)); a[13] = this.buf(p, 'moe.ye', rows * hidden * 4 + 64);
+      a[14] = 1; a[15] = 0;
+      // 16..27: routing (see ops.ts route)
+      const router = b.gate.shards.find((r) => r.p === p && r.r1 > r.r0);
+      const routerRows = router ? router.r1 - router.r0 : 0;
+      a[16] = b.experts; a[17] = b.groups; a[18] = b.k; a[19] = shards;
+      a[20] = WEIGHT_TYPES.indexOf(b.gate.type); a[21] = router?.ptr ?? 0; a[22] = routerRows;
+      a[23] = this.buf(p, 'moe.logits', n * routerRows * 4 + 4); a[24] = b.scale; a[25] = b.dirs[p]!;
+      a[26] = this.buf(p, 'moe.picks', picks * 4 + 4); a[27] = router?.r0 ?? 0;
+      this.weightBytesRead += rowBytes(b.gate.type, hidden) * routerRows;
+      // The chunks, as if every pick were a different expert of the widest (they only need to be about right).
+      const m = b.mlps[0]!, sh = b.shared;
+      upBytes = Math.max(upBytes, picks * 2 * rowBytes(m.type, hidden) * widest + (sh && sharedInter > 0 ? 2 * rowBytes(sh.type, hidden) * sharedInter : 0));
+      downBytes = Math.max(downBytes, picks * rowBytes(m.downType, widest) * hidden + (sh && sharedInter > 0 ? rowBytes(sh.downType, sharedInter) * hidden : 0));
+    }
+    this.scratchFor(n, Math.max(hidden, widest, ...(b.shared?.slices.map((sl) => sl.i1 - sl.i0) ?? [])));
+    this.run(Op.Moge, [1, 1, this.chunksFor(upBytes, n), this.chunksFor(downBytes, n), 1]);
+    // The picks, in the router's order: group by group, each from the shard that routed it.
+    const ids = new Int32Array(n * b.k), used = new Uint8Array(b.experts);
+    for (let g = 0; g < b.groups; g++) {
+      const q = g % shards, lg = (g - q) / shards, picksHere = b.picks[q]!;
+      const src = new Int32Array(this.shards[q]!.arena.memory.buffer, this.pool.args(q)[26]!, n * picksHere);
+      for (let i = 0; i < n; i++) {
+        for (let j = 0; j < pick; j++) {
+          const id = src[i * picksHere + lg * pick + j]!;
+          ids[i * b.k + g * pick + j] = id;
+          if (id < g * per || id >= (g + 1) * per) throw new Error(`moge: shard ${q} picked expert ${id} for group ${g}`);
+          used[id] = 1;
+        }
+      }
+    }
+    used.forEach((u, e) => { if (u) this.weightBytesRead += mlpBytes(b.mlps[e]!, b.mlps[e]!.intermediate); });
+    for (const sl of b.shared?.slices ?? []) this.weightBytesRead += mlpBytes(b.shared!, sl.i1 - sl.i0);
+    this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[3]!);
+    return ids;
+  }
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
     expertIds: Int32Array, weights: Float32Array, k: number, shared?: SwiGLU | null): void {

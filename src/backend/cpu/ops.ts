@@ -6,8 +6,15 @@
 // of rows that any thread may claim: the arguments say what the whole share does, `unit` which
 // chunk of which phase to run now.
 import type { Kernels, WeightType } from '../../kernels/wasm.js';
+import { softmaxRows, topK } from '../../models/layers/moe.js';
 import { ropeNeox } from '../host.js';
 import type { Unit } from './pool.js';
+
+/** What a thread sees of a job beyond its share: every shard's kernels (on its memory) and every share's arguments. */
+export interface JobContext {
+  kernels: readonly Kernels[];
+  args: readonly Float64Array[];
+}
 
 export const enum Op {
   /** Several matrices over one input: out_j[n, rows_j] = x[n, in] · W_jᵀ. */
@@ -20,7 +27,12 @@ export const enum Op {
   Experts = 4,
   /** A whole attention block over the shard's heads: q/k/v, rope, KV store, attention, its o_proj partial sum. */
   SelfAttention = 5,
+  /** A MoGE layer: the shard's router rows, then it routes its own groups and runs their experts (a partial sum). */
+  Moge = 6,
 }
+
+/** Words per expert in a shard's MoGE directory (u32 each): gate/up type, gate, up, down, inter (0: not on this shard), down type. */
+export const DIR_WORDS = 6;
 
 /** Words per sequence segment in the SelfAttention op's table (u32 each): start, n, pos0, K cache, V cache. */
 export const SEGMENT_WORDS = 5;
@@ -184,7 +196,7 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
  * phase 0 gathers and quantizes the rows, 1 runs gate/up by chunks of every expert's intermediate
  * units, 2 down by chunks of every expert's output rows, 3 adds the weighted outputs up.
  */
-function experts(k: Kernels, a: Float64Array, unit: Unit): void {
+function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): void {
   const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!, chunked = a[14] === 1, rows = a[15]!;
   const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!;
   const scratch = scratchOf(a, unit);
@@ -205,8 +217,8 @@ function experts(k: Kernels, a: Float64Array, unit: Unit): void {
   const scatter = (yeAt: number, first: number, count: number) => {
     for (let i = 0; i < count; i++) k.exports.axpy(out + tokens[first + i]! * hidden * 4, yeAt + i * hidden * 4, weights[first + i]!, hidden);
   };
-  if (!chunked && unit.phase > 0) return;
-  if (unit.phase === 0) f32.fill(0, out / 4, out / 4 + n * hidden);
+  if (!chunked && phase > 0) return;
+  if (phase === 0) f32.fill(0, out / 4, out / 4 + n * hidden);
   if (!chunked) {
     for (let t = 0; t < tasks; t++) {
       const o = t * TASK_WORDS, count = table[o + 5]!, first = table[o + 6]!;
@@ -219,10 +231,10 @@ function experts(k: Kernels, a: Float64Array, unit: Unit): void {
   }
   // Phases 1 and 2 cut the tasks' rows laid end to end (gate/up: intermediate units, in blocks of
   // 32; down: output rows, in blocks of ROW_ALIGN), so a chunk is a run of rows of one or two experts.
-  const align = unit.phase === 1 ? 32 : ROW_ALIGN;
+  const align = phase === 1 ? 32 : ROW_ALIGN;
   let units = 0;
-  if (unit.phase === 1 || unit.phase === 2) {
-    for (let t = 0; t < tasks; t++) units += Math.ceil((unit.phase === 1 ? table[t * TASK_WORDS + 4]! : hidden) / align);
+  if (phase === 1 || phase === 2) {
+    for (let t = 0; t < tasks; t++) units += Math.ceil((phase === 1 ? table[t * TASK_WORDS + 4]! : hidden) / align);
   }
   const u0 = cut(units, unit.chunks, unit.chunk), u1 = cut(units, unit.chunks, unit.chunk + 1);
   let quantized = false;
@@ -231,10 +243,10 @@ function experts(k: Kernels, a: Float64Array, unit: Unit): void {
     const type = WEIGHT_TYPES[table[o]!]!, downType = WEIGHT_TYPES[table[o + 7]!]!;
     const inter = table[o + 4]!, count = table[o + 5]!, first = table[o + 6]!, at = table[o + 8]!;
     // This chunk's rows [r0, r1) of this task's `len` rows, which start at unit tu of the run.
-    const len = unit.phase === 1 ? inter : hidden, taskUnits = Math.ceil(len / align);
+    const len = phase === 1 ? inter : hidden, taskUnits = Math.ceil(len / align);
     const r0 = Math.min(len, Math.max(0, u0 - tu) * align), r1 = Math.min(len, Math.max(0, u1 - tu) * align);
     tu += taskUnits;
-    switch (unit.phase) {
+    switch (phase) {
       case 0:
         gather(xe + first * hidden * 4, first, count);
         quantized ||= isQuantized(type);
@@ -250,15 +262,99 @@ function experts(k: Kernels, a: Float64Array, unit: Unit): void {
         scatter(ye + first * hidden * 4, first, count);
     }
   }
-  if (unit.phase === 0 && quantized) k.quantizeQ8_0(xeq, xe, rows * hidden);
+  if (phase === 0 && quantized) k.quantizeQ8_0(xeq, xe, rows * hidden);
+}
+
+/**
+ * Phase 1 of the MoGE op on share p: the router logits of every expert (each shard computed its
+ * rows in phase 0; read here from their memories), softmax over all in float64, then for each
+ * group this shard holds (g = p, p + S, ...) its top k/groups experts, weighted by probability
+ * times router_scale: MixtureOfExperts' grouped router, line for line. Writes this shard's picks
+ * per token (its groups in order) and the experts' task table, tokens and weights as the Experts
+ * op wants them (experts by id, tokens in order, then the shared expert's slice over every token).
+ * a (beyond the Experts op's 0..15): 16 experts, 17 groups, 18 k, 19 shards, 20 router type,
+ * 21 router rows' weights, 22 router rows here, 23 their logits [n, rows], 24 router_scale (in
+ * shard 0's memory), 25 the directory (DIR_WORDS per expert, then the shared expert's slice),
+ * 26 picks [n, picks here], 27 the first router row here.
+ */
+function route(ctx: JobContext, share: number, a: Float64Array): void {
+  const n = a[0]!, experts = a[16]!, groups = a[17]!, kAll = a[18]!, shards = a[19]!;
+  const per = experts / groups, pick = kAll / groups;
+  const mem = (q: number) => ctx.kernels[q]!.memory.buffer as SharedArrayBuffer;
+  const scale = new Float32Array(mem(0), a[24]!, experts);
+  const dir = new Uint32Array(mem(share), a[25]!, (experts + 1) * DIR_WORDS);
+  const picksHere = Math.ceil((groups - share) / shards) * pick;
+  const picksOut = new Int32Array(mem(share), a[26]!, n * picksHere);
+  const probs = new Float32Array(experts);
+  const pe = new Int32Array(n * picksHere), pt = new Int32Array(n * picksHere), pw = new Float32Array(n * picksHere);
+  let np = 0;
+  for (let i = 0; i < n; i++) {
+    for (let q = 0; q < shards; q++) {
+      const aq = ctx.args[q]!, rows = aq[22]!;
+      if (rows > 0) probs.set(new Float32Array(mem(q), aq[23]! + i * rows * 4, rows), aq[27]!);
+    }
+    softmaxRows(probs, 1, experts);
+    let slot = 0;
+    for (let g = share; g < groups; g += shards) {
+      for (const e of topK(probs.subarray(g * per, (g + 1) * per), pick)) {
+        const id = g * per + e;
+        picksOut[i * picksHere + slot++] = id;
+        pe[np] = id; pt[np] = i; pw[np] = probs[id]! * scale[id]!;
+        np++;
+      }
+    }
+  }
+  // Tasks: experts in id order, each over its tokens in order (a stable sort of the picks by expert).
+  const order = Array.from({ length: np }, (_, j) => j).sort((x, y) => pe[x]! - pe[y]!);
+  const table = new Uint32Array(mem(share), a[4]!), tokens = new Uint32Array(mem(share), a[6]!), weights = new Float32Array(mem(share), a[7]!);
+  let tasks = 0, rows = 0, elems = 0;
+  const task = (d: number, count: number) => {
+    const o = d * DIR_WORDS, inter = dir[o + 4]!;
+    table.set([dir[o]!, dir[o + 1]!, dir[o + 2]!, dir[o + 3]!, inter, count, rows, dir[o + 5]!, elems], tasks++ * TASK_WORDS);
+    rows += count;
+    elems += count * inter;
+  };
+  for (let j = 0; j < np;) {
+    const id = pe[order[j]!]!, first = rows;
+    let c = 0;
+    for (; j < np && pe[order[j]!] === id; j++, c++) {
+      tokens[first + c] = pt[order[j]!]!;
+      weights[first + c] = pw[order[j]!]!;
+    }
+    task(id, c);
+  }
+  if (dir[experts * DIR_WORDS + 4]! > 0) {
+    for (let i = 0; i < n; i++) { tokens[rows + i] = i; weights[rows + i] = 1; }
+    task(experts, n);
+  }
+  a[5] = tasks;
+  a[15] = rows;
+}
+
+/**
+ * A MoGE layer on one shard (see route): phase 0 computes this shard's router rows, 1 routes and
+ * gathers the tokens, 2-4 are the chunked Experts op's phases 1-3.
+ */
+function moge(k: Kernels, a: Float64Array, unit: Unit, share: number, ctx: JobContext): void {
+  if (unit.phase === 0) {
+    const rows = a[22]!, type = WEIGHT_TYPES[a[20]!]!;
+    if (rows === 0) return;
+    if (isQuantized(type)) k.quantizeQ8_0(a[9]!, a[2]!, a[0]! * a[1]!);
+    matmul(k, type, a[23]!, a[2]!, a[9]!, a[21]!, a[0]!, a[1]!, rows, 0, rows, scratchOf(a, unit));
+    return;
+  }
+  if (unit.phase === 1) route(ctx, share, a);
+  experts(k, a, unit, unit.phase - 1);
 }
 
 /** Phases of each op: in how many phases it runs (the backend gives each phase its chunks). */
 export const PHASES_OF: Readonly<Record<Op, number>> = {
-  [Op.Matmuls]: 2, [Op.Attention]: 1, [Op.SwiGLU]: 3, [Op.Experts]: 4, [Op.SelfAttention]: 4,
+  [Op.Matmuls]: 2, [Op.Attention]: 1, [Op.SwiGLU]: 3, [Op.Experts]: 4, [Op.SelfAttention]: 4, [Op.Moge]: 5,
 };
 
-export function runOp(k: Kernels, op: Op, a: Float64Array, unit: Unit): void {
+/** Runs chunk `unit` of share `share` of op on this thread. */
+export function runOp(ctx: JobContext, op: Op, share: number, unit: Unit): void {
+  const k = ctx.kernels[share]!, a = ctx.args[share]!;
   switch (op) {
     case Op.Matmuls: {
       // a: n, inDim, x, xq, count, then (type, w, rows, out) per matrix.
@@ -316,6 +412,9 @@ export function runOp(k: Kernels, op: Op, a: Float64Array, unit: Unit): void {
       return;
     case Op.SelfAttention:
       selfAttention(k, a, unit);
+      return;
+    case Op.Moge:
+      moge(k, a, unit, share, ctx);
       return;
     default:
       throw new Error(`unknown op ${op}`);

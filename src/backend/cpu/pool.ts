@@ -15,7 +15,7 @@ import { Worker } from 'node:worker_threads';
 export const ARG_SLOTS = 64;
 
 /** Phases of a job at most, and chunks of a share in one phase at most. */
-export const MAX_PHASES = 4;
+export const MAX_PHASES = 8;
 export const MAX_CHUNKS = (1 << 11) - 1;
 const CHUNK_BITS = 11;
 const TAG_MASK = (1 << 20) - 1;
@@ -118,13 +118,18 @@ function work(control: Int32Array, seq: number, shares: number, own: number, uni
   return waited;
 }
 
+/** The argument slots of every share, as views of the shared arguments. */
+export function argViews(shared: PoolShared, shares: number): Float64Array[] {
+  return Array.from({ length: shares }, (_, s) => new Float64Array(shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
+}
+
 /**
  * Runs in each worker: calls `handle(op, share, args, unit)` for the chunks it claims until the
  * pool stops.
  */
 export function serveJobs(init: WorkerInit, handle: (op: number, share: number, args: Float64Array, unit: Unit) => void): void {
   const control = new Int32Array(init.shared.control);
-  const args = Array.from({ length: init.shares }, (_, s) => new Float64Array(init.shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
+  const args = argViews(init.shared, init.shares);
   // Participant i starts at share i * shares / participants: with two shares per thread, thread 1 takes 2 and 3.
   const own = Math.floor((init.index * init.shares) / init.participants);
   const unit: Unit = { phase: 0, chunk: 0, chunks: 1, participant: init.index };
@@ -172,7 +177,7 @@ export class ThreadPool {
 
   private constructor(readonly participants: number, readonly shares: number, private readonly shared: PoolShared, private readonly workers: Worker[]) {
     this.control = new Int32Array(shared.control);
-    this.argViews = Array.from({ length: shares }, (_, s) => new Float64Array(shared.args, s * ARG_SLOTS * 8, ARG_SLOTS));
+    this.argViews = argViews(shared, shares);
   }
 
   /**

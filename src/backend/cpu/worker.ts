@@ -2,8 +2,8 @@
 // and runs the shares of the jobs the main thread posts that it claims (see ops.ts, pool.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kernels, type KernelVariant, type WasmMemory, type WasmModule } from '../../kernels/wasm.js';
-import { runOp } from './ops.js';
-import { serveJobs, type WorkerInit } from './pool.js';
+import { runOp, type JobContext } from './ops.js';
+import { argViews, serveJobs, type WorkerInit } from './pool.js';
 
 export interface CpuWorkerPayload {
   module: WasmModule;
@@ -15,9 +15,9 @@ export interface CpuWorkerPayload {
 const init = workerData as WorkerInit;
 try {
   const { module, memories, variant } = init.payload as CpuWorkerPayload;
-  const kernels = memories.map((memory) => new Kernels(module, memory, variant));
+  const ctx: JobContext = { kernels: memories.map((memory) => new Kernels(module, memory, variant)), args: argViews(init.shared, init.shares) };
   parentPort!.postMessage({ ready: true });
-  serveJobs(init, (op, share, args, unit) => runOp(kernels[share]!, op, args, unit));
+  serveJobs(init, (op, share, _args, unit) => runOp(ctx, op, share, unit));
 } catch (e) {
   parentPort!.postMessage({ error: (e as Error).message });
 }

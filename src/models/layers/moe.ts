@@ -2,7 +2,7 @@
 // MoGE (Pangu Pro MoE): softmax over all experts, then the best k/groups experts inside each of
 // `groups` contiguous groups, weights = the chosen probabilities (not renormalised) times a learned
 // per-expert router_scale. Every group, hence every device holding one, gets the same load.
-import type { Backend, Linear, SwiGLU } from '../../backend/backend.js';
+import type { Backend, Linear, MogeBlock, SwiGLU } from '../../backend/backend.js';
 import type { FeedForward } from './feed-forward.js';
 import type { Scratch } from './scratch.js';
 
@@ -66,7 +66,7 @@ export function topK(values: Float32Array, k: number): number[] {
 
 export class MixtureOfExperts implements FeedForward {
   /** Expert ids chosen for the tokens of the last forward, [n, k]; read by tests and balance stats. */
-  lastExpertIds = new Int32Array(0);
+  lastExpertIds: Int32Array = new Int32Array(0);
 
   constructor(
     readonly gate: Linear,              // router [numExperts, hidden], no bias
@@ -75,9 +75,16 @@ export class MixtureOfExperts implements FeedForward {
     readonly sharedExpert: SwiGLU | null,
     readonly k: number,
     readonly router: Router,
+    /** The same layer taken whole by the backend (MoGE routing and experts in one pass), if it could. */
+    readonly fused: MogeBlock | null = null,
   ) {}
 
   forward(be: Backend, out: Float32Array, h: Float32Array, n: number, s: Scratch): void {
+    const chosen = this.fused ? be.moge!(out, h, n, this.fused) : null;
+    if (chosen) {
+      this.lastExpertIds = chosen;
+      return;
+    }
     const e = this.experts.length, k = this.k;
     const probs = s.get('moe.probs', n * e); // [n, numExperts]
     be.matmul(probs, h, n, this.gate);
