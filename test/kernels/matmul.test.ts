@@ -289,7 +289,10 @@ describe('matmul row-range splitting', () => {
       const all = arena.alloc(n * rows * 4);
       k.matmul(type, all, xq, wp, n, inDim, rows, 0, rows, sp);
       const xb = (inDim / 32) * 34;
-      for (const [j0, m] of [[0, 2], [2, 3], [5, 4], [9, 4], [0, 8], [3, 10]] as const) {
+      // q8_0: a row alone (the matvec) too; q4_0 without scratch (n = 1) keeps 4-lane partial sums.
+      const parts: (readonly [number, number])[] = [[0, 2], [2, 3], [5, 4], [9, 4], [0, 8], [3, 10]];
+      if (type === 'q8_0') parts.push([0, 1], [6, 1], [12, 1]);
+      for (const [j0, m] of parts) {
         const part = arena.alloc(m * rows * 4);
         k.matmul(type, part, xq + j0 * xb, wp, m, inDim, rows, 0, rows, sp);
         assert.deepEqual(arena.f32(part, m * rows), arena.f32(all + j0 * rows * 4, m * rows), `${type} rows [${j0}, ${j0 + m})`);

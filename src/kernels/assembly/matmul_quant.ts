@@ -139,6 +139,37 @@ const Q4_0_BYTES: usize = 18;
   return hsum(a);
 }
 
+/**
+ * Q8_0 matvec: one activation row against four weight rows (w + i*ws) as
+ * [out_0, out_1, out_2, out_3]. Per block, the four rows' integer dots are
+ * reduced together (hsum4_i32), converted once, and scaled by d_w * d_x with
+ * the four f16 d_w converted together: each output is the sum over blocks of
+ * f32(exact integer block dot) * (d_w * d_x), the arithmetic of the n > 1
+ * tiles (and of ggml's vec_dot_q8_0_q8_0), so a token's outputs are the same
+ * bits whether it runs alone or in a batch. ws = 0 computes one row 4 times.
+ */
+// @ts-ignore: decorator
+@inline function q8dot4x1(xq: usize, w: usize, ws: usize, nb: i32): v128 {
+  const z = i32x4.splat(0);
+  let acc = f32x4.splat(0);
+  let xb = xq;
+  let wb = w;
+  for (let b = 0; b < nb; b++) {
+    const x0 = v128.load8x8_s(xb, 2), x1 = v128.load8x8_s(xb, 10), x2 = v128.load8x8_s(xb, 18), x3 = v128.load8x8_s(xb, 26);
+    const d = hsum4_i32(wdot(Q8_0, wb, x0, x1, x2, x3), wdot(Q8_0, wb + ws, x0, x1, x2, x3),
+      wdot(Q8_0, wb + 2 * ws, x0, x1, x2, x3), wdot(Q8_0, wb + 3 * ws, x0, x1, x2, x3));
+    let h = i16x8.replace_lane(z, 0, load<i16>(wb));
+    h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
+    h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
+    h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
+    const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
+    acc = fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h))), acc);
+    xb += Q8_0_BYTES;
+    wb += Q8_0_BYTES;
+  }
+  return acc;
+}
+
 // ---------------------------------------------------------------- n > 1: register tiles
 
 /** Lane j (< J) of a to out + j * os. */
@@ -893,6 +924,11 @@ const TILES16_MIN_N_Q4: i32 = 4;
     // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
     const q = (r1 - r0) >> 2;
     const qs = <usize>q * ws;
+    if (qt == Q8_0) {
+      for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q8dot4x1(xq, w + <usize>r * ws, qs, nb));
+      for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q8dot4x1(xq, w + <usize>r * ws, 0, nb), 0));
+      return;
+    }
     for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4x1(qt, xq, w + <usize>r * ws, qs, nb));
     for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
     return;
