@@ -683,6 +683,31 @@ export class CpuBackend extends HostActivations implements Backend {
   }
 
 
+  /**
+   * Shard p's I/O of the Experts op (argument slots 0..15, see ops.ts experts), cut from its I/O
+   * region: x [n, hidden] copied in (when there are tasks), the partial output, a table for `tasks`
+   * tasks, tokens and weights for `rows` rows, xe / ye of `bufRows` rows, xeq of `xeqRows`, g / u /
+   * aq of `elems` elements. The task and row counts (slots 5, 15) are left at 0 for the caller.
+   */
+  private expertsIO(p: number, x: Float32Array, n: number, hidden: number,
+    size: { tasks: number; rows: number; bufRows: number; xeqRows: number; elems: number; chunked: boolean }): Float64Array {
+    const a = this.pool.args(p);
+    const xp = this.buf(p, 'x', n * hidden * 4);
+    if (size.tasks > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
+    a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4);
+    a[4] = this.buf(p, 'moe.table', size.tasks * TASK_WORDS * 4 + 4); a[5] = 0;
+    a[6] = this.buf(p, 'moe.tokens', size.rows * 4 + 4);
+    a[7] = this.buf(p, 'moe.weights', size.rows * 4 + 4);
+    a[8] = this.buf(p, 'moe.xe', size.bufRows * hidden * 4 + 64);
+    a[9] = this.buf(p, 'moe.xeq', q8Bytes(size.xeqRows * hidden));
+    a[10] = this.buf(p, 'moe.g', size.elems * 4 + 64);
+    a[11] = this.buf(p, 'moe.u', size.elems * 4 + 64);
+    a[12] = this.buf(p, 'moe.aq', q8Bytes(size.elems));
+    a[13] = this.buf(p, 'moe.ye', size.bufRows * hidden * 4 + 64);
+    a[14] = size.chunked ? 1 : 0; a[15] = 0;
+    return a;
+  }
+
   mogeBlock(gate: Linear, routerScale: Float32Array, experts: readonly SwiGLU[], shared: SwiGLU | null, groups: number, k: number): MogeBlock | null {
     const mlps = experts as readonly CpuSwiGLU[], shards = this.shards.length, count = mlps.length, per = count / groups;
     const scale = this.vectorAt.get(routerScale);
@@ -717,17 +742,8 @@ export class CpuBackend extends HostActivations implements Backend {
       const a = this.pool.args(p);
       const sharedSlice = b.shared?.slices.find((sl) => sl.p === p), sharedInter = sharedSlice ? sharedSlice.i1 - sharedSlice.i0 : 0;
       const picks = n * b.picks[p]!, rows = picks + (sharedInter > 0 ? n : 0), elems = picks * widest + n * sharedInter;
-      const tasks = Math.min(picks, b.experts) + 1;
-      const xp = this.buf(p, 'x', n * hidden * 4);
-      this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
-      // 0..15: the Experts op's (tasks and rows are filled by the routing phase)
-      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4);
-      a[4] = this.buf(p, 'moe.table', tasks * TASK_WORDS * 4); a[5] = 0;
-      a[6] = this.buf(p, 'moe.tokens', rows * 4 + 4); a[7] = this.buf(p, 'moe.weights', rows * 4 + 4);
-      a[8] = this.buf(p, 'moe.xe', rows * hidden * 4 + 64); a[9] = this.buf(p, 'moe.xeq', q8Bytes(Math.max(rows, n) * hidden));
-      a[10] = this.buf(p, 'moe.g', elems * 4 + 64); a[11] = this.buf(p, 'moe.u', elems * 4 + 64);
-      a[12] = this.buf(p, 'moe.aq', q8Bytes(elems)); a[13] = this.buf(p, 'moe.ye', rows * hidden * 4 + 64);
-      a[14] = 1; a[15] = 0;
+      // 0..15: the Experts op's; the routing phase fills in the tasks and rows (xeq also takes x when the router is quantized)
+      this.expertsIO(p, x, n, hidden, { tasks: Math.min(picks, b.experts) + 1, rows, bufRows: rows, xeqRows: Math.max(rows, n), elems, chunked: true });
       // 16..27: routing (see ops.ts route)
       const router = b.gate.shards.find((r) => r.p === p && r.r1 > r.r0);
       const routerRows = router ? router.r1 - router.r0 : 0;
@@ -791,26 +807,16 @@ export class CpuBackend extends HostActivations implements Backend {
     const chunked = n <= 4 && this.pool.participants > 1 && this.chunkBytes > 0;
     const tables: Uint32Array[] = [], tokens: Uint32Array[] = [], wts: Float32Array[] = [];
     for (let p = 0; p < shards; p++) {
-      const a = this.pool.args(p), mem = this.shards[p]!.arena.memory.buffer;
-      const xp = this.buf(p, 'x', n * hidden * 4);
-      if (tasks[p]! > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
-      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4); a[5] = tasks[p]!;
-      a[4] = this.buf(p, 'moe.table', tasks[p]! * TASK_WORDS * 4 + 4);
-      a[6] = this.buf(p, 'moe.tokens', rows[p]! * 4 + 4);
-      a[7] = this.buf(p, 'moe.weights', rows[p]! * 4 + 4);
-      tables.push(new Uint32Array(mem, a[4], tasks[p]! * TASK_WORDS));
-      tokens.push(new Uint32Array(mem, a[6], rows[p]!));
-      wts.push(new Float32Array(mem, a[7], rows[p]!));
       // Rows and g / u elements: of every task (chunked), or of the largest task.
-      const r = chunked ? rows[p]! : most[p]!, gu = chunked ? elems[p]! : most[p]! * widest[p]!;
-      a[8] = this.buf(p, 'moe.xe', r * hidden * 4 + 64);
-      a[9] = this.buf(p, 'moe.xeq', q8Bytes(r * hidden));
-      a[10] = this.buf(p, 'moe.g', gu * 4 + 64);
-      a[11] = this.buf(p, 'moe.u', gu * 4 + 64);
-      a[12] = this.buf(p, 'moe.aq', q8Bytes(gu));
-      a[13] = this.buf(p, 'moe.ye', r * hidden * 4 + 64);
-      a[14] = chunked ? 1 : 0;
+      const r = chunked ? rows[p]! : most[p]!;
+      const a = this.expertsIO(p, x, n, hidden,
+        { tasks: tasks[p]!, rows: rows[p]!, bufRows: r, xeqRows: r, elems: chunked ? elems[p]! : most[p]! * widest[p]!, chunked });
+      a[5] = tasks[p]!;
       a[15] = rows[p]!;
+      const mem = this.shards[p]!.arena.memory.buffer;
+      tables.push(new Uint32Array(mem, a[4]!, tasks[p]! * TASK_WORDS));
+      tokens.push(new Uint32Array(mem, a[6]!, rows[p]!));
+      wts.push(new Float32Array(mem, a[7]!, rows[p]!));
     }
     // Fill the tables (see TASK_WORDS).
     tasks.fill(0); rows.fill(0); elems.fill(0);
