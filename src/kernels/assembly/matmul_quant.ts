@@ -643,6 +643,13 @@ const W16_BLOCK: usize = 1088;
     p += XQ_BLOCK;
     q += W16_BLOCK;
   }
+  store_tile16x2(out, os, rv, jv, f00, f10, f20, f30, f01, f11, f21, f31);
+}
+
+/** Stores a 16 x 2 tile: rv (<= 16) outputs of jv (<= 2) activation rows, fR0 / fR1 the lanes of weight rows 4R..4R+3. */
+// @ts-ignore: decorator
+@inline function store_tile16x2(out: usize, os: usize, rv: i32, jv: i32, f00: v128, f10: v128, f20: v128, f30: v128,
+  f01: v128, f11: v128, f21: v128, f31: v128): void {
   store_row8(out, rv, f00, f10);
   if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
   if (jv > 1) {
@@ -831,12 +838,7 @@ const W4R_BLOCK: usize = 576;
     p += XQ8_BLOCK;
     q += W4R_BLOCK;
   }
-  store_row8(out, rv, f00, f10);
-  if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
-  if (jv > 1) {
-    store_row8(out + os, rv, f01, f11);
-    if (rv > 8) store_row8(out + os + 32, rv - 8, f21, f31);
-  }
+  store_tile16x2(out, os, rv, jv, f00, f10, f20, f30, f01, f11, f21, f31);
 }
 
 /** qtiles16 for Q4_0 in the relaxed build (q4rtile16x2 tiles; fits in the qtiles16 scratch). */
