@@ -19,7 +19,7 @@ import { writeQwen2MoeTwin } from './qwen2moe.js';
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
 interface Sample {
-  prompt_tokens_per_s: number; gen_tokens_per_s: number; peak_rss_bytes?: number; weight_bytes?: number; kv_cache_bytes?: number;
+  prompt_tokens_per_s: number; gen_tokens_per_s: number; gen_cold_tokens_per_s?: number; peak_rss_bytes?: number; weight_bytes?: number; kv_cache_bytes?: number;
   weight_bytes_per_token?: number; gen_jobs_per_token?: number; gen_wait_fraction?: number; gen_serial_fraction?: number;
 }
 
@@ -92,6 +92,7 @@ async function main(): Promise<void> {
       kv_cache_bytes: last.kv_cache_bytes, peak_rss_bytes: median(a.map((s) => s.peak_rss_bytes!)),
       ours: {
         prompt_tokens_per_s: median(a.map((s) => s.prompt_tokens_per_s)), gen_tokens_per_s: median(a.map((s) => s.gen_tokens_per_s)),
+        gen_cold_tokens_per_s: median(a.map((s) => s.gen_cold_tokens_per_s ?? 0)),
         gen_jobs_per_token: median(a.map((s) => s.gen_jobs_per_token ?? 0)),
         gen_wait_fraction: median(a.map((s) => s.gen_wait_fraction ?? 0)),
         gen_serial_fraction: median(a.map((s) => s.gen_serial_fraction ?? 0)),
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
     process.stdout.write(`${m.name}: ${m.description}\n`);
     process.stdout.write(`  weights ${mb(row.weight_bytes!)} Q8_0, ${mb(row.weight_bytes_per_token!)} read per generated token; peak RSS ${mb(row.peak_rss_bytes)} (KV cache ${mb(row.kv_cache_bytes!)})\n`);
     process.stdout.write(`  pangu-ts   prompt ${row.ours.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.ours.gen_tokens_per_s.toFixed(2)} tok/s = ${row.gen_gb_s.toFixed(1)} GB/s, ${(100 * row.of_bandwidth).toFixed(0)}% of the measured bandwidth\n`);
+    process.stdout.write(`             first ${n} tokens after load (V8 still optimising): ${row.ours.gen_cold_tokens_per_s.toFixed(2)} tok/s\n`);
     process.stdout.write(`             ${row.ours.gen_jobs_per_token.toFixed(0)} thread jobs per token; main thread waiting ${(100 * row.ours.gen_wait_fraction).toFixed(0)}%, alone ${(100 * row.ours.gen_serial_fraction).toFixed(0)}% of generation\n`);
     if (row.llama) {
       process.stdout.write(`  llama.cpp  prompt ${row.llama.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.llama.gen_tokens_per_s.toFixed(2)} tok/s${peer !== file ? ' (qwen2moe twin)' : ''}` +

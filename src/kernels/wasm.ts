@@ -339,11 +339,21 @@ export function attentionScratchBytes(p0: number, n: number, heads: number): num
 }
 
 /** Instantiated kernels with argument checks. `exports` gives the unchecked raw functions. */
+/** Views of a whole kernel memory (index = byte offset / 4). */
+export interface MemoryViews {
+  f32: Float32Array;
+  u32: Uint32Array;
+  i32: Int32Array;
+}
+
 export class Kernels {
   readonly module: WasmModule;
   readonly memory: WasmMemory;
   readonly variant: KernelVariant;
   readonly exports: KernelExports;
+
+  private viewsBuffer: ArrayBufferLike | undefined;
+  private memoryViews: MemoryViews | undefined;
 
   constructor(module: WasmModule, memory: WasmMemory, variant: KernelVariant = 'simd') {
     this.module = module;
@@ -351,6 +361,19 @@ export class Kernels {
     this.variant = variant;
     const instance = new wasmApi.Instance(module, { env: { memory } });
     this.exports = instance.exports as unknown as KernelExports;
+  }
+
+  /**
+   * Typed views of the whole memory, made once and again only after it grew (a grown memory has a
+   * new buffer): per-token code indexes these instead of making views, which costs an allocation each.
+   */
+  views(): MemoryViews {
+    const buf = this.memory.buffer;
+    if (buf !== this.viewsBuffer || !this.memoryViews) {
+      this.viewsBuffer = buf;
+      this.memoryViews = { f32: new Float32Array(buf), u32: new Uint32Array(buf), i32: new Int32Array(buf) };
+    }
+    return this.memoryViews;
   }
 
   /**

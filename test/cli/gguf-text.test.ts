@@ -51,6 +51,12 @@ test('a GGUF without vocabulary: text commands name the file and say so; token-i
   const gen = runCli(['generate', '--model', file, '--tokens', '1,2,3', '--max-tokens', '3']);
   assert.equal(gen.status, 0, gen.stderr);
   assert.match(gen.stdout, /^\d+(,\d+){2}\n$/);
-  const bench = runCli(['bench', '--model', file, '-p', '4', '-n', '2', '--threads', '1']);
+  const bench = runCli(['bench', '--model', file, '-p', '4', '-n', '2', '--threads', '1', '--json']);
   assert.equal(bench.status, 0, bench.stderr);
+  // --json: the last line of stdout is one JSON object with the speeds
+  const report = JSON.parse(bench.stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+  for (const key of ['prompt_tokens_per_s', 'gen_tokens_per_s', 'gen_cold_tokens_per_s']) {
+    assert.ok(Number.isFinite(report[key]) && report[key]! > 0, `${key}: ${report[key]}`);
+  }
+  assert.equal(report['gen_tokens'], 2);
 });

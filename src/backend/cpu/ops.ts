@@ -6,7 +6,7 @@
 // of rows that any thread may claim: the arguments say what the whole share does, `unit` which
 // chunk of which phase to run now.
 import type { Kernels, WeightType } from '../../kernels/wasm.js';
-import { softmaxRows, topK } from '../../models/layers/moe.js';
+import { softmaxRows, topKInto } from '../../models/layers/moe.js';
 import { ropeNeox } from '../host.js';
 import type { Unit } from './pool.js';
 
@@ -200,30 +200,27 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
   const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!, chunked = a[14] === 1, rows = a[15]!;
   const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!;
   const scratch = scratchOf(a, unit);
-  const buf = k.memory.buffer as SharedArrayBuffer;
-  const f32 = new Float32Array(buf);
-  const table = new Uint32Array(buf, a[4]!, tasks * TASK_WORDS);
-  const tokens = new Uint32Array(buf, a[6]!);
-  const weights = new Float32Array(buf, a[7]!);
+  const { f32, u32 } = k.views();
+  const tableAt = a[4]! / 4, tokensAt = a[6]! / 4, weightsAt = a[7]! / 4;
   const xqRow = (hidden / 32) * 34;
   // xe[row0 + i] = x[token of row i] for count rows
   const gather = (xeAt: number, first: number, count: number) => {
     for (let i = 0; i < count; i++) {
-      const src = x / 4 + tokens[first + i]! * hidden;
+      const src = x / 4 + u32[tokensAt + first + i]! * hidden;
       f32.copyWithin(xeAt / 4 + i * hidden, src, src + hidden);
     }
   };
   // out[token] += weight * ye[row]
   const scatter = (yeAt: number, first: number, count: number) => {
-    for (let i = 0; i < count; i++) k.exports.axpy(out + tokens[first + i]! * hidden * 4, yeAt + i * hidden * 4, weights[first + i]!, hidden);
+    for (let i = 0; i < count; i++) k.exports.axpy(out + u32[tokensAt + first + i]! * hidden * 4, yeAt + i * hidden * 4, f32[weightsAt + first + i]!, hidden);
   };
   if (!chunked && phase > 0) return;
   if (phase === 0) f32.fill(0, out / 4, out / 4 + n * hidden);
   if (!chunked) {
     for (let t = 0; t < tasks; t++) {
-      const o = t * TASK_WORDS, count = table[o + 5]!, first = table[o + 6]!;
+      const o = tableAt + t * TASK_WORDS, count = u32[o + 5]!, first = u32[o + 6]!;
       gather(xe, first, count);
-      swiglu(k, WEIGHT_TYPES[table[o]!]!, WEIGHT_TYPES[table[o + 7]!]!, table[o + 1]!, table[o + 2]!, table[o + 3]!, hidden, table[o + 4]!,
+      swiglu(k, WEIGHT_TYPES[u32[o]!]!, WEIGHT_TYPES[u32[o + 7]!]!, u32[o + 1]!, u32[o + 2]!, u32[o + 3]!, hidden, u32[o + 4]!,
         xe, xeq, g, u, aq, ye, count, scratch);
       scatter(ye, first, count);
     }
@@ -234,14 +231,14 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
   const align = phase === 1 ? 32 : ROW_ALIGN;
   let units = 0;
   if (phase === 1 || phase === 2) {
-    for (let t = 0; t < tasks; t++) units += Math.ceil((phase === 1 ? table[t * TASK_WORDS + 4]! : hidden) / align);
+    for (let t = 0; t < tasks; t++) units += Math.ceil((phase === 1 ? u32[tableAt + t * TASK_WORDS + 4]! : hidden) / align);
   }
   const u0 = cut(units, unit.chunks, unit.chunk), u1 = cut(units, unit.chunks, unit.chunk + 1);
   let quantized = false;
   for (let t = 0, tu = 0; t < tasks; t++) {
-    const o = t * TASK_WORDS;
-    const type = WEIGHT_TYPES[table[o]!]!, downType = WEIGHT_TYPES[table[o + 7]!]!;
-    const inter = table[o + 4]!, count = table[o + 5]!, first = table[o + 6]!, at = table[o + 8]!;
+    const o = tableAt + t * TASK_WORDS;
+    const type = WEIGHT_TYPES[u32[o]!]!, downType = WEIGHT_TYPES[u32[o + 7]!]!;
+    const inter = u32[o + 4]!, count = u32[o + 5]!, first = u32[o + 6]!, at = u32[o + 8]!;
     // This chunk's rows [r0, r1) of this task's `len` rows, which start at unit tu of the run.
     const len = phase === 1 ? inter : hidden, taskUnits = Math.ceil(len / align);
     const r0 = Math.min(len, Math.max(0, u0 - tu) * align), r1 = Math.min(len, Math.max(0, u1 - tu) * align);
@@ -252,11 +249,11 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
         quantized ||= isQuantized(type);
         break;
       case 1:
-        swigluGateUp(k, type, downType, table[o + 1]!, table[o + 2]!, hidden, inter, xe + first * hidden * 4, xeq + first * xqRow,
+        swigluGateUp(k, type, downType, u32[o + 1]!, u32[o + 2]!, hidden, inter, xe + first * hidden * 4, xeq + first * xqRow,
           g + at * 4, u + at * 4, aq + (at / 32) * 34, count, r0, r1, scratch);
         break;
       case 2:
-        matmul(k, downType, ye + first * hidden * 4, g + at * 4, aq + (at / 32) * 34, table[o + 3]!, count, inter, hidden, r0, r1, scratch);
+        matmul(k, downType, ye + first * hidden * 4, g + at * 4, aq + (at / 32) * 34, u32[o + 3]!, count, inter, hidden, r0, r1, scratch);
         break;
       default:
         scatter(ye + first * hidden * 4, first, count);
@@ -280,55 +277,72 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
 function route(ctx: JobContext, share: number, a: Float64Array): void {
   const n = a[0]!, experts = a[16]!, groups = a[17]!, kAll = a[18]!, shards = a[19]!;
   const per = experts / groups, pick = kAll / groups;
-  const mem = (q: number) => ctx.kernels[q]!.memory.buffer as SharedArrayBuffer;
-  const scale = new Float32Array(mem(0), a[24]!, experts);
-  const dir = new Uint32Array(mem(share), a[25]!, (experts + 1) * DIR_WORDS);
   const picksHere = Math.ceil((groups - share) / shards) * pick;
-  const picksOut = new Int32Array(mem(share), a[26]!, n * picksHere);
-  const probs = new Float32Array(experts);
-  const pe = new Int32Array(n * picksHere), pt = new Int32Array(n * picksHere), pw = new Float32Array(n * picksHere);
+  const own = ctx.kernels[share]!.views(), scale = ctx.kernels[0]!.views().f32, scaleAt = a[24]! / 4;
+  const s = routeScratch(experts, n * picksHere);
+  const { probs, ids, tokens: pt, weights: pw, count } = s;
+  const picksAt = a[26]! / 4;
   let np = 0;
   for (let i = 0; i < n; i++) {
+    // probs[experts] = this token's router logits, each shard's rows from its memory
     for (let q = 0; q < shards; q++) {
-      const aq = ctx.args[q]!, rows = aq[22]!;
-      if (rows > 0) probs.set(new Float32Array(mem(q), aq[23]! + i * rows * 4, rows), aq[27]!);
+      const aq = ctx.args[q]!, rows = aq[22]!, r0 = aq[27]!;
+      if (rows === 0) continue;
+      const logits = ctx.kernels[q]!.views().f32, at = aq[23]! / 4 + i * rows;
+      for (let j = 0; j < rows; j++) probs[r0 + j] = logits[at + j]!;
     }
     softmaxRows(probs, 1, experts);
-    let slot = 0;
     for (let g = share; g < groups; g += shards) {
-      for (const e of topK(probs.subarray(g * per, (g + 1) * per), pick)) {
-        const id = g * per + e;
-        picksOut[i * picksHere + slot++] = id;
-        pe[np] = id; pt[np] = i; pw[np] = probs[id]! * scale[id]!;
-        np++;
+      const got = topKInto(probs, g * per, per, pick, ids, np);
+      for (let j = np; j < np + got; j++) {
+        const id = g * per + ids[j]!;
+        own.i32[picksAt + i * picksHere + (j - np) + ((g - share) / shards) * pick] = id;
+        ids[j] = id; pt[j] = i; pw[j] = probs[id]! * scale[scaleAt + id]!;
       }
+      np += got;
     }
   }
-  // Tasks: experts in id order, each over its tokens in order (a stable sort of the picks by expert).
-  const order = Array.from({ length: np }, (_, j) => j).sort((x, y) => pe[x]! - pe[y]!);
-  const table = new Uint32Array(mem(share), a[4]!), tokens = new Uint32Array(mem(share), a[6]!), weights = new Float32Array(mem(share), a[7]!);
+  // Tasks: experts in id order, each over its tokens in order (a counting sort of the picks by expert, stable).
+  count.fill(0);
+  for (let j = 0; j < np; j++) count[ids[j]! + 1]!++;
+  for (let e = 0; e < experts; e++) count[e + 1]! += count[e]!;
+  const tableAt = a[4]! / 4, tokensAt = a[6]! / 4, weightsAt = a[7]! / 4, dirAt = a[25]! / 4;
+  for (let j = 0; j < np; j++) {
+    const r = count[ids[j]!]!++;
+    own.u32[tokensAt + r] = pt[j]!;
+    own.f32[weightsAt + r] = pw[j]!;
+  }
   let tasks = 0, rows = 0, elems = 0;
-  const task = (d: number, count: number) => {
-    const o = d * DIR_WORDS, inter = dir[o + 4]!;
-    table.set([dir[o]!, dir[o + 1]!, dir[o + 2]!, dir[o + 3]!, inter, count, rows, dir[o + 5]!, elems], tasks++ * TASK_WORDS);
-    rows += count;
-    elems += count * inter;
+  // one task: the expert at directory entry d over `c` rows starting at `rows`
+  const task = (d: number, c: number) => {
+    const o = dirAt + d * DIR_WORDS, t = tableAt + tasks++ * TASK_WORDS, inter = own.u32[o + 4]!;
+    own.u32[t] = own.u32[o]!; own.u32[t + 1] = own.u32[o + 1]!; own.u32[t + 2] = own.u32[o + 2]!; own.u32[t + 3] = own.u32[o + 3]!;
+    own.u32[t + 4] = inter; own.u32[t + 5] = c; own.u32[t + 6] = rows; own.u32[t + 7] = own.u32[o + 5]!; own.u32[t + 8] = elems;
+    rows += c;
+    elems += c * inter;
   };
-  for (let j = 0; j < np;) {
-    const id = pe[order[j]!]!, first = rows;
-    let c = 0;
-    for (; j < np && pe[order[j]!] === id; j++, c++) {
-      tokens[first + c] = pt[order[j]!]!;
-      weights[first + c] = pw[order[j]!]!;
-    }
-    task(id, c);
+  // after the placement count[e] is the end of expert e's rows, which start at count[e - 1] (0 for e = 0)
+  for (let e = 0; e < experts; e++) {
+    const c = count[e]! - (e === 0 ? 0 : count[e - 1]!);
+    if (c > 0) task(e, c);
   }
-  if (dir[experts * DIR_WORDS + 4]! > 0) {
-    for (let i = 0; i < n; i++) { tokens[rows + i] = i; weights[rows + i] = 1; }
+  if (own.u32[dirAt + experts * DIR_WORDS + 4]! > 0) {
+    for (let i = 0; i < n; i++) { own.u32[tokensAt + rows + i] = i; own.f32[weightsAt + rows + i] = 1; }
     task(experts, n);
   }
   a[5] = tasks;
   a[15] = rows;
+}
+
+/** route()'s buffers, one set per thread, grown as needed: routing runs per token and layer, so it allocates nothing. */
+let routeBuffers = { probs: new Float32Array(0), ids: new Int32Array(0), tokens: new Int32Array(0), weights: new Float32Array(0), count: new Int32Array(1) };
+function routeScratch(experts: number, picks: number): typeof routeBuffers {
+  const b = routeBuffers;
+  if (b.probs.length !== experts || b.ids.length < picks) {
+    const p = Math.max(picks, b.ids.length);
+    routeBuffers = { probs: new Float32Array(experts), ids: new Int32Array(p), tokens: new Int32Array(p), weights: new Float32Array(p), count: new Int32Array(experts + 1) };
+  }
+  return routeBuffers;
 }
 
 /**

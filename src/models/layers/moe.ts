@@ -52,16 +52,27 @@ export function topKRouter(k: number): Router {
 
 /** Indices of the k largest values, largest first; ties go to the lower index. */
 export function topK(values: Float32Array, k: number): number[] {
-  const best: number[] = [];
-  for (let i = 0; i < values.length; i++) {
-    let at = best.length;
-    while (at > 0 && values[best[at - 1]!]! < values[i]!) at--;
-    if (at < k) {
-      best.splice(at, 0, i);
-      if (best.length > k) best.pop();
-    }
+  const best = new Int32Array(Math.min(k, values.length));
+  return [...best.subarray(0, topKInto(values, 0, values.length, k, best, 0))];
+}
+
+/**
+ * topK of values[from, from + len) without allocating (the routing inside a thread job runs per
+ * token and layer): writes the indices (relative to `from`) to out[at..], returns how many.
+ */
+export function topKInto(values: Float32Array, from: number, len: number, k: number, out: Int32Array, at: number): number {
+  let count = 0;
+  for (let i = 0; i < len; i++) {
+    const v = values[from + i]!;
+    let j = count;
+    while (j > 0 && values[from + out[at + j - 1]!]! < v) j--;
+    if (j >= k) continue;
+    // insert i at j, dropping the last when k are held
+    for (let m = Math.min(count, k - 1); m > j; m--) out[at + m] = out[at + m - 1]!;
+    out[at + j] = i;
+    if (count < k) count++;
   }
-  return best;
+  return count;
 }
 
 export class MixtureOfExperts implements FeedForward {
