@@ -31,7 +31,7 @@ export type BackendFlags = { backend?: string | undefined; threads?: string | un
 
 /**
  * --backend cpu (default: WebAssembly on --threads threads, --quant q8_0|q4_0 at load, --kv-type
- * f32|f16 for the KV cache) or reference.
+ * f32|f16|bf16 for the KV cache) or reference.
  * `weightBytes` sizes the cpu backend's shards (each holds at most 4 GiB).
  */
 export async function createBackend(values: BackendFlags, weightBytes = 0): Promise<Backend> {
@@ -45,7 +45,7 @@ export async function createBackend(values: BackendFlags, weightBytes = 0): Prom
     throw new UsageError(`--quant must be q8_0 or q4_0, got ${JSON.stringify(values.quant)}`);
   }
   const kvType = values['kv-type'];
-  if (kvType !== undefined && kvType !== 'f32' && kvType !== 'f16') throw new UsageError(`--kv-type must be f32 or f16, got ${JSON.stringify(kvType)}`);
+  if (kvType !== undefined && kvType !== 'f32' && kvType !== 'f16' && kvType !== 'bf16') throw new UsageError(`--kv-type must be f32, f16 or bf16, got ${JSON.stringify(kvType)}`);
   const threads = integer('threads', values.threads, os.availableParallelism(), 1, 256);
   const opts: CpuBackendOptions = { threads, shards: CpuBackend.shardsFor(weightBytes, threads) };
   if (values.quant) opts.quant = values.quant;

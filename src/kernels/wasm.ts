@@ -108,6 +108,11 @@ export interface KernelExports {
     out: number, q: number, k: number, v: number, scratch: number,
     n: number, p0: number, nHeads: number, nKv: number, headDim: number, scale: number, h0: number, h1: number,
   ): void;
+  /** attention with k, v caches of bf16 bits. */
+  attention_bf16kv(
+    out: number, q: number, k: number, v: number, scratch: number,
+    n: number, p0: number, nHeads: number, nKv: number, headDim: number, scale: number, h0: number, h1: number,
+  ): void;
   /** attention with k, v caches of f16 bits. */
   attention_f16kv(
     out: number, q: number, k: number, v: number, scratch: number,
@@ -117,6 +122,10 @@ export interface KernelExports {
   stream_triad(a: number, b: number, c: number, s: number, count: number): void;
   stream_sum(p: number, count: number): number;
 }
+
+/** Element types a KV cache can hold; the index in KV_TYPES is the code the ops pass to the kernels. */
+export const KV_TYPES = ['f32', 'f16', 'bf16'] as const;
+export type KVType = (typeof KV_TYPES)[number];
 
 /** Which build: plain SIMD (default, runs everywhere with SIMD) or relaxed SIMD (FMA, i8 dot). */
 export type KernelVariant = 'simd' | 'relaxed';
@@ -549,14 +558,14 @@ export class Kernels {
 
   /**
    * Causal GQA for query heads [h0, h1): q, out [n][nHeads][headDim]; k, v
-   * caches [>= p0+n][nKv][headDim] (f32, or f16 bits with kvF16); scratch:
+   * caches [>= p0+n][nKv][headDim] (f32, or f16 / bf16 bits per `kv`); scratch:
    * attentionScratchBytes(p0, n, h1 - h0) bytes owned by the calling thread.
    * scale defaults to 1/sqrt(headDim).
    */
   attention(a: {
     out: number; q: number; k: number; v: number; scratch: number;
     n: number; p0: number; nHeads: number; nKv: number; headDim: number;
-    scale?: number; h0?: number; h1?: number; kvF16?: boolean;
+    scale?: number; h0?: number; h1?: number; kv?: KVType;
   }): void {
     const h0 = a.h0 ?? 0;
     const h1 = a.h1 ?? a.nHeads;
@@ -568,8 +577,21 @@ export class Kernels {
     }
     checkRange('attention', h0, h1, a.nHeads);
     const scale = a.scale ?? 1 / Math.sqrt(a.headDim);
-    const run = a.kvF16 ? this.exports.attention_f16kv : this.exports.attention;
-    run(a.out, a.q, a.k, a.v, a.scratch, a.n, a.p0, a.nHeads, a.nKv, a.headDim, scale, h0, h1);
+    this.attentionKernel(KV_TYPES.indexOf(a.kv ?? 'f32'))(a.out, a.q, a.k, a.v, a.scratch, a.n, a.p0, a.nHeads, a.nKv, a.headDim, scale, h0, h1);
+  }
+
+  /** The attention kernel for a KV cache of element type KV_TYPES[code]. */
+  attentionKernel(code: number): KernelExports['attention'] {
+    const e = this.exports;
+    return code === 1 ? e.attention_f16kv : code === 2 ? e.attention_bf16kv : e.attention;
+  }
+
+  /** dst[count] = src f32[count] in the KV cache's element type KV_TYPES[code] (f16 / bf16 round to nearest even). */
+  storeKV(code: number, dst: number, src: number, count: number): void {
+    const e = this.exports;
+    if (code === 1) e.f32_to_f16_row(dst, src, count);
+    else if (code === 2) e.f32_to_bf16_row(dst, src, count);
+    else this.views().f32.copyWithin(dst >>> 2, src >>> 2, (src >>> 2) + count);
   }
 }
 

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import * as ref from '../../src/kernels/reference.js';
-import { f16ToF32, f32ToF16 } from '../../src/formats/dtype.js';
+import { bf16ToF32, f16ToF32, f32ToBf16, f32ToF16 } from '../../src/formats/dtype.js';
 import { attentionScratchBytes } from '../../src/kernels/wasm.js';
 import { rmsnormRows } from '../../src/backend/host.js';
 import { randn, rng, setup } from './helpers.js';
@@ -211,29 +211,31 @@ describe('attention', () => {
     }
   });
 
-  it('an f16 KV cache gives the reference on K/V rounded to f16 (1e-5 * max|v|)', () => {
-    const r = rng(67);
-    for (const [n, p0, nHeads, nKv, headDim] of cases) {
-      const { k, arena } = setup(4 << 20);
-      const T = p0 + n;
-      const q = randn(r, n * nHeads * headDim);
-      const kc = randn(r, T * nKv * headDim), vc = randn(r, T * nKv * headDim);
-      const kh = Uint16Array.from(kc, f32ToF16), vh = Uint16Array.from(vc, f32ToF16);
-      const qp = arena.put(q);
-      const kp = arena.put(new Uint8Array(kh.buffer)), vp = arena.put(new Uint8Array(vh.buffer));
-      const op = arena.alloc(q.length * 4);
-      const sp = arena.alloc(attentionScratchBytes(p0, n, nHeads));
-      k.attention({ out: op, q: qp, k: kp, v: vp, scratch: sp, n, p0, nHeads, nKv, headDim, kvF16: true });
-      const want = new Float32Array(q.length);
-      ref.attention(want, q, Float32Array.from(kh, f16ToF32), Float32Array.from(vh, f16ToF32), n, p0, nHeads, nKv, headDim, 1 / Math.sqrt(headDim), 0, nHeads);
-      let vmax = 0;
-      for (const e of vc) vmax = Math.max(vmax, Math.abs(e));
-      const got = arena.f32(op, q.length);
-      for (let i = 0; i < want.length; i++) {
-        assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 * vmax, `case ${[n, p0, nHeads, nKv, headDim]} [${i}]: ${got[i]} vs ${want[i]}`);
+  for (const [kv, toBits, fromBits] of [['f16', f32ToF16, f16ToF32], ['bf16', f32ToBf16, bf16ToF32]] as const) {
+    it(`an ${kv} KV cache gives the reference on K/V rounded to ${kv} (1e-5 * max|v|)`, () => {
+      const r = rng(67);
+      for (const [n, p0, nHeads, nKv, headDim] of cases) {
+        const { k, arena } = setup(4 << 20);
+        const T = p0 + n;
+        const q = randn(r, n * nHeads * headDim);
+        const kc = randn(r, T * nKv * headDim), vc = randn(r, T * nKv * headDim);
+        const kh = Uint16Array.from(kc, toBits), vh = Uint16Array.from(vc, toBits);
+        const qp = arena.put(q);
+        const kp = arena.put(new Uint8Array(kh.buffer)), vp = arena.put(new Uint8Array(vh.buffer));
+        const op = arena.alloc(q.length * 4);
+        const sp = arena.alloc(attentionScratchBytes(p0, n, nHeads));
+        k.attention({ out: op, q: qp, k: kp, v: vp, scratch: sp, n, p0, nHeads, nKv, headDim, kv });
+        const want = new Float32Array(q.length);
+        ref.attention(want, q, Float32Array.from(kh, fromBits), Float32Array.from(vh, fromBits), n, p0, nHeads, nKv, headDim, 1 / Math.sqrt(headDim), 0, nHeads);
+        let vmax = 0;
+        for (const e of vc) vmax = Math.max(vmax, Math.abs(e));
+        const got = arena.f32(op, q.length);
+        for (let i = 0; i < want.length; i++) {
+          assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 * vmax, `${kv} case ${[n, p0, nHeads, nKv, headDim]} [${i}]: ${got[i]} vs ${want[i]}`);
+        }
       }
-    }
-  });
+    });
+  }
 
   it('splitting by head range gives bit-identical results; causality holds', () => {
     const r = rng(61);

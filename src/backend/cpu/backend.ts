@@ -15,10 +15,10 @@
 import * as os from 'node:os';
 import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, MogeBlock, SwiGLU } from '../backend.js';
 import { HostActivations } from '../host.js';
-import { f32ToF16 } from '../../formats/dtype.js';
+import { f32ToBf16, f32ToF16 } from '../../formats/dtype.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
-import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
+import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, KV_TYPES, rowBytes, type KernelVariant, type KVType, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
 import { cut, DIR_WORDS, isQuantized, Op, PHASES_OF, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, type JobContext } from './ops.js';
 import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
@@ -40,8 +40,12 @@ export interface CpuBackendOptions {
   fuseMoge?: boolean;
   /** Matrices up to this many bytes live whole on shard 0 and run on the main thread (default SMALL_MATRIX_BYTES). */
   smallMatrixBytes?: number;
-  /** Element type of the KV cache: f32 (default, exact) or f16 (half the memory and the bytes attention streams). */
-  kvType?: 'f32' | 'f16';
+  /**
+   * Element type of the KV cache: f32 (default, exact), or f16 / bf16 (half the memory and the bytes
+   * attention streams; f16 keeps 11 bits of mantissa and converts in 7 operations per 4 values,
+   * bf16 keeps 8 and converts in one shift).
+   */
+  kvType?: KVType;
   /** Weight bytes per chunk of a generation step's matrix products (default CHUNK_BYTES; 0: one chunk per share, no stealing). */
   chunkBytes?: number;
 }
@@ -79,8 +83,8 @@ interface KVPart { p: number; kv0: number; kv1: number; k: number; v: number }
 interface CpuKVStore extends KVStore {
   kvHeads: number;
   headDim: number;
-  /** Elements are f16 bits instead of f32. */
-  f16: boolean;
+  /** Element type of K and V. */
+  kv: KVType;
   parts: KVPart[];
 }
 
@@ -172,7 +176,7 @@ export class CpuBackend extends HostActivations implements Backend {
   private readonly fuseMoge: boolean;
   private readonly smallMatrixBytes: number;
   private readonly chunkBytes: number;
-  readonly kvType: 'f32' | 'f16';
+  readonly kvType: KVType;
   /** Reusable buffers for converting weights as they are placed. */
   private readonly encodeScratch = new EncodeScratch();
   /** What this thread sees of a job: every shard's kernels and every share's arguments. */
@@ -196,7 +200,7 @@ export class CpuBackend extends HostActivations implements Backend {
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
     this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
     this.kvType = opts.kvType ?? 'f32';
-    this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''}${this.kvType === 'f16' ? ', f16 KV cache' : ''})`;
+    this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''}${this.kvType !== 'f32' ? `, ${this.kvType} KV cache` : ''})`;
   }
 
   static async create(opts: CpuBackendOptions = {}): Promise<CpuBackend> {
@@ -205,6 +209,7 @@ export class CpuBackend extends HostActivations implements Backend {
     if (!Number.isInteger(threads) || threads < 1 || threads > 256) throw new RangeError(`threads must be an integer in [1, 256], got ${threads}`);
     if (!Number.isInteger(shards) || shards < threads || shards > 1024) throw new RangeError(`shards must be an integer in [threads, 1024], got ${shards}`);
     if (opts.chunkBytes !== undefined && !(Number.isFinite(opts.chunkBytes) && opts.chunkBytes >= 0)) throw new RangeError(`chunkBytes must be a number >= 0, got ${opts.chunkBytes}`);
+    if (opts.kvType !== undefined && !KV_TYPES.includes(opts.kvType)) throw new RangeError(`kvType must be one of ${KV_TYPES.join(', ')}, got ${JSON.stringify(opts.kvType)}`);
     const { module, variant } = await compileKernels(opts.variant ?? 'auto');
     const memories = Array.from({ length: shards }, () => createSharedMemory(1 << 20));
     const payload: CpuWorkerPayload = { module, memories, variant };
@@ -380,12 +385,12 @@ export class CpuBackend extends HostActivations implements Backend {
 
   kvStore(maxSeq: number, kvHeads: number, headDim: number): KVStore {
     const parts = splitRange(kvHeads, this.shards.length).map(([kv0, kv1], p): KVPart => {
-      const bytes = maxSeq * (kv1 - kv0) * headDim * (this.kvType === 'f16' ? 2 : 4);
+      const bytes = maxSeq * (kv1 - kv0) * headDim * (this.kvType === 'f32' ? 4 : 2);
       const arena = this.shards[p]!.arena;
       this.kvBytes += 2 * bytes;
       return { p, kv0, kv1, k: arena.alloc(bytes), v: arena.alloc(bytes) };
     });
-    const store: CpuKVStore = { maxSeq, kvHeads, headDim, f16: this.kvType === 'f16', parts };
+    const store: CpuKVStore = { maxSeq, kvHeads, headDim, kv: this.kvType, parts };
     return store;
   }
 
@@ -526,7 +531,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const { heads, kvHeads, headDim, ropeTheta } = b.shape;
     const group = heads / kvHeads, hidden = b.hidden;
     const busy: number[] = [];
-    const kvF16 = segments.length > 0 && (segments[0]!.kv as CpuKVStore).f16;
+    const kv = KV_TYPES.indexOf(segments.length > 0 ? (segments[0]!.kv as CpuKVStore).kv : 'f32');
     for (const part of b.parts) {
       const { p, kv0, kv1 } = part;
       const a = this.pool.args(p);
@@ -559,7 +564,7 @@ export class CpuBackend extends HostActivations implements Backend {
       a[23] = this.buf(p, 'attn.yq', q8Bytes(n * qd));
       a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(longest, 0, hLocal));
       a[25] = this.buf(p, 'attn.out', n * hidden * 4);
-      a[26] = segments.length; a[27] = tableP; a[28] = kvF16 ? 1 : 0;
+      a[26] = segments.length; a[27] = tableP; a[28] = kv;
     }
     this.scratchFor(n, Math.max(hidden, heads * headDim));
     // q/k/v and o_proj are cut into chunks by the bytes of the largest part.
@@ -585,14 +590,15 @@ export class CpuBackend extends HostActivations implements Backend {
       const a = this.pool.args(p);
       a[7] = hLocal;
       if (kvLocal === 0) continue;
-      // K/V rows of this shard's heads go straight into its cache (as f16 bits in an f16 cache);
-      // its query heads into q.
+      // K/V rows of this shard's heads go straight into its cache (as f16 / bf16 bits in such a
+      // cache); its query heads into q.
       const mem = this.shards[p]!.arena.memory.buffer, len = store.maxSeq * kvLocal * headDim;
-      const kc = store.f16 ? new Uint16Array(mem, part.k, len) : new Float32Array(mem, part.k, len);
-      const vc = store.f16 ? new Uint16Array(mem, part.v, len) : new Float32Array(mem, part.v, len);
+      const kc = store.kv === 'f32' ? new Float32Array(mem, part.k, len) : new Uint16Array(mem, part.k, len);
+      const vc = store.kv === 'f32' ? new Float32Array(mem, part.v, len) : new Uint16Array(mem, part.v, len);
+      const half = store.kv === 'bf16' ? f32ToBf16 : f32ToF16;
       const put = (cacheRows: Uint16Array | Float32Array, rows: Float32Array, at: number) => {
         if (cacheRows instanceof Float32Array) cacheRows.set(rows, at);
-        else for (let j = 0; j < rows.length; j++) cacheRows[at + j] = f32ToF16(rows[j]!);
+        else for (let j = 0; j < rows.length; j++) cacheRows[at + j] = half(rows[j]!);
       };
       const qp = this.buf(p, 'q', n * hLocal * headDim * 4);
       const ql = this.f32(p, qp, n * hLocal * headDim);
@@ -605,7 +611,7 @@ export class CpuBackend extends HostActivations implements Backend {
       }
       a[0] = this.buf(p, 'attn.out', n * hLocal * headDim * 4); a[1] = qp; a[2] = part.k; a[3] = part.v;
       a[4] = this.buf(p, 'attn.scratch', attentionScratchBytes(pos0, n, hLocal)); a[5] = n; a[6] = pos0;
-      a[8] = kvLocal; a[9] = headDim; a[10] = 1 / Math.sqrt(headDim); a[11] = store.f16 ? 1 : 0;
+      a[8] = kvLocal; a[9] = headDim; a[10] = 1 / Math.sqrt(headDim); a[11] = KV_TYPES.indexOf(store.kv);
     }
     for (let p = store.parts.length; p < this.shards.length; p++) this.pool.args(p)[7] = 0;
     this.run(Op.Attention);

@@ -131,7 +131,7 @@ function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number,
  * sequence's cache, attention, and o_proj over its heads' columns (a partial sum of the output).
  * a: n, hidden, x, xq, hLocal, kvLocal, headDim, ropeTheta, then (type, w, bias) for q, k, v,
  *    then o type, o w, buffers q, k, v, y, yq, attention scratch, out, then segment count, table,
- *    and 1 when the KV cache holds f16.
+ *    and the KV cache's element type (its index in KV_TYPES).
  * Phases: 0 quantizes x; 1 computes q/k/v, by chunks of rows; 2 runs rope, the KV store and
  * attention; 3 computes o_proj, by chunks of its output rows.
  */
@@ -140,7 +140,7 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
   if (hLocal === 0) return;
   const qd = hLocal * hd, kvd = kvLocal * hd;
   const qType = WEIGHT_TYPES[a[8]!]!, kType = WEIGHT_TYPES[a[11]!]!, vType = WEIGHT_TYPES[a[14]!]!, oType = WEIGHT_TYPES[a[17]!]!;
-  const q = a[19]!, kb = a[20]!, vb = a[21]!, y = a[22]!, yq = a[23]!, attnScratch = a[24]!, out = a[25]!, kvF16 = a[28] === 1;
+  const q = a[19]!, kb = a[20]!, vb = a[21]!, y = a[22]!, yq = a[23]!, attnScratch = a[24]!, out = a[25]!, kv = a[28]!;
   const scratch = scratchOf(a, unit);
   switch (unit.phase) {
     case 0:
@@ -159,23 +159,17 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
     }
     case 2: {
       const buf = k.memory.buffer as SharedArrayBuffer;
-      const f32 = new Float32Array(buf);
       const segments = a[26]!, table = new Uint32Array(buf, a[27]!, segments * SEGMENT_WORDS);
+      const elem = kv === 0 ? 4 : 2; // bytes per cached element
       for (let s = 0; s < segments; s++) {
         const start = table[s * SEGMENT_WORDS]!, m = table[s * SEGMENT_WORDS + 1]!, pos0 = table[s * SEGMENT_WORDS + 2]!;
         const kCache = table[s * SEGMENT_WORDS + 3]!, vCache = table[s * SEGMENT_WORDS + 4]!;
         ropeNeox(new Float32Array(buf, q + start * qd * 4, m * qd), m, hLocal, hd, pos0, theta);
         ropeNeox(new Float32Array(buf, kb + start * kvd * 4, m * kvd), m, kvLocal, hd, pos0, theta);
         // cache[pos0 + i] = k[start + i] (rows of kvLocal heads are contiguous in both)
-        if (kvF16) {
-          k.exports.f32_to_f16_row(kCache + pos0 * kvd * 2, kb + start * kvd * 4, m * kvd);
-          k.exports.f32_to_f16_row(vCache + pos0 * kvd * 2, vb + start * kvd * 4, m * kvd);
-        } else {
-          f32.copyWithin((kCache >>> 2) + pos0 * kvd, (kb >>> 2) + start * kvd, (kb >>> 2) + (start + m) * kvd);
-          f32.copyWithin((vCache >>> 2) + pos0 * kvd, (vb >>> 2) + start * kvd, (vb >>> 2) + (start + m) * kvd);
-        }
-        const attend = kvF16 ? k.exports.attention_f16kv : k.exports.attention;
-        attend(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
+        k.storeKV(kv, kCache + pos0 * kvd * elem, kb + start * kvd * 4, m * kvd);
+        k.storeKV(kv, vCache + pos0 * kvd * elem, vb + start * kvd * 4, m * kvd);
+        k.attentionKernel(kv)(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
       }
       if (isQuantized(oType)) k.quantizeQ8_0(yq, y, n * qd);
       return;
@@ -392,12 +386,10 @@ export function runOp(ctx: JobContext, op: Op, share: number, unit: Unit): void 
       return;
     }
     case Op.Attention: {
-      // a: out, q, kCache, vCache, scratch, n, pos0, heads, kvHeads, headDim, scale, f16 cache
+      // a: out, q, kCache, vCache, scratch, n, pos0, heads, kvHeads, headDim, scale, the cache's element type (index in KV_TYPES)
       const heads = a[7]!;
       if (heads === 0) return;
-      // a[11]: the cache holds f16
-      const run = a[11] ? k.exports.attention_f16kv : k.exports.attention;
-      run(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, heads, a[8]!, a[9]!, a[10]!, 0, heads);
+      k.attentionKernel(a[11]!)(a[0]!, a[1]!, a[2]!, a[3]!, a[4]!, a[5]!, a[6]!, heads, a[8]!, a[9]!, a[10]!, 0, heads);
       return;
     }
     case Op.SwiGLU: {

@@ -1,8 +1,9 @@
 // Causal grouped-query attention for one layer, query heads [h0, h1).
 //
 //   q, out   [n][nHeads][headDim]      f32, query row i at position p0 + i
-//   k, v     [>= p0+n][nKv][headDim]   KV cache, rows 0..p0+n-1 filled: f32 (attention)
-//                                      or f16 bits (attention_f16kv, read as f32)
+//   k, v     [>= p0+n][nKv][headDim]   KV cache, rows 0..p0+n-1 filled: f32 (attention),
+//                                      f16 bits (attention_f16kv) or bf16 bits (attention_bf16kv),
+//                                      read as f32
 //   scratch  [h1 - h0][p0 + n + 1]     f32, per calling thread (scores, then 1/sum last)
 //
 // Query head h reads KV head h / (nHeads / nKv). Row i attends to positions
@@ -18,33 +19,45 @@ import { exp_f32, exp_f32x4, f16_to_f32, f16x4_to_f32x4, fmadd, hsum } from "./c
 /** Positions per block in the V pass: the block's V rows stay in L1/L2 while all heads use them. */
 const TB: i32 = 8;
 
-/** Four elements of a K/V row at element e: f32, or f16 bits converted (exactly) to f32. */
+/** Element types of the KV cache. */
+const KV_F32: i32 = 0;
+const KV_F16: i32 = 1;
+const KV_BF16: i32 = 2;
+
+/**
+ * Four elements of a K/V row at element e, as f32: f32 as stored, f16 bits converted exactly (7
+ * operations), bf16 bits widened (a shift).
+ */
 // @ts-ignore: decorator
-@inline function kv4(F16: bool, b: usize, e: i32): v128 {
-  return F16 ? f16x4_to_f32x4(v128.load16x4_s(b + (<usize>e << 1))) : v128.load(b + (<usize>e << 2));
+@inline function kv4(KV: i32, b: usize, e: i32): v128 {
+  if (KV == KV_F16) return f16x4_to_f32x4(v128.load16x4_s(b + (<usize>e << 1)));
+  if (KV == KV_BF16) return i32x4.shl(v128.load16x4_u(b + (<usize>e << 1)), 16);
+  return v128.load(b + (<usize>e << 2));
 }
 
 /** One element of a K/V row. */
 // @ts-ignore: decorator
-@inline function kv1(F16: bool, b: usize, e: i32): f32 {
-  return F16 ? f16_to_f32(load<u16>(b + (<usize>e << 1))) : load<f32>(b + (<usize>e << 2));
+@inline function kv1(KV: i32, b: usize, e: i32): f32 {
+  if (KV == KV_F16) return f16_to_f32(load<u16>(b + (<usize>e << 1)));
+  if (KV == KV_BF16) return reinterpret<f32>(<u32>load<u16>(b + (<usize>e << 1)) << 16);
+  return load<f32>(b + (<usize>e << 2));
 }
 
 /** dot(a[len] f32, b[len] K row) in f32. */
 // @ts-ignore: decorator
-@inline function dot(F16: bool, a: usize, b: usize, len: i32): f32 {
+@inline function dot(KV: i32, a: usize, b: usize, len: i32): f32 {
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0);
   let k = 0;
   for (; k + 8 <= len; k += 8) {
     const o = <usize>k << 2;
-    a0 = fmadd(v128.load(a + o), kv4(F16, b, k), a0);
-    a1 = fmadd(v128.load(a + o, 16), kv4(F16, b, k + 4), a1);
+    a0 = fmadd(v128.load(a + o), kv4(KV, b, k), a0);
+    a1 = fmadd(v128.load(a + o, 16), kv4(KV, b, k + 4), a1);
   }
   for (; k + 4 <= len; k += 4) {
-    a0 = fmadd(v128.load(a + (<usize>k << 2)), kv4(F16, b, k), a0);
+    a0 = fmadd(v128.load(a + (<usize>k << 2)), kv4(KV, b, k), a0);
   }
   let s = hsum(f32x4.add(a0, a1));
-  for (; k < len; k++) s += load<f32>(a + (<usize>k << 2)) * kv1(F16, b, k);
+  for (; k < len; k++) s += load<f32>(a + (<usize>k << 2)) * kv1(KV, b, k);
   return s;
 }
 
@@ -77,7 +90,7 @@ const TB: i32 = 8;
  * first: start from zero instead of o.
  */
 // @ts-ignore: decorator
-@inline function accum_v(F16: bool, o: usize, p: usize, vt0: usize, vs: usize, t0: i32, t1: i32, headDim: i32, first: bool): void {
+@inline function accum_v(KV: i32, o: usize, p: usize, vt0: usize, vs: usize, t0: i32, t1: i32, headDim: i32, first: bool): void {
   let d = 0;
   for (; d + 8 <= headDim; d += 8) {
     const od = o + (<usize>d << 2);
@@ -86,8 +99,8 @@ const TB: i32 = 8;
     let vt = vt0;
     for (let t = t0; t < t1; t++) {
       const s = v128.load32_splat(p + (<usize>t << 2));
-      a = fmadd(s, kv4(F16, vt, d), a);
-      b = fmadd(s, kv4(F16, vt, d + 4), b);
+      a = fmadd(s, kv4(KV, vt, d), a);
+      b = fmadd(s, kv4(KV, vt, d + 4), b);
       vt += vs;
     }
     v128.store(od, a);
@@ -98,7 +111,7 @@ const TB: i32 = 8;
     let a: f32 = first ? 0 : load<f32>(od);
     let vt = vt0;
     for (let t = t0; t < t1; t++) {
-      a += load<f32>(p + (<usize>t << 2)) * kv1(F16, vt, d);
+      a += load<f32>(p + (<usize>t << 2)) * kv1(KV, vt, d);
       vt += vs;
     }
     store<f32>(od, a);
@@ -107,12 +120,12 @@ const TB: i32 = 8;
 
 // @ts-ignore: decorator
 @inline function attention_impl(
-  F16: bool, out: usize, q: usize, k: usize, v: usize, scratch: usize,
+  KV: i32, out: usize, q: usize, k: usize, v: usize, scratch: usize,
   n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
 ): void {
   const group = nHeads / nKv;
   const hs = <usize>headDim << 2; //     one f32 head vector (bytes): q / out
-  const kh = <usize>headDim << (F16 ? 1 : 2); // one K / V head vector (bytes)
+  const kh = <usize>headDim << (KV == KV_F32 ? 2 : 1); // one K / V head vector (bytes)
   const qs = <usize>nHeads * hs; //      q / out row stride
   const ks = <usize>nKv * kh; //         k / v position stride
   const ss = <usize>(p0 + n + 1) << 2; // scratch stride per head
@@ -126,7 +139,7 @@ const TB: i32 = 8;
     for (let t = 0; t < len; t++) {
       const st = scratch + (<usize>t << 2);
       for (let h = h0; h < h1; h++) {
-        const s = dot(F16, qi + <usize>h * hs, kt + <usize>(h / group) * kh, headDim) * scale;
+        const s = dot(KV, qi + <usize>h * hs, kt + <usize>(h / group) * kh, headDim) * scale;
         store<f32>(st + <usize>(h - h0) * ss, s);
       }
       kt += ks;
@@ -141,7 +154,7 @@ const TB: i32 = 8;
       const t1 = min<i32>(len, t0 + TB);
       const vt0 = v + <usize>t0 * ks;
       for (let h = h0; h < h1; h++) {
-        accum_v(F16, oi + <usize>h * hs, scratch + <usize>(h - h0) * ss, vt0 + <usize>(h / group) * kh, ks, t0, t1, headDim, t0 == 0);
+        accum_v(KV, oi + <usize>h * hs, scratch + <usize>(h - h0) * ss, vt0 + <usize>(h / group) * kh, ks, t0, t1, headDim, t0 == 0);
       }
     }
     for (let h = h0; h < h1; h++) {
@@ -159,7 +172,7 @@ export function attention(
   out: usize, q: usize, k: usize, v: usize, scratch: usize,
   n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
 ): void {
-  attention_impl(false, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+  attention_impl(KV_F32, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
 }
 
 /** attention with an f16 KV cache (half the bytes to stream; values converted exactly to f32). */
@@ -167,5 +180,13 @@ export function attention_f16kv(
   out: usize, q: usize, k: usize, v: usize, scratch: usize,
   n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
 ): void {
-  attention_impl(true, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+  attention_impl(KV_F16, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+}
+
+/** attention with a bf16 KV cache (half the bytes, like f16, and widened to f32 by a shift). */
+export function attention_bf16kv(
+  out: usize, q: usize, k: usize, v: usize, scratch: usize,
+  n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
+): void {
+  attention_impl(KV_BF16, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
 }
