@@ -60,3 +60,17 @@ test('a GGUF without vocabulary: text commands name the file and say so; token-i
   }
   assert.equal(report['gen_tokens'], 2);
 });
+
+test('--kv-type: f16 and bf16 caches generate; another type is refused by name', () => {
+  const greedy = (kv: string[]) => runCli(['generate', '--model', gguf, '--tokens', '1,2,3', '--max-tokens', '4', ...kv]);
+  const f32 = greedy([]);
+  assert.equal(f32.status, 0, f32.stderr);
+  for (const kv of ['f16', 'bf16']) {
+    const r = greedy(['--kv-type', kv]);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /^\d+(,\d+){3}\n$/);
+  }
+  const bad = greedy(['--kv-type', 'f8']);
+  assert.equal(bad.status, 2, bad.stderr);
+  assert.match(bad.stderr, /--kv-type must be f32, f16 or bf16, got "f8"/);
+});
