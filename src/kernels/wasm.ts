@@ -65,7 +65,9 @@ export const MAX_BYTES = MAX_PAGES * WASM_PAGE_BYTES;
 export interface KernelExports {
   // matmul: out[n][rows] f32 = x[n][inDim] . W[rows][inDim]^T
   matmul_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
-  matmul_bf16(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
+  // scratch: 0 or float_matmul_scratch_bytes(n, inDim) bytes, 16-aligned, one per thread (faster n > 1)
+  matmul_bf16(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  float_matmul_scratch_bytes(n: number, inDim: number): number;
   matmul_f16(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   /** xq: Q8_0-quantized activations [n][inDim/32 blocks]. */
   // scratch: 0 or qmatmul_scratch_bytes(n, inDim) bytes, 16-aligned, one per thread (faster n > 1)
@@ -390,9 +392,10 @@ export class Kernels {
    * For 'f32' / 'bf16' / 'f16' W, x is f32. For 'q8_0' / 'q4_0' / 'q4_k' / 'q5_k' / 'q6_k' W,
    * x is the activations already quantized with quantizeQ8_0 ([n][inDim/32]
    * Q8_0 blocks): the llama.cpp integer path.
-   * scratch (q8_0 / q4_0 only, optional): qmatmulScratchBytes(n, inDim)
-   * bytes, 16-aligned, not shared with another thread; with it, n > 1 runs
-   * faster (same results).
+   * scratch (optional; q8_0 / q4_0: qmatmulScratchBytes(n, inDim) bytes,
+   * bf16: floatMatmulScratchBytes(n, inDim); ignored by the other types):
+   * 16-aligned, not shared with another thread; with it, n > 1 runs faster
+   * (same results).
    */
   matmul(type: WeightType, out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows, scratch = 0): void {
     checkDim('matmul', 'n', n);
@@ -405,7 +408,7 @@ export class Kernels {
       case 'f32':
         return e.matmul_f32(out, x, w, n, inDim, rows, r0, r1);
       case 'bf16':
-        return e.matmul_bf16(out, x, w, n, inDim, rows, r0, r1);
+        return e.matmul_bf16(out, x, w, n, inDim, rows, r0, r1, scratch);
       case 'f16':
         return e.matmul_f16(out, x, w, n, inDim, rows, r0, r1);
       case 'q8_0':
@@ -432,6 +435,13 @@ export class Kernels {
     checkDim('qmatmulScratchBytes', 'n', n);
     checkBlocks('qmatmulScratchBytes', inDim, QK);
     return this.exports.qmatmul_scratch_bytes(n, inDim);
+  }
+
+  /** Scratch bytes the bf16 matmul wants for n activation rows of inDim (0 for n = 1). */
+  floatMatmulScratchBytes(n: number, inDim: number): number {
+    checkDim('floatMatmulScratchBytes', 'n', n);
+    checkDim('floatMatmulScratchBytes', 'inDim', inDim);
+    return this.exports.float_matmul_scratch_bytes(n, inDim);
   }
 
   matmulF32Act(type: QuantWeightType, out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {

@@ -17,9 +17,9 @@ import { writeClearModel } from '../models/gguf-helpers.js';
 interface Expected { tokens: number[]; logits: number[][] }
 
 /**
- * In Q8_0, a token's logits are the same bits whether it runs alone or in a batch with other
- * sequences (the server's continuous batching): the Q8_0 matmuls round the same for one row and
- * several, and so do the f32 ones (a GGUF keeps the MoE router in F32). bf16 matmuls do not yet.
+ * A token's logits are the same bits whether it runs alone or in a batch with other sequences (the
+ * server's continuous batching): every matmul (Q8_0, f32, f16, bf16) rounds a row the same for one
+ * row and several.
  */
 async function batchInvariance(model: string, opts: { quant?: 'q8_0' } = {}): Promise<void> {
   const backend = await CpuBackend.create({ threads: 2, ...opts });
@@ -157,7 +157,8 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
     });
   }
 
-  // Only this fixture has widths Q8_0 can take (a multiple of 32); the MoE below is generated so.
+  test(`${name} in its own bf16: a token's logits are the same bits alone and in a batch with other sequences`, () => batchInvariance(dir));
+  // Only this fixture has widths Q8_0 can take (a multiple of 32); the MoE GGUF above is generated so.
   if (name === 'embedded-tiny') test(`${name} in q8_0: a token's logits are the same bits alone and in a batch with other sequences`, () => batchInvariance(dir, { quant: 'q8_0' }));
 
   test(`${name}: a 300-token prompt on 2 threads (MLP slices that are not multiples of 32, grown I/O buffers) computes what the reference computes`, async () => {

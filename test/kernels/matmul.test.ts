@@ -272,6 +272,29 @@ describe('matmul row-range splitting', () => {
     });
   }
 
+  for (const type of ['f32', 'bf16', 'f16'] as const) {
+    it(`${type}: an activation row's outputs do not depend on n (matvec, tiles, chunks; bf16 with and without its scratch)`, () => {
+      const r = rng(43);
+      for (const inDim of [77, 1040, 4100]) { // tails of 5 and 4 elements; 4100: several chunks of rows
+        const rows = 13, n = 37;
+        const { k, arena } = setup(64 << 20);
+        const x = randn(r, n * inDim);
+        const w = makeWeights(type, r, rows, inDim);
+        const xp = arena.put(x), wp = arena.put(w.bytes);
+        const sp = arena.alloc(Math.max(16, k.floatMatmulScratchBytes(n, inDim)), 16);
+        const all = arena.alloc(n * rows * 4);
+        for (const scratch of type === 'bf16' ? [0, sp] : [0]) {
+          k.matmul(type, all, xp, wp, n, inDim, rows, 0, rows, scratch);
+          for (const [j0, m] of [[0, 1], [5, 1], [36, 1], [0, 2], [3, 3], [7, 16], [0, 37]] as const) {
+            const part = arena.alloc(m * rows * 4);
+            k.matmul(type, part, xp + j0 * inDim * 4, wp, m, inDim, rows, 0, rows, scratch);
+            assert.deepEqual(arena.f32(part, m * rows), arena.f32(all + j0 * rows * 4, m * rows), `${type} in=${inDim} rows [${j0}, ${j0 + m}) scratch ${scratch}`);
+          }
+        }
+      }
+    });
+  }
+
   for (const type of ['q8_0', 'q4_0'] as const) {
     it(`${type} with scratch: an activation row's outputs do not depend on n (tile choice, chunks)`, () => {
       const r = rng(41);

@@ -427,7 +427,8 @@ export class CpuBackend extends HostActivations implements Backend {
 
   /** Points every shard's scratch slots at a matmul scratch for each thread, big enough for n rows of inDim. */
   private scratchFor(n: number, inDim: number): void {
-    const bytes = n > 1 ? (this.shards[0]!.kernels.qmatmulScratchBytes(n, Math.ceil(inDim / 32) * 32) + 15) & ~15 : 0;
+    const k = this.shards[0]!.kernels;
+    const bytes = n > 1 ? (Math.max(k.qmatmulScratchBytes(n, Math.ceil(inDim / 32) * 32), k.floatMatmulScratchBytes(n, inDim)) + 15) & ~15 : 0;
     for (let p = 0; p < this.shards.length; p++) {
       const a = this.pool.args(p);
       a[SCRATCH_SLOT] = bytes > 0 ? this.buf(p, 'qscratch', bytes * this.pool.participants) : 0;

@@ -77,7 +77,7 @@ function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number
   r0: number, r1: number, scratch: number): void {
   if (r1 <= r0) return;
   if (isQuantized(type)) k.matmul(type, out, xq, w, m, inDim, rows, r0, r1, m > 1 ? scratch : 0);
-  else k.matmul(type, out, x, w, m, inDim, rows, r0, r1);
+  else k.matmul(type, out, x, w, m, inDim, rows, r0, r1, m > 1 ? scratch : 0);
 }
 
 /** Rows [r0, r1) of chunk `unit.chunk` of `rows` (the whole range when the phase has one chunk). */

@@ -2,7 +2,7 @@
 // imported shared memory (env.memory) plus sizes; nothing allocates, and the
 // module has no data segments, so any number of instances (one per thread)
 // can share one memory.
-export { matmul_f32, matmul_bf16, matmul_f16 } from "./matmul_float";
+export { matmul_f32, matmul_bf16, matmul_f16, float_matmul_scratch_bytes } from "./matmul_float";
 export { matmul_q8_0, matmul_q4_0, matmul_q8_0_f32, matmul_q4_0_f32, qmatmul_scratch_bytes } from "./matmul_quant";
 export {
   f32_to_bf16_row, bf16_to_f32_row, f32_to_f16_row, f16_to_f32_row,

@@ -10,14 +10,16 @@ import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, store_quarters } from "
 const F32: i32 = 0;
 const BF16: i32 = 1;
 const F16: i32 = 2;
-/** bf16 in natural order (load16x4_u + shl), used when n > 1: fewer live registers in the 4x2 tile. */
-const BF16N: i32 = 3;
+/**
+ * bf16 weights against activations already split per 8 elements into even and odd halves
+ * (split_x): the arithmetic of BF16, without its shuffles (n > 1 with a scratch).
+ */
+const BF16S: i32 = 3;
 
-/** Four consecutive weights at p as f32x4 (f32, f16, bf16 natural order). */
+/** Four consecutive weights at p as f32x4 (f32, f16). */
 // @ts-ignore: decorator
 @inline function wvec(dt: i32, p: usize): v128 {
   if (dt == F32) return v128.load(p);
-  if (dt == BF16N) return i32x4.shl(v128.load16x4_u(p), 16);
   return f16x4_to_f32x4(v128.load16x4_s(p));
 }
 
@@ -25,7 +27,7 @@ const BF16N: i32 = 3;
 // @ts-ignore: decorator
 @inline function wone(dt: i32, p: usize): f32 {
   if (dt == F32) return load<f32>(p);
-  if (dt == BF16 || dt == BF16N) return reinterpret<f32>(<u32>load<u16>(p) << 16);
+  if (dt == BF16 || dt == BF16S) return reinterpret<f32>(<u32>load<u16>(p) << 16);
   return f16_to_f32(load<u16>(p));
 }
 
@@ -35,15 +37,17 @@ const BF16N: i32 = 3;
   return dt == F32 ? 2 : 1;
 }
 
-// One vector step covers STEP elements: 4 for f32 / f16; 8 for bf16 (matvec), where a
+// One vector step covers STEP elements: 4 for f32 / f16; 8 for bf16, where a
 // v128 of eight bf16 splits into even elements (i32x4.shl 16) and odd
 // elements (and 0xffff0000) without any shuffle, and the activations are
-// split the same way (once per step, shared by all weight rows).
+// split the same way (the matvec: once per step, shared by all weight rows;
+// n > 1: once per call, into the scratch). Every bf16 path thus adds the same
+// products in the same order, so a row's outputs do not depend on n.
 
 /** Elements per vector step. */
 // @ts-ignore: decorator
 @inline function step(dt: i32): i32 {
-  return dt == BF16 ? 8 : 4;
+  return dt == BF16 || dt == BF16S ? 8 : 4;
 }
 
 /** First activation vector of the step at x: x[0..4), or bf16: x[0,2,4,6]. */
@@ -57,13 +61,14 @@ const BF16N: i32 = 3;
 // @ts-ignore: decorator
 @inline function xb(dt: i32, x: usize): v128 {
   if (dt == BF16) return i32x4.shuffle(v128.load(x), v128.load(x, 16), 1, 3, 5, 7);
+  if (dt == BF16S) return v128.load(x, 16);
   return i32x4.splat(0);
 }
 
 /** a + one step of x . w for the weights at p. */
 // @ts-ignore: decorator
 @inline function wacc(dt: i32, p: usize, u: v128, v: v128, a: v128): v128 {
-  if (dt == BF16) {
+  if (dt == BF16 || dt == BF16S) {
     const q = v128.load(p);
     return fmadd(v, v128.and(q, i32x4.splat(0xffff0000)), fmadd(u, i32x4.shl(q, 16), a));
   }
@@ -141,7 +146,8 @@ const BF16N: i32 = 3;
 /**
  * Two activation rows (x, x+xs) against four weight rows (w + i*ws):
  * stores [dot(x_j, w_0..3)] to o0 (j = 0) and o1 (j = 1). Each weight vector
- * is decoded once for both rows. dt: F32, F16 or BF16N (4-element steps).
+ * is decoded once for both rows. dt: F32, F16 (4-element steps) or BF16S
+ * (8-element steps, activations split), each with dot4x1's lane order.
  */
 // @ts-ignore: decorator
 @inline function dot4x2(dt: i32, x: usize, xs: usize, w: usize, ws: usize, len: i32, o0: usize, o1: usize): void {
@@ -151,7 +157,31 @@ const BF16N: i32 = 3;
   let a00 = f32x4.splat(0), a01 = f32x4.splat(0), a02 = f32x4.splat(0), a03 = f32x4.splat(0);
   let a10 = f32x4.splat(0), a11 = f32x4.splat(0), a12 = f32x4.splat(0), a13 = f32x4.splat(0);
   let k = 0;
-  for (; k + 4 <= len; k += 4) {
+  if (dt == BF16S) {
+    // x_even * w_even, then x_odd * w_odd: wacc's order; the activations come split
+    const hi = i32x4.splat(0xffff0000);
+    for (; k + 8 <= len; k += 8) {
+      const xo = <usize>k << 2;
+      const o = <usize>k << 1;
+      let q = v128.load(w0 + o);
+      let e = i32x4.shl(q, 16), d = v128.and(q, hi);
+      a00 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a00));
+      a10 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a10));
+      q = v128.load(w1 + o);
+      e = i32x4.shl(q, 16); d = v128.and(q, hi);
+      a01 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a01));
+      a11 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a11));
+      q = v128.load(w2 + o);
+      e = i32x4.shl(q, 16); d = v128.and(q, hi);
+      a02 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a02));
+      a12 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a12));
+      q = v128.load(w3 + o);
+      e = i32x4.shl(q, 16); d = v128.and(q, hi);
+      a03 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a03));
+      a13 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a13));
+    }
+  }
+  for (; dt != BF16S && k + 4 <= len; k += 4) {
     const xo = <usize>k << 2;
     const o = <usize>k << sh;
     const u0 = v128.load(x0 + xo);
@@ -232,11 +262,48 @@ const BF16N: i32 = 3;
     matvec(dt, out, x, w, inDim, r0, r1);
     return;
   }
-  if (dt == BF16) {
-    matmul_tiled(BF16N, out, x, w, n, inDim, rows, r0, r1);
-    return;
-  }
   matmul_tiled(dt, out, x, w, n, inDim, rows, r0, r1);
+}
+
+/**
+ * Rows [j0, j1) of x[.][inDim] to sx (same strides), each full block of 8 elements as its even
+ * then its odd elements; the last inDim % 8 elements as they are.
+ */
+// @ts-ignore: decorator
+@inline function split_x(sx: usize, x: usize, inDim: i32, j0: i32, j1: i32): void {
+  const xs = <usize>inDim << 2;
+  for (let j = j0; j < j1; j++) {
+    const src = x + <usize>j * xs, dst = sx + <usize>(j - j0) * xs;
+    let k = 0;
+    for (; k + 8 <= inDim; k += 8) {
+      const o = <usize>k << 2;
+      const a = v128.load(src + o), b = v128.load(src + o, 16);
+      v128.store(dst + o, i32x4.shuffle(a, b, 0, 2, 4, 6));
+      v128.store(dst + o, i32x4.shuffle(a, b, 1, 3, 5, 7), 16);
+    }
+    for (; k < inDim; k++) store<f32>(dst + (<usize>k << 2), load<f32>(src + (<usize>k << 2)));
+  }
+}
+
+/** bf16, n > 1: the activations split once per chunk into the scratch, then the tiles (BF16S). */
+// @ts-ignore: decorator
+@inline function matmul_bf16_split(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  const xs = <usize>inDim << 2;
+  const jc = xChunk(inDim);
+  for (let j0 = 0; j0 < n; j0 += jc) {
+    const j1 = min<i32>(n, j0 + jc);
+    split_x(scratch, x, inDim, j0, j1);
+    matmul_tiled(BF16S, out + <usize>j0 * (<usize>rows << 2), scratch, w, j1 - j0, inDim, rows, r0, r1);
+  }
+}
+
+/**
+ * Bytes of scratch matmul_bf16 wants for n activation rows of inDim (0: none needed): room for
+ * one chunk of split rows (xChunk rows, ~256 KiB). The bound grows with n and with inDim, so a
+ * scratch sized for the widest matrix of an operation serves its narrower ones too.
+ */
+export function float_matmul_scratch_bytes(n: i32, inDim: i32): i32 {
+  return n > 1 ? min<i32>(n * inDim * 4, max<i32>(262144, 8 * inDim)) : 0;
 }
 
 // @ts-ignore: decorator
@@ -273,8 +340,22 @@ export function matmul_f32(out: usize, x: usize, w: usize, n: i32, inDim: i32, r
   matmul(F32, out, x, w, n, inDim, rows, r0, r1);
 }
 
-/** out[n][rows] f32 = x[n][in] f32 . W[rows][in] bf16 ^T, W rows [r0, r1). */
-export function matmul_bf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+/**
+ * out[n][rows] f32 = x[n][in] f32 . W[rows][in] bf16 ^T, W rows [r0, r1). scratch: 0 or
+ * float_matmul_scratch_bytes(n, in) bytes (16-aligned, per thread), which makes n > 1 faster;
+ * the results are the same either way, and the same for a row whatever n is.
+ */
+export function matmul_bf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  if (n > 1 && scratch != 0) {
+    matmul_bf16_split(out, x, w, n, inDim, rows, r0, r1, scratch);
+    return;
+  }
+  if (n > 1) {
+    // without a scratch: the matvec's arithmetic row by row (activations split on the fly)
+    const xs = <usize>inDim << 2, os = <usize>rows << 2;
+    for (let j = 0; j < n; j++) matvec(BF16, out + <usize>j * os, x + <usize>j * xs, w, inDim, r0, r1);
+    return;
+  }
   matmul(BF16, out, x, w, n, inDim, rows, r0, r1);
 }
 
