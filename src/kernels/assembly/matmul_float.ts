@@ -75,6 +75,15 @@ const BF16S: i32 = 3;
   return fmadd(u, wvec(dt, p), a);
 }
 
+/**
+ * a + one bf16 step against split activations at xs (even elements, then odd at xs + 16), the
+ * weights' even elements e and odd elements d already widened: wacc's arithmetic, in its order.
+ */
+// @ts-ignore: decorator
+@inline function wacc_split(e: v128, d: v128, xs: usize, a: v128): v128 {
+  return fmadd(v128.load(xs, 16), d, fmadd(v128.load(xs), e, a));
+}
+
 // ---------------------------------------------------------------- micro-kernels
 
 /**
@@ -158,27 +167,23 @@ const BF16S: i32 = 3;
   let a10 = f32x4.splat(0), a11 = f32x4.splat(0), a12 = f32x4.splat(0), a13 = f32x4.splat(0);
   let k = 0;
   if (dt == BF16S) {
-    // x_even * w_even, then x_odd * w_odd: wacc's order; the activations come split
     const hi = i32x4.splat(0xffff0000);
     for (; k + 8 <= len; k += 8) {
       const xo = <usize>k << 2;
       const o = <usize>k << 1;
-      let q = v128.load(w0 + o);
-      let e = i32x4.shl(q, 16), d = v128.and(q, hi);
-      a00 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a00));
-      a10 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a10));
-      q = v128.load(w1 + o);
-      e = i32x4.shl(q, 16); d = v128.and(q, hi);
-      a01 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a01));
-      a11 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a11));
-      q = v128.load(w2 + o);
-      e = i32x4.shl(q, 16); d = v128.and(q, hi);
-      a02 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a02));
-      a12 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a12));
-      q = v128.load(w3 + o);
-      e = i32x4.shl(q, 16); d = v128.and(q, hi);
-      a03 = fmadd(v128.load(x0 + xo, 16), d, fmadd(v128.load(x0 + xo), e, a03));
-      a13 = fmadd(v128.load(x1 + xo, 16), d, fmadd(v128.load(x1 + xo), e, a13));
+      // each weight vector split once, for both activation rows
+      let q = v128.load(w0 + o), e = i32x4.shl(q, 16), d = v128.and(q, hi);
+      a00 = wacc_split(e, d, x0 + xo, a00);
+      a10 = wacc_split(e, d, x1 + xo, a10);
+      q = v128.load(w1 + o); e = i32x4.shl(q, 16); d = v128.and(q, hi);
+      a01 = wacc_split(e, d, x0 + xo, a01);
+      a11 = wacc_split(e, d, x1 + xo, a11);
+      q = v128.load(w2 + o); e = i32x4.shl(q, 16); d = v128.and(q, hi);
+      a02 = wacc_split(e, d, x0 + xo, a02);
+      a12 = wacc_split(e, d, x1 + xo, a12);
+      q = v128.load(w3 + o); e = i32x4.shl(q, 16); d = v128.and(q, hi);
+      a03 = wacc_split(e, d, x0 + xo, a03);
+      a13 = wacc_split(e, d, x1 + xo, a13);
     }
   }
   for (; dt != BF16S && k + 4 <= len; k += 4) {
