@@ -349,7 +349,6 @@ export function attentionScratchBytes(p0: number, n: number, heads: number): num
   return 4 * heads * (p0 + n + 1);
 }
 
-/** Instantiated kernels with argument checks. `exports` gives the unchecked raw functions. */
 /** Views of a whole kernel memory (index = byte offset / 4). */
 export interface MemoryViews {
   f32: Float32Array;
@@ -357,6 +356,7 @@ export interface MemoryViews {
   i32: Int32Array;
 }
 
+/** Instantiated kernels with argument checks. `exports` gives the unchecked raw functions. */
 export class Kernels {
   readonly module: WasmModule;
   readonly memory: WasmMemory;

@@ -273,8 +273,7 @@ function route(ctx: JobContext, share: number, a: Float64Array): void {
   const per = experts / groups, pick = kAll / groups;
   const picksHere = Math.ceil((groups - share) / shards) * pick;
   const own = ctx.kernels[share]!.views(), scale = ctx.kernels[0]!.views().f32, scaleAt = a[24]! / 4;
-  const s = routeScratch(experts, n * picksHere);
-  const { probs, ids, tokens: pt, weights: pw, count } = s;
+  const { probs, ids, tokens: pt, weights: pw, count } = routeScratch(experts, n * picksHere);
   const picksAt = a[26]! / 4;
   let np = 0;
   for (let i = 0; i < n; i++) {

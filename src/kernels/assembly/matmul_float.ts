@@ -260,7 +260,7 @@ const BF16S: i32 = 3;
   return max<i32>(c, 2);
 }
 
-/** n > 1: 4 W rows x 2 x rows register tile; each W load feeds two rows. */
+/** f32 / f16 (bf16: matmul_bf16). n > 1: 4 W rows x 2 x rows register tile; each W load feeds two rows. */
 // @ts-ignore: decorator
 @inline function matmul(dt: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
   if (n == 1) {
@@ -293,7 +293,6 @@ const BF16S: i32 = 3;
 /** bf16, n > 1: the activations split once per chunk into the scratch, then the tiles (BF16S). */
 // @ts-ignore: decorator
 @inline function matmul_bf16_split(out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
-  const xs = <usize>inDim << 2;
   const jc = xChunk(inDim);
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
@@ -361,7 +360,7 @@ export function matmul_bf16(out: usize, x: usize, w: usize, n: i32, inDim: i32, 
     for (let j = 0; j < n; j++) matvec(BF16, out + <usize>j * os, x + <usize>j * xs, w, inDim, r0, r1);
     return;
   }
-  matmul(BF16, out, x, w, n, inDim, rows, r0, r1);
+  matvec(BF16, out, x, w, inDim, r0, r1);
 }
 
 /** out[n][rows] f32 = x[n][in] f32 . W[rows][in] f16 ^T, W rows [r0, r1). */
