@@ -170,6 +170,48 @@ const Q4_0_BYTES: usize = 18;
   return acc;
 }
 
+/**
+ * Q4_0 matvec step of the relaxed build: one activation row against four
+ * weight rows (w + i*ws), with 8-bit dots (i16x8.relaxed_dot_i8x16_i7x16_s,
+ * vpmaddubsw) of the raw nibbles (0..15, the 7-bit operand, so the result does
+ * not depend on the engine) and the activations in their natural order; half
+ * the operations of the i16 path. Per block the four rows' integer dots are
+ * reduced together, minus 8 * sum(x), and scaled by d_w * d_x: the arithmetic
+ * of the tiles (q4rtile16x2), so a token's outputs do not depend on the batch.
+ */
+// @ts-ignore: decorator
+@inline function q4rdot4x1(xq: usize, w: usize, ws: usize, nb: i32): v128 {
+  const m = i8x16.splat(0x0f), eight = i8x16.splat(8), z = i32x4.splat(0);
+  let acc = f32x4.splat(0);
+  let xb = xq;
+  let wb = w;
+  for (let b = 0; b < nb; b++) {
+    const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
+    let o = dot4add(xl, eight, dot4add(xh, eight, z));
+    o = i32x4.add(o, i32x4.shuffle(o, o, 2, 3, 0, 1));
+    o = i32x4.add(o, i32x4.shuffle(o, o, 1, 0, 3, 2));
+    const d = i32x4.sub(hsum4_i32(nibdot(wb, xl, xh, m), nibdot(wb + ws, xl, xh, m),
+      nibdot(wb + 2 * ws, xl, xh, m), nibdot(wb + 3 * ws, xl, xh, m)), o);
+    let h = i16x8.replace_lane(z, 0, load<i16>(wb));
+    h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
+    h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
+    h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
+    const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
+    acc = fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h))), acc);
+    xb += Q8_0_BYTES;
+    wb += Q4_0_BYTES;
+  }
+  return acc;
+}
+
+/** Integer dot (i32x4 partials) of the Q4_0 block at wb's nibbles (0..15) with the activations xl = x[0..16), xh = x[16..32) (relaxed build). */
+// @ts-ignore: decorator
+@inline function nibdot(wb: usize, xl: v128, xh: v128, m: v128): v128 {
+  const q = v128.load(wb, 2);
+  const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(xl, v128.and(q, m)), i16x8.relaxed_dot_i8x16_i7x16_s(xh, v128.and(i16x8.shr_u(q, 4), m)));
+  return i32x4.extadd_pairwise_i16x8_s(p);
+}
+
 // ---------------------------------------------------------------- n > 1: register tiles
 
 /** Lane j (< J) of a to out + j * os. */
@@ -929,6 +971,11 @@ const TILES16_MIN_N_Q4: i32 = 4;
     if (qt == Q8_0) {
       for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q8dot4x1(xq, w + <usize>r * ws, qs, nb));
       for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q8dot4x1(xq, w + <usize>r * ws, 0, nb), 0));
+      return;
+    }
+    if (ASC_FEATURE_RELAXED_SIMD) {
+      for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q4rdot4x1(xq, w + <usize>r * ws, qs, nb));
+      for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q4rdot4x1(xq, w + <usize>r * ws, 0, nb), 0));
       return;
     }
     for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4x1(qt, xq, w + <usize>r * ws, qs, nb));
