@@ -1,11 +1,16 @@
 // `npm run bench`: the fixed benchmark set. Generates (once, into $PANGU_BENCH_DIR) random models
-// shaped like Pangu Pro MoE and Pangu Embedded scaled down, converts them to Q8_0 GGUF, measures the
+// shaped like Pangu Pro MoE and Pangu Embedded scaled down, converts them to GGUF (Q8_0, or --type), measures the
 // machine's memory bandwidth, then runs `pangu bench --json` on each in its own process. With
 // --llama DIR (a llama.cpp build directory holding bin/llama-bench) it alternates our runs with
 // llama-bench on the same file (for the MoE, on a qwen2moe twin of the same shapes) and reports
 // the ratios of the medians.
 //
 //   npm run bench -- [--llama /tmp/llama.cpp/build] [--reps 3] [--threads 2] [-p 128] [-n 64] [--json FILE]
+//     [--type q8_0|q4_0] [--variant simd|relaxed]
+//
+// --type: the GGUF weight type of every model (default Q8_0). --variant relaxed: our runs on the
+// relaxed-SIMD kernels, which Node 22 and later pick by themselves (Node 20 needs a V8 flag, which
+// the bench then passes).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -13,6 +18,8 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureBandwidth, type Bandwidth } from './bandwidth.js';
+import { relaxedSimdSupported } from '../src/kernels/wasm.js';
+import type { ConvertType } from '../src/models/convert.js';
 import { BENCH_DIR, BENCH_MODELS, ensureGguf } from './models.js';
 import { writeQwen2MoeTwin } from './qwen2moe.js';
 
@@ -31,10 +38,19 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-function ours(file: string, threads: number, p: number, n: number): Sample {
-  // The command as a user runs it (its #! line sets Node's flags).
-  const r = spawnSync(path.join(REPO, 'bin', 'pangu.js'), ['bench', '--model', file, '--threads', String(threads),
-    '-p', String(p), '-n', String(n), '--reps', '1', '--json'], { encoding: 'utf8', maxBuffer: 1 << 26 });
+/** Node's flags on bin/pangu.js's #! line. */
+const SHEBANG_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
+const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
+
+function ours(file: string, threads: number, p: number, n: number, variant: 'simd' | 'relaxed'): Sample {
+  const bin = path.join(REPO, 'bin', 'pangu.js');
+  const args = ['bench', '--model', file, '--threads', String(threads), '-p', String(p), '-n', String(n), '--reps', '1', '--json'];
+  const options = { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, PANGU_KERNELS_VARIANT: variant } } as const;
+  // The command as a user runs it (its #! line sets Node's flags); for relaxed SIMD on a Node that
+  // keeps it behind a flag, the same flags plus that one.
+  const r = variant === 'relaxed' && relaxedNeedsFlag()
+    ? spawnSync(process.execPath, [...SHEBANG_FLAGS, RELAXED_FLAG, bin, ...args], options)
+    : spawnSync(bin, args, options);
   if (r.status !== 0) throw new Error(`pangu bench failed on ${file}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Sample;
 }
@@ -55,14 +71,22 @@ function llama(bin: string, file: string, threads: number, p: number, n: number)
   };
 }
 
+function relaxedNeedsFlag(): boolean {
+  return spawnSync(process.execPath, [RELAXED_FLAG, '-e', '0']).status === 0 && !relaxedSimdSupported();
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
     options: {
       llama: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' },
       prompt: { type: 'string', short: 'p' }, gen: { type: 'string', short: 'n' }, json: { type: 'string' },
+      type: { type: 'string' }, variant: { type: 'string' },
     },
   });
+  const type = (values.type ?? 'q8_0') as ConvertType, variant = values.variant ?? 'simd';
+  if (type !== 'q8_0' && type !== 'q4_0') throw new Error(`--type must be q8_0 or q4_0, got ${type}`);
+  if (variant !== 'simd' && variant !== 'relaxed') throw new Error(`--variant must be simd or relaxed, got ${variant}`);
   const reps = Number(values.reps ?? 3), threads = Number(values.threads ?? Math.min(2, os.availableParallelism()));
   const p = Number(values.prompt ?? 128), n = Number(values.gen ?? 64);
   const llamaBench = values.llama ? path.join(values.llama, 'bin', 'llama-bench') : undefined;
@@ -74,20 +98,20 @@ async function main(): Promise<void> {
 
   const results = [];
   for (const m of BENCH_MODELS) {
-    const file = ensureGguf(m, 'q8_0');
+    const file = ensureGguf(m, type);
     let peer = file;
     if (llamaBench && m.config['model_type'] === 'PanguProMoE') {
-      peer = path.join(BENCH_DIR, `${m.name}.qwen2moe-twin.q8_0.gguf`);
+      peer = path.join(BENCH_DIR, `${m.name}.qwen2moe-twin.${type}.gguf`);
       if (!fs.existsSync(peer) || fs.statSync(peer).mtimeMs < fs.statSync(file).mtimeMs) writeQwen2MoeTwin(file, peer);
     }
     const a: Sample[] = [], b: Sample[] = [];
     for (let r = 0; r < reps; r++) {
-      a.push(ours(file, threads, p, n));
+      a.push(ours(file, threads, p, n, variant));
       if (llamaBench) b.push(llama(llamaBench, peer, threads, p, n));
     }
     const last = a.at(-1)!;
     const row = {
-      model: m.name, description: m.description, threads, reps,
+      model: m.name, description: m.description, type, variant, threads, reps,
       weight_bytes: last.weight_bytes, weight_bytes_per_token: last.weight_bytes_per_token,
       kv_cache_bytes: last.kv_cache_bytes, peak_rss_bytes: median(a.map((s) => s.peak_rss_bytes!)),
       ours: {
@@ -108,7 +132,7 @@ async function main(): Promise<void> {
     results.push(row);
     const mb = (x: number) => `${(x / 1e6).toFixed(0)} MB`;
     process.stdout.write(`${m.name}: ${m.description}\n`);
-    process.stdout.write(`  weights ${mb(row.weight_bytes!)} Q8_0, ${mb(row.weight_bytes_per_token!)} read per generated token; peak RSS ${mb(row.peak_rss_bytes)} (KV cache ${mb(row.kv_cache_bytes!)})\n`);
+    process.stdout.write(`  weights ${mb(row.weight_bytes!)} ${type.toUpperCase()} (${variant} kernels), ${mb(row.weight_bytes_per_token!)} read per generated token; peak RSS ${mb(row.peak_rss_bytes)} (KV cache ${mb(row.kv_cache_bytes!)})\n`);
     process.stdout.write(`  pangu-ts   prompt ${row.ours.prompt_tokens_per_s.toFixed(1)} tok/s   generation ${row.ours.gen_tokens_per_s.toFixed(2)} tok/s = ${row.gen_gb_s.toFixed(1)} GB/s, ${(100 * row.of_bandwidth).toFixed(0)}% of the measured bandwidth\n`);
     process.stdout.write(`             first ${n} tokens after load (V8 still optimising): ${row.ours.gen_cold_tokens_per_s.toFixed(2)} tok/s\n`);
     process.stdout.write(`             ${row.ours.gen_jobs_per_token.toFixed(0)} thread jobs per token; main thread waiting ${(100 * row.ours.gen_wait_fraction).toFixed(0)}%, alone ${(100 * row.ours.gen_serial_fraction).toFixed(0)}% of generation\n`);
@@ -119,7 +143,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write('\n');
   }
-  const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`, node: process.version, bandwidth: bw, prompt_tokens: p, gen_tokens: n, results };
+  const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`, node: process.version, type, variant, bandwidth: bw, prompt_tokens: p, gen_tokens: n, results };
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(JSON.stringify(report) + '\n');
 }

@@ -3,7 +3,7 @@
 // DRAM), optionally next to another build of the kernels in the same run.
 //
 //   node dist/bench/kernels/qmatmul.js [--cpu] [--quick] [--variant simd|relaxed] [--base DIR]
-//     [--types q8_0,q4_0] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
+//     [--types q8_0,q4_0,q4_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
 //     [--shapes ROWSxIN,...] [--n N,...]
 //
 // --base DIR also loads DIR/kernels-<variant>.wasm (e.g. a copy of an older
@@ -48,7 +48,7 @@ if (baseDir !== undefined) {
 builds.push({ name: 'new', k: new Kernels(module, memory, chosen) });
 const arena = new Arena(memory);
 
-type QType = 'q8_0' | 'q4_0';
+type QType = 'q8_0' | 'q4_0' | 'q4_k';
 
 
 const lines: string[] = [];
@@ -64,7 +64,8 @@ function report(kernel: string, shape: string, unit: string, vals: number[]): vo
   console.error(line);
 }
 
-const types = (['q8_0', 'q4_0'] as QType[]).filter((t) => onlyTypes === undefined || onlyTypes.includes(t));
+// q4_k only when asked for (--types): it has no scratch path for n > 1.
+const types = (['q8_0', 'q4_0', 'q4_k'] as QType[]).filter((t) => (onlyTypes === undefined ? t !== 'q4_k' : onlyTypes.includes(t)));
 for (const type of types) {
   // matvec from DRAM
   if (!skipMatvec) {

@@ -92,12 +92,78 @@ const Q8_0_BYTES: usize = 34;
 }
 
 /**
+ * Integer dot (i32x4 partials) of 32 nibbles (0..15; lo = elements 0..15, hi
+ * = 16..31, as u8x16) with the Q8_0 activation block at x, relaxed build:
+ * 8-bit dots (vpmaddubsw) with the nibbles as the 7-bit operand, so the
+ * result does not depend on the engine.
+ */
+// @ts-ignore: decorator
+@inline function nib_dot32(lo: v128, hi: v128, x: usize): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
+    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 2), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 18), hi)));
+}
+
+/**
+ * acc + one Q4_K super-block of the weight row at wb against the eight Q8_0
+ * activation blocks at xb (relaxed build): the integer dots of four
+ * sub-blocks reduced together (hsum4_i32), then scaled by d * sc_s * d_x(s)
+ * in one f32x4, the 6-bit scales unpacked four at a time; dxA / dxB are
+ * d_x of blocks 0..3 / 4..7, xsA / xsB the activation side of the mins.
+ */
+// @ts-ignore: decorator
+@inline function q4k_rsuper(wb: usize, xb: usize, dxA: v128, dxB: v128, xsA: v128, xsB: v128, acc: v128): v128 {
+  const m = i8x16.splat(0x0f);
+  const d = f32x4.splat(f16_to_f32(load<u16>(wb)));
+  const b = load<u32>(wb, 4), c = load<u32>(wb, 12);
+  // scales 0..3: b & 63; 4..7: (c & 15) | (b >> 6) << 4 (get_scale_min_k4)
+  const scA = f32x4.mul(f32x4.mul(bytes_f32x4(b & 0x3f3f3f3f), dxA), d);
+  const scB = f32x4.mul(f32x4.mul(bytes_f32x4((c & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4)), dxB), d);
+  // chunk k (32 bytes at 16 + 32k): sub-block 2k in the low nibbles, 2k + 1 in the high ones
+  let qa = v128.load(wb, 16), qb = v128.load(wb, 32);
+  const p0 = nib_dot32(v128.and(qa, m), v128.and(qb, m), xb);
+  const p1 = nib_dot32(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + Q8_0_BYTES);
+  qa = v128.load(wb, 48); qb = v128.load(wb, 64);
+  const p2 = nib_dot32(v128.and(qa, m), v128.and(qb, m), xb + 2 * Q8_0_BYTES);
+  const p3 = nib_dot32(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 3 * Q8_0_BYTES);
+  acc = fmadd(f32x4.convert_i32x4_s(hsum4_i32(p0, p1, p2, p3)), scA, acc);
+  qa = v128.load(wb, 80); qb = v128.load(wb, 96);
+  const p4 = nib_dot32(v128.and(qa, m), v128.and(qb, m), xb + 4 * Q8_0_BYTES);
+  const p5 = nib_dot32(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 5 * Q8_0_BYTES);
+  qa = v128.load(wb, 112); qb = v128.load(wb, 128);
+  const p6 = nib_dot32(v128.and(qa, m), v128.and(qb, m), xb + 6 * Q8_0_BYTES);
+  const p7 = nib_dot32(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shr_u(qb, 4), m), xb + 7 * Q8_0_BYTES);
+  acc = fmadd(f32x4.convert_i32x4_s(hsum4_i32(p4, p5, p6, p7)), scB, acc);
+  return min_term(wb, xsA, xsB, acc);
+}
+
+/** q4k_dot4 of the relaxed build: super-block by super-block, row by row (q4k_rsuper). */
+// @ts-ignore: decorator
+@inline function q4k_rdot4(xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let wb = w;
+  let xb = xq;
+  for (let sb = 0; sb < nsb; sb++) {
+    const xsA = dx_sums4(xb), xsB = dx_sums4(xb + 4 * Q8_0_BYTES);
+    const dxA = dx4(xb), dxB = dx4(xb + 4 * Q8_0_BYTES);
+    a0 = q4k_rsuper(wb, xb, dxA, dxB, xsA, xsB, a0);
+    if (nr > 1) a1 = q4k_rsuper(wb + ws, xb, dxA, dxB, xsA, xsB, a1);
+    if (nr > 2) a2 = q4k_rsuper(wb + 2 * ws, xb, dxA, dxB, xsA, xsB, a2);
+    if (nr > 3) a3 = q4k_rsuper(wb + 3 * ws, xb, dxA, dxB, xsA, xsB, a3);
+    wb += Q4_K_BYTES;
+    xb += 8 * Q8_0_BYTES;
+  }
+  return hsum4(a0, a1, a2, a3);
+}
+
+/**
  * One Q8_0 activation row xq against `nr` (1..4) Q4_K weight rows (w + i*ws),
  * sub-block by sub-block: each activation block is split into even / odd
- * halves once and used by all rows; per-row scales are scalars.
+ * halves once and used by all rows; per-row scales are scalars. (The relaxed
+ * build runs q4k_rdot4.)
  */
 // @ts-ignore: decorator
 @inline export function q4k_dot4(xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return q4k_rdot4(xq, w, ws, nsb, nr);
   let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
   let wb = w;
   let xb = xq;
