@@ -140,6 +140,20 @@ const Q4_0_BYTES: usize = 18;
 }
 
 /**
+ * acc + f32(d) * (d_x * d_w) for one block of four weight rows: d = their
+ * exact integer block dots, d_x the f16 at xb, d_w the f16 at wb + i*ws.
+ */
+// @ts-ignore: decorator
+@inline function add_scaled4(acc: v128, d: v128, xb: usize, wb: usize, ws: usize): v128 {
+  let h = i16x8.replace_lane(i32x4.splat(0), 0, load<i16>(wb));
+  h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
+  h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
+  h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
+  const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
+  return fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h))), acc);
+}
+
+/**
  * Q8_0 matvec: one activation row against four weight rows (w + i*ws) as
  * [out_0, out_1, out_2, out_3]. Per block, the four rows' integer dots are
  * reduced together (hsum4_i32), converted once, and scaled by d_w * d_x with
@@ -150,7 +164,6 @@ const Q4_0_BYTES: usize = 18;
  */
 // @ts-ignore: decorator
 @inline function q8dot4x1(xq: usize, w: usize, ws: usize, nb: i32): v128 {
-  const z = i32x4.splat(0);
   let acc = f32x4.splat(0);
   let xb = xq;
   let wb = w;
@@ -158,12 +171,7 @@ const Q4_0_BYTES: usize = 18;
     const x0 = v128.load8x8_s(xb, 2), x1 = v128.load8x8_s(xb, 10), x2 = v128.load8x8_s(xb, 18), x3 = v128.load8x8_s(xb, 26);
     const d = hsum4_i32(wdot(Q8_0, wb, x0, x1, x2, x3), wdot(Q8_0, wb + ws, x0, x1, x2, x3),
       wdot(Q8_0, wb + 2 * ws, x0, x1, x2, x3), wdot(Q8_0, wb + 3 * ws, x0, x1, x2, x3));
-    let h = i16x8.replace_lane(z, 0, load<i16>(wb));
-    h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
-    h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
-    h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
-    const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
-    acc = fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h))), acc);
+    acc = add_scaled4(acc, d, xb, wb, ws);
     xb += Q8_0_BYTES;
     wb += Q8_0_BYTES;
   }
@@ -192,12 +200,7 @@ const Q4_0_BYTES: usize = 18;
     o = i32x4.add(o, i32x4.shuffle(o, o, 1, 0, 3, 2));
     const d = i32x4.sub(hsum4_i32(nibdot(wb, xl, xh, m), nibdot(wb + ws, xl, xh, m),
       nibdot(wb + 2 * ws, xl, xh, m), nibdot(wb + 3 * ws, xl, xh, m)), o);
-    let h = i16x8.replace_lane(z, 0, load<i16>(wb));
-    h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
-    h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
-    h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
-    const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
-    acc = fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h))), acc);
+    acc = add_scaled4(acc, d, xb, wb, ws);
     xb += Q8_0_BYTES;
     wb += Q4_0_BYTES;
   }
