@@ -42,13 +42,16 @@ function median(xs: number[]): number {
 const SHEBANG_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
 const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
 
-function ours(file: string, threads: number, p: number, n: number, variant: 'simd' | 'relaxed'): Sample {
+/** Our runs' kernel build; `flag`: Node needs RELAXED_FLAG for it (relaxed SIMD on Node 20). */
+interface KernelChoice { variant: 'simd' | 'relaxed'; flag: boolean }
+
+function ours(file: string, threads: number, p: number, n: number, { variant, flag }: KernelChoice): Sample {
   const bin = path.join(REPO, 'bin', 'pangu.js');
   const args = ['bench', '--model', file, '--threads', String(threads), '-p', String(p), '-n', String(n), '--reps', '1', '--json'];
   const options = { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, PANGU_KERNELS_VARIANT: variant } } as const;
   // The command as a user runs it (its #! line sets Node's flags); for relaxed SIMD on a Node that
   // keeps it behind a flag, the same flags plus that one.
-  const r = variant === 'relaxed' && relaxedNeedsFlag()
+  const r = flag
     ? spawnSync(process.execPath, [...SHEBANG_FLAGS, RELAXED_FLAG, bin, ...args], options)
     : spawnSync(bin, args, options);
   if (r.status !== 0) throw new Error(`pangu bench failed on ${file}: ${r.stderr}`);
@@ -71,10 +74,6 @@ function llama(bin: string, file: string, threads: number, p: number, n: number)
   };
 }
 
-function relaxedNeedsFlag(): boolean {
-  return spawnSync(process.execPath, [RELAXED_FLAG, '-e', '0']).status === 0 && !relaxedSimdSupported();
-}
-
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2),
@@ -87,6 +86,8 @@ async function main(): Promise<void> {
   const type = (values.type ?? 'q8_0') as ConvertType, variant = values.variant ?? 'simd';
   if (type !== 'q8_0' && type !== 'q4_0') throw new Error(`--type must be q8_0 or q4_0, got ${type}`);
   if (variant !== 'simd' && variant !== 'relaxed') throw new Error(`--variant must be simd or relaxed, got ${variant}`);
+  // Newer Node runs relaxed SIMD without the flag (and may not know it any more).
+  const kernels: KernelChoice = { variant, flag: variant === 'relaxed' && !relaxedSimdSupported() && spawnSync(process.execPath, [RELAXED_FLAG, '-e', '0']).status === 0 };
   const reps = Number(values.reps ?? 3), threads = Number(values.threads ?? Math.min(2, os.availableParallelism()));
   const p = Number(values.prompt ?? 128), n = Number(values.gen ?? 64);
   const llamaBench = values.llama ? path.join(values.llama, 'bin', 'llama-bench') : undefined;
@@ -106,7 +107,7 @@ async function main(): Promise<void> {
     }
     const a: Sample[] = [], b: Sample[] = [];
     for (let r = 0; r < reps; r++) {
-      a.push(ours(file, threads, p, n, variant));
+      a.push(ours(file, threads, p, n, kernels));
       if (llamaBench) b.push(llama(llamaBench, peer, threads, p, n));
     }
     const last = a.at(-1)!;

@@ -113,6 +113,18 @@ export const TWO_POW_112: f32 = 5.192296858534828e33;
 
 // ---------------------------------------------------------------- arithmetic
 
+/**
+ * Integer dot (i32x4 partials) of 32 unsigned 4-bit values lo = elements
+ * 0..15, hi = 16..31 (u8x16, each 0..15) with 32 int8 xl = x[0..16), xh =
+ * x[16..32); relaxed build only: 8-bit dots (vpmaddubsw) with the 4-bit values
+ * as the 7-bit operand, so the result does not depend on the engine, added in
+ * i16 (at most 4 * 15 * 128 a lane) before widening.
+ */
+// @ts-ignore: decorator
+@inline export function dot_u4x32(xl: v128, xh: v128, lo: v128, hi: v128): v128 {
+  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(xl, lo), i16x8.relaxed_dot_i8x16_i7x16_s(xh, hi)));
+}
+
 /** a * b + c; fused when built with relaxed SIMD, else separate mul + add. */
 // @ts-ignore: decorator
 @inline export function fmadd(a: v128, b: v128, c: v128): v128 {

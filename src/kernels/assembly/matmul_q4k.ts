@@ -8,7 +8,7 @@
 // unlike llama.cpp's Q8_K; per sub-block s:
 //   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum4, hsum4_i32 } from "./common";
+import { dot_u4x32, f16_to_f32, f16x4_to_f32x4, fmadd, hsum4, hsum4_i32 } from "./common";
 
 const Q4_K_BYTES: usize = 144;
 const Q8_0_BYTES: usize = 34;
@@ -91,16 +91,10 @@ const Q8_0_BYTES: usize = 34;
   return f32x4.mul(dx4(xb), f32x4.convert_i32x4_s(hsum4_i32(xsum(xb), xsum(xb + Q8_0_BYTES), xsum(xb + 2 * Q8_0_BYTES), xsum(xb + 3 * Q8_0_BYTES))));
 }
 
-/**
- * Integer dot (i32x4 partials) of 32 nibbles (0..15; lo = elements 0..15, hi
- * = 16..31, as u8x16) with the Q8_0 activation block at x, relaxed build:
- * 8-bit dots (vpmaddubsw) with the nibbles as the 7-bit operand, so the
- * result does not depend on the engine.
- */
+/** dot_u4x32 of 32 nibbles (lo = elements 0..15, hi = 16..31) with the Q8_0 activation block at x (relaxed build). */
 // @ts-ignore: decorator
 @inline function nib_dot32(lo: v128, hi: v128, x: usize): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(
-    i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 2), lo), i16x8.relaxed_dot_i8x16_i7x16_s(v128.load(x, 18), hi)));
+  return dot_u4x32(v128.load(x, 2), v128.load(x, 18), lo, hi);
 }
 
 /**

@@ -24,7 +24,7 @@
 // the repack; the relaxed build runs Q4_0 on the raw nibbles with 8-bit dots);
 // small n uses the quad tiles (q8tile_packed / q4tile_packed).
 
-import { f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
+import { dot_u4x32, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
 
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
@@ -211,8 +211,7 @@ const Q4_0_BYTES: usize = 18;
 // @ts-ignore: decorator
 @inline function nibdot(wb: usize, xl: v128, xh: v128, m: v128): v128 {
   const q = v128.load(wb, 2);
-  const p = i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(xl, v128.and(q, m)), i16x8.relaxed_dot_i8x16_i7x16_s(xh, v128.and(i16x8.shr_u(q, 4), m)));
-  return i32x4.extadd_pairwise_i16x8_s(p);
+  return dot_u4x32(xl, xh, v128.and(q, m), v128.and(i16x8.shr_u(q, 4), m));
 }
 
 // ---------------------------------------------------------------- n > 1: register tiles
