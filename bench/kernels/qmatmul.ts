@@ -1,9 +1,9 @@
-// Single-thread Q8_0 / Q4_0 integer-path figures: matmul GFLOP/s for n = 16
+// Single-thread Q8_0 / Q4_0 / K-quant integer-path figures: matmul GFLOP/s for n = 16
 // and 64 activation rows (prompt processing) and matvec GB/s (n = 1, from
 // DRAM), optionally next to another build of the kernels in the same run.
 //
 //   node dist/bench/kernels/qmatmul.js [--cpu] [--quick] [--variant simd|relaxed] [--base DIR]
-//     [--types q8_0,q4_0,q4_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
+//     [--types q8_0,q4_0,q4_k,q5_k,q6_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
 //     [--shapes ROWSxIN,...] [--n N,...]
 //
 // --base DIR also loads DIR/kernels-<variant>.wasm (e.g. a copy of an older
@@ -48,7 +48,7 @@ if (baseDir !== undefined) {
 builds.push({ name: 'new', k: new Kernels(module, memory, chosen) });
 const arena = new Arena(memory);
 
-type QType = 'q8_0' | 'q4_0' | 'q4_k';
+type QType = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
 
 
 const lines: string[] = [];
@@ -64,8 +64,8 @@ function report(kernel: string, shape: string, unit: string, vals: number[]): vo
   console.error(line);
 }
 
-// q4_k only when asked for (--types): it has no scratch path for n > 1.
-const types = (['q8_0', 'q4_0', 'q4_k'] as QType[]).filter((t) => (onlyTypes === undefined ? t !== 'q4_k' : onlyTypes.includes(t)));
+// The K-quants only when asked for (--types q4_k,q5_k,q6_k).
+const types = (['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as QType[]).filter((t) => (onlyTypes === undefined ? !t.endsWith('_k') : onlyTypes.includes(t)));
 for (const type of types) {
   // matvec from DRAM
   if (!skipMatvec) {

@@ -70,13 +70,13 @@ export interface KernelExports {
   float_matmul_scratch_bytes(n: number, inDim: number): number;
   matmul_f16(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   /** xq: Q8_0-quantized activations [n][inDim/32 blocks]. */
-  // scratch: 0 or qmatmul_scratch_bytes(n, inDim) bytes, 16-aligned, one per thread (faster n > 1)
+  // scratch (all five): 0 or qmatmul_scratch_bytes(n, inDim) bytes, 16-aligned, one per thread (faster n > 1)
   matmul_q8_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   matmul_q4_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   qmatmul_scratch_bytes(n: number, inDim: number): number;
-  matmul_q4_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
-  matmul_q5_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
-  matmul_q6_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
+  matmul_q4_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  matmul_q5_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  matmul_q6_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   /** x: f32 activations; weights dequantized on the fly. */
   matmul_q8_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   matmul_q4_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
@@ -392,10 +392,11 @@ export class Kernels {
    * For 'f32' / 'bf16' / 'f16' W, x is f32. For 'q8_0' / 'q4_0' / 'q4_k' / 'q5_k' / 'q6_k' W,
    * x is the activations already quantized with quantizeQ8_0 ([n][inDim/32]
    * Q8_0 blocks): the llama.cpp integer path.
-   * scratch (optional; q8_0 / q4_0: qmatmulScratchBytes(n, inDim) bytes,
-   * bf16: floatMatmulScratchBytes(n, inDim); ignored by the other types):
+   * scratch (optional; the quantized types: qmatmulScratchBytes(n, inDim) bytes,
+   * bf16: floatMatmulScratchBytes(n, inDim); ignored by f32 / f16):
    * 16-aligned, not shared with another thread; with it, n > 1 runs faster
-   * (same results).
+   * (q8_0, bf16: the same results; q4_0, K-quants: their own rounding, see
+   * src/kernels/README.md).
    */
   matmul(type: WeightType, out: number, x: number, w: number, n: number, inDim: number, rows: number, r0 = 0, r1 = rows, scratch = 0): void {
     checkDim('matmul', 'n', n);
@@ -419,18 +420,18 @@ export class Kernels {
         return e.matmul_q4_0(out, x, w, n, inDim, rows, r0, r1, scratch);
       case 'q4_k':
         checkBlocks('matmul q4_k', inDim, QK_K);
-        return e.matmul_q4_k(out, x, w, n, inDim, rows, r0, r1);
+        return e.matmul_q4_k(out, x, w, n, inDim, rows, r0, r1, scratch);
       case 'q5_k':
         checkBlocks('matmul q5_k', inDim, QK_K);
-        return e.matmul_q5_k(out, x, w, n, inDim, rows, r0, r1);
+        return e.matmul_q5_k(out, x, w, n, inDim, rows, r0, r1, scratch);
       case 'q6_k':
         checkBlocks('matmul q6_k', inDim, QK_K);
-        return e.matmul_q6_k(out, x, w, n, inDim, rows, r0, r1);
+        return e.matmul_q6_k(out, x, w, n, inDim, rows, r0, r1, scratch);
     }
   }
 
   /** Quantized W with f32 activations x[n][inDim] (dequantize on the fly; slower, no activation rounding). */
-  /** Bytes of the optional per-thread scratch of matmul('q8_0' | 'q4_0', ..., scratch) for n activation rows (0 for n = 1). */
+  /** Bytes of the optional per-thread scratch of matmul(quantized type, ..., scratch) for n activation rows (0 for n = 1). */
   qmatmulScratchBytes(n: number, inDim: number): number {
     checkDim('qmatmulScratchBytes', 'n', n);
     checkBlocks('qmatmulScratchBytes', inDim, QK);

@@ -32,7 +32,11 @@ const quantShapes: Shape[] = [
   // and (81 x 6400) two activation chunks
   [8, 64, 16], [12, 96, 37], [13, 256, 20], [4, 160, 35], [81, 6400, 18],
 ];
-const q4kShapes: Shape[] = [[1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3]];
+// n >= 3 with scratch: the 16 x 2 tiles as for q8_0 / q4_0 above
+const q4kShapes: Shape[] = [
+  [1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3], [3, 256, 17],
+  [4, 256, 5], [8, 256, 16], [12, 512, 37], [13, 256, 20], [81, 6400, 18],
+];
 const kShapes: Shape[] = [...q4kShapes, [1, 1024, 8], [1, 512, 3], [9, 512, 6]];
 
 /** Random K-quant super-blocks: random bytes with the f16 scales (at dOffsets) set to modest finite values. */
@@ -158,8 +162,8 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
         const xdeq = ref.dequantizeQ8_0(xqBytes, n * inDim);
         const err = maxRelErr(arena.f32(op, n * rows), want, absDot(xdeq, w.deq, n, inDim, rows));
         assert.ok(err <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows}: rel err ${err}`);
-        if (type === 'q8_0' || type === 'q4_0') {
-          // the optional scratch changes the speed only
+        {
+          // the optional scratch changes the speed (and for all but q8_0 the rounding) only
           const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
           const op2 = arena.alloc(n * rows * 4);
           arena.u8(sp, k.qmatmulScratchBytes(n, inDim)).fill(0xff);
@@ -253,8 +257,8 @@ describe('matmul row-range splitting', () => {
         const cuts = [0, 1, 6, 11, 12, 19, 23];
         for (let i = 0; i + 1 < cuts.length; i++) k.matmul(type, split, xp, wp, n, inDim, rows, cuts[i], cuts[i + 1]);
         assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `${type} n=${n}`);
-        if (type === 'q8_0' || type === 'q4_0') {
-          // with the optional scratch (Q8_0: the same results as without; Q4_0 n > 1: its own rounding)
+        if (type.startsWith('q')) {
+          // with the optional scratch (Q8_0: the same results as without; the others n > 1: their own rounding)
           const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
           k.matmul(type, one, xp, wp, n, inDim, rows, 0, rows, sp);
           arena.f32(split, n * rows).fill(0);
@@ -295,7 +299,7 @@ describe('matmul row-range splitting', () => {
     });
   }
 
-  for (const type of ['q8_0', 'q4_0'] as const) {
+  for (const type of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
     it(`${type} with scratch: an activation row's outputs do not depend on n (tile choice, chunks)`, () => {
       const r = rng(41);
       const inDim = 256;
@@ -314,8 +318,10 @@ describe('matmul row-range splitting', () => {
       const xb = (inDim / 32) * 34;
       // q8_0: a row alone (the matvec) too; q4_0's matvec rounds like the tiles in the relaxed build
       // (8-bit dots), the simd build's keeps 4-lane partial sums.
-      const parts: (readonly [number, number])[] = [[0, 2], [2, 3], [5, 4], [9, 4], [0, 8], [3, 10]];
-      if (type === 'q8_0' || k.variant === 'relaxed') parts.push([0, 1], [6, 1], [12, 1]);
+      // The K-quants take the tiles from n = 3 on.
+      const parts: (readonly [number, number])[] = [[2, 3], [5, 4], [9, 4], [0, 8], [3, 10]];
+      if (!type.endsWith('_k')) parts.push([0, 2]);
+      if (type === 'q8_0' || (type === 'q4_0' && k.variant === 'relaxed')) parts.push([0, 1], [6, 1], [12, 1]);
       for (const [j0, m] of parts) {
         const part = arena.alloc(m * rows * 4);
         k.matmul(type, part, xq + j0 * xb, wp, m, inDim, rows, 0, rows, sp);

@@ -5,6 +5,7 @@
 // K is a compile-time constant at each call, so every export inlines its own type's dot.
 
 import { hsum, store_quarters } from "./common";
+import { qtiles16, x16Chunk } from "./matmul_quant";
 import { q4k_dot4, q4k_sb_f32 } from "./matmul_q4k";
 import { q5k_dot4, q5k_sb_f32, q6k_dot4, q6k_sb_f32 } from "./matmul_q56k";
 
@@ -12,6 +13,9 @@ const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
 const Q6_K: i32 = 6;
 const Q8_0_BYTES: usize = 34;
+
+/** Smallest n that takes the tiles (with a scratch): below it the weight repack costs more than it saves. */
+const TILES16_MIN_N_K: i32 = 3;
 
 /** Bytes per 256-value super-block of type K. */
 // @ts-ignore: decorator
@@ -26,7 +30,7 @@ const Q8_0_BYTES: usize = 34;
 }
 
 // @ts-ignore: decorator
-@inline function kquant_matmul(K: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
+@inline function kquant_matmul(K: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
   const nsb = inDim >> 8;
   const ws = <usize>nsb * superblock_bytes(K); // W row stride
   const xs = <usize>nsb * 8 * Q8_0_BYTES; //       xq row stride
@@ -37,6 +41,12 @@ const Q8_0_BYTES: usize = 34;
     const qs = <usize>q * ws;
     for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, dot4(K, xq, w + <usize>r * ws, qs, nsb, 4));
     for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(dot4(K, xq, w + <usize>r * ws, ws, nsb, 1), 0));
+    return;
+  }
+  if (scratch != 0 && n >= TILES16_MIN_N_K) {
+    // 16 x 2 tiles on the rows repacked to 32-value blocks (see tiles16.ts)
+    const jt = x16Chunk(n, nsb << 3);
+    for (let j0 = 0; j0 < n; j0 += jt) qtiles16(K, out, os, xq, xs, w, ws, nsb << 3, r0, r1, j0, min<i32>(n, j0 + jt), scratch);
     return;
   }
   const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
@@ -56,16 +66,16 @@ const Q8_0_BYTES: usize = 34;
   }
 }
 
-export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  kquant_matmul(Q4_K, out, xq, w, n, inDim, rows, r0, r1);
+export function matmul_q4_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  kquant_matmul(Q4_K, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
-export function matmul_q5_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  kquant_matmul(Q5_K, out, xq, w, n, inDim, rows, r0, r1);
+export function matmul_q5_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  kquant_matmul(Q5_K, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
-export function matmul_q6_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32): void {
-  kquant_matmul(Q6_K, out, xq, w, n, inDim, rows, r0, r1);
+export function matmul_q6_k(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  kquant_matmul(Q6_K, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 /** acc + the f32 dot of 256 activations at xb with the super-block of type K at wb. */

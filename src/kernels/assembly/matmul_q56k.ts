@@ -36,7 +36,7 @@ const Q8_0_BYTES: usize = 34;
 
 /** 5-bit levels of 16 values of sub-block s: nibble of ql (low for even s) | bit s of qh << 4. */
 // @ts-ignore: decorator
-@inline function q5_levels(ql: v128, qh: v128, s: i32): v128 {
+@inline export function q5_levels(ql: v128, qh: v128, s: i32): v128 {
   // i16 shifts (native on x86, unlike i8 ones); the byte masks drop what crosses between bytes
   const nib = v128.and(i16x8.shr_u(ql, <u32>((s & 1) << 2)), i8x16.splat(0x0f));
   const hb = i16x8.shl(v128.and(i16x8.shr_u(qh, <u32>s), i8x16.splat(0x01)), 4);
@@ -91,7 +91,7 @@ const Q8_0_BYTES: usize = 34;
 
 /** 6-bit levels (0..63) of 16 values of quarter k: nibble of ql (low for k < 2) | bits 2k, 2k+1 of qh << 4. */
 // @ts-ignore: decorator
-@inline function q6_levels(ql: v128, qh: v128, k: i32): v128 {
+@inline export function q6_levels(ql: v128, qh: v128, k: i32): v128 {
   const nib = v128.and(i16x8.shr_u(ql, <u32>((k >> 1) << 2)), i8x16.splat(0x0f));
   const hb = v128.and(i16x8.shl(i16x8.shr_u(qh, <u32>(k << 1)), 4), i8x16.splat(0x30));
   return v128.or(nib, hb);

@@ -25,12 +25,20 @@
 // small n uses the quad tiles (q8tile_packed / q4tile_packed).
 
 import { dot_u4x32, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
+import { kquant_repack16 } from "./repack_kquant";
+import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK, x16_repack, x8_repack, XQ_BLOCK, XQ8_BLOCK, XQM_BLOCK } from "./tiles16";
 
+// weight types (the K-quants' numbers as in matmul_kquant.ts)
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
+const Q4_K: i32 = 4;
+const Q5_K: i32 = 5;
 
 const Q8_0_BYTES: usize = 34;
 const Q4_0_BYTES: usize = 18;
+const Q4_K_BYTES: usize = 144;
+const Q5_K_BYTES: usize = 176;
+const Q6_K_BYTES: usize = 210;
 
 /** Bytes per 32-element weight block. */
 // @ts-ignore: decorator
@@ -515,52 +523,6 @@ const QUAD_BLOCK4: usize = 288;
 
 // ---------------------------------------------------------------- n > 1: 16 x 2 tiles, i16 repack of both sides
 
-/** Bytes per block of a repacked quad of activation rows: f32 d_x[4], then i16 x[4][32]. */
-const XQ_BLOCK: usize = 272;
-/** Bytes per block of 16 repacked weight rows (wg_repack with G = 4): f32 d_w[16], then 16 pairs x (4 groups x 4 rows x i16[2]). */
-const W16_BLOCK: usize = 1088;
-
-/**
- * Repacks activation rows [j0, j1) (padded with zero rows to a multiple of
- * four) into quads at sx, sign-extended to i16: per quad nb blocks of
- * XQ_BLOCK bytes { f32 d_x[4]; i16 x[4][32] }.
- */
-// @ts-ignore: decorator
-@inline function x16_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
-  const qs = <usize>nb * XQ_BLOCK;
-  const jend = j0 + ((j1 - j0 + 3) & ~3);
-  const z = i32x4.splat(0);
-  for (let j = j0; j < jend; j++) {
-    const l = <usize>((j - j0) & 3);
-    let d = sx + <usize>((j - j0) >> 2) * qs;
-    if (j < j1) {
-      let xr = xq + <usize>j * xs;
-      for (let b = 0; b < nb; b++) {
-        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
-        const v0 = v128.load(xr, 2);
-        const v1 = v128.load(xr, 18);
-        const e = d + (l << 6);
-        v128.store(e, i16x8.extend_low_i8x16_s(v0), 16);
-        v128.store(e, i16x8.extend_high_i8x16_s(v0), 32);
-        v128.store(e, i16x8.extend_low_i8x16_s(v1), 48);
-        v128.store(e, i16x8.extend_high_i8x16_s(v1), 64);
-        d += XQ_BLOCK;
-        xr += Q8_0_BYTES;
-      }
-    } else {
-      for (let b = 0; b < nb; b++) {
-        store<f32>(d + (l << 2), 0);
-        const e = d + (l << 6);
-        v128.store(e, z, 16);
-        v128.store(e, z, 32);
-        v128.store(e, z, 48);
-        v128.store(e, z, 64);
-        d += XQ_BLOCK;
-      }
-    }
-  }
-}
-
 /** Weight values 0..15 (hi = 0) or 16..31 (hi = 1) of the block at p as i8x16 (Q4_0: q - 8); zero when !valid. */
 // @ts-ignore: decorator
 @inline function wvals(qt: i32, p: usize, hi: i32, valid: bool): v128 {
@@ -568,20 +530,6 @@ const W16_BLOCK: usize = 1088;
   if (qt == Q8_0) return hi ? v128.load(p, 18) : v128.load(p, 2);
   const q = v128.load(p, 2);
   return i8x16.sub(hi ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(0x0f)), i8x16.splat(8));
-}
-
-/**
- * Four rows' i16x8 (4 element pairs each) transposed so that vector t holds
- * pair t of the four rows (i32 lanes = rows); stored at d + 32 * t.
- */
-// @ts-ignore: decorator
-@inline function pairs4_store(d: usize, st: usize, a: v128, b: v128, c: v128, e: v128): void {
-  const t0 = i32x4.shuffle(a, b, 0, 4, 1, 5), t1 = i32x4.shuffle(a, b, 2, 6, 3, 7);
-  const t2 = i32x4.shuffle(c, e, 0, 4, 1, 5), t3 = i32x4.shuffle(c, e, 2, 6, 3, 7);
-  v128.store(d, i64x2.shuffle(t0, t2, 0, 2));
-  v128.store(d + st, i64x2.shuffle(t0, t2, 1, 3));
-  v128.store(d + 2 * st, i64x2.shuffle(t1, t3, 0, 2));
-  v128.store(d + 3 * st, i64x2.shuffle(t1, t3, 1, 3));
 }
 
 /** The eight f16 scales of rows w + i * ws (i < rv, the others 0) as f32, stored at d. */
@@ -633,99 +581,19 @@ const W16_BLOCK: usize = 1088;
 }
 
 /**
- * 16 weight rows (wg_repack with G = 4 at sw) x activation rows l0, l0 + 1
- * of a quad (x16_repack at px). Each i32x4.dot_i16x8_s multiplies one
- * element pair of four weight rows (lanes) by the same pair of one
- * activation row (splat), so the lanes of an accumulator are already four
- * outputs: no horizontal sums. 8 i32 accumulators + 4 weight vectors + 1
- * splat fit the 15 xmm registers V8 allocates on x64. Per block each output
- * gets f32(int dot) * (d_w * d_x) added: the same rounding as q8tile /
- * q8tile_packed / q4tile_packed. Stores jv (<= 2) rows of rv (<= 16) outputs.
+ * Weight rows [r0, r1) against activation rows [j0, j1) by qtile16x2 tiles
+ * (qt: Q8_0, Q4_0 or a K-quant; scratch: qmatmul_scratch_bytes). The relaxed
+ * build runs Q4_0, Q4_K and Q5_K on the 8-bit layouts (R8).
  */
 // @ts-ignore: decorator
-@inline function qtile16x2(out: usize, os: usize, px: usize, l0: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
-  const z = i32x4.splat(0);
-  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f10 = f32x4.splat(0), f11 = f32x4.splat(0);
-  let f20 = f32x4.splat(0), f21 = f32x4.splat(0), f30 = f32x4.splat(0), f31 = f32x4.splat(0);
-  let p = px + (l0 << 2);
-  let q = sw;
-  for (let b = 0; b < nb; b++) {
-    let xp = p + 16 + 60 * l0; // p is at d_x[l0]; row l0's values at 16 + 64 * l0
-    let wp = q + 64;
-    // pair 0 starts the sums (no zeroing), pairs 1..15 add to them
-    const v0 = v128.load(wp), v1 = v128.load(wp, 16), v2 = v128.load(wp, 32), v3 = v128.load(wp, 48);
-    const y0 = v128.load32_splat(xp), y1 = v128.load32_splat(xp, 64);
-    let a00 = i32x4.dot_i16x8_s(v0, y0), a10 = i32x4.dot_i16x8_s(v1, y0), a20 = i32x4.dot_i16x8_s(v2, y0), a30 = i32x4.dot_i16x8_s(v3, y0);
-    let a01 = i32x4.dot_i16x8_s(v0, y1), a11 = i32x4.dot_i16x8_s(v1, y1), a21 = i32x4.dot_i16x8_s(v2, y1), a31 = i32x4.dot_i16x8_s(v3, y1);
-    xp += 4;
-    wp += 64;
-    for (let k = 1; k < 16; k++) {
-      const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-      let x = v128.load32_splat(xp);
-      a00 = i32x4.add(a00, i32x4.dot_i16x8_s(w0, x));
-      a10 = i32x4.add(a10, i32x4.dot_i16x8_s(w1, x));
-      a20 = i32x4.add(a20, i32x4.dot_i16x8_s(w2, x));
-      a30 = i32x4.add(a30, i32x4.dot_i16x8_s(w3, x));
-      x = v128.load32_splat(xp, 64);
-      a01 = i32x4.add(a01, i32x4.dot_i16x8_s(w0, x));
-      a11 = i32x4.add(a11, i32x4.dot_i16x8_s(w1, x));
-      a21 = i32x4.add(a21, i32x4.dot_i16x8_s(w2, x));
-      a31 = i32x4.add(a31, i32x4.dot_i16x8_s(w3, x));
-      xp += 4;
-      wp += 64;
-    }
-    let dx = v128.load32_splat(p);
-    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(v128.load(q), dx), f00);
-    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(v128.load(q, 16), dx), f10);
-    f20 = fmadd(f32x4.convert_i32x4_s(a20), f32x4.mul(v128.load(q, 32), dx), f20);
-    f30 = fmadd(f32x4.convert_i32x4_s(a30), f32x4.mul(v128.load(q, 48), dx), f30);
-    dx = v128.load32_splat(p, 4);
-    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(v128.load(q), dx), f01);
-    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(v128.load(q, 16), dx), f11);
-    f21 = fmadd(f32x4.convert_i32x4_s(a21), f32x4.mul(v128.load(q, 32), dx), f21);
-    f31 = fmadd(f32x4.convert_i32x4_s(a31), f32x4.mul(v128.load(q, 48), dx), f31);
-    p += XQ_BLOCK;
-    q += W16_BLOCK;
-  }
-  store_tile16x2(out, os, rv, jv, f00, f10, f20, f30, f01, f11, f21, f31);
-}
-
-/** Stores a 16 x 2 tile: rv (<= 16) outputs of jv (<= 2) activation rows, fR0 / fR1 the lanes of weight rows 4R..4R+3. */
-// @ts-ignore: decorator
-@inline function store_tile16x2(out: usize, os: usize, rv: i32, jv: i32, f00: v128, f10: v128, f20: v128, f30: v128,
-  f01: v128, f11: v128, f21: v128, f31: v128): void {
-  store_row8(out, rv, f00, f10);
-  if (rv > 8) store_row8(out + 32, rv - 8, f20, f30);
-  if (jv > 1) {
-    store_row8(out + os, rv, f01, f11);
-    if (rv > 8) store_row8(out + os + 32, rv - 8, f21, f31);
-  }
-}
-
-/** Stores min(rv, 8) outputs of one activation row: lanes of a (rows 0..3) then b (rows 4..7). */
-// @ts-ignore: decorator
-@inline function store_row8(o: usize, rv: i32, a: v128, b: v128): void {
-  if (rv >= 8) {
-    v128.store(o, a);
-    v128.store(o, b, 16);
-    return;
-  }
-  store<f32>(o, f32x4.extract_lane(a, 0));
-  if (rv > 1) store<f32>(o, f32x4.extract_lane(a, 1), 4);
-  if (rv > 2) store<f32>(o, f32x4.extract_lane(a, 2), 8);
-  if (rv > 3) store<f32>(o, f32x4.extract_lane(a, 3), 12);
-  if (rv > 4) store<f32>(o, f32x4.extract_lane(b, 0), 16);
-  if (rv > 5) store<f32>(o, f32x4.extract_lane(b, 1), 20);
-  if (rv > 6) store<f32>(o, f32x4.extract_lane(b, 2), 24);
-}
-
-/** Weight rows [r0, r1) against activation rows [j0, j1) by qtile16x2 tiles (Q8_0 or Q4_0; scratch: qmatmul_scratch_bytes). */
-// @ts-ignore: decorator
-@inline function qtiles16(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+@inline export function qtiles16(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
+  const MINS = qt == Q4_K || qt == Q5_K;
+  const R8 = ASC_FEATURE_RELAXED_SIMD && (qt == Q4_0 || MINS);
   const sw = scratch;
-  const sx = scratch + <usize>nb * W16_BLOCK;
-  const qs = <usize>nb * XQ_BLOCK;
-  x16_repack(sx, xq, xs, nb, j0, j1);
+  const sx = scratch + <usize>nb * (R8 ? (MINS ? W8M_BLOCK : W8_BLOCK) : MINS ? W16M_BLOCK : W16_BLOCK);
+  const qs = <usize>nb * (R8 ? XQ8_BLOCK : MINS ? XQM_BLOCK : XQ_BLOCK);
+  if (R8) x8_repack(MINS, sx, xq, xs, nb, j0, j1);
+  else x16_repack(MINS, sx, xq, xs, nb, j0, j1);
   // While a weight tile is in use, the next one's cache lines are touched a
   // few per activation quad (wasm has no prefetch), so that its repack does
   // not wait on memory.
@@ -735,8 +603,20 @@ const W16_BLOCK: usize = 1088;
   let sink: u32 = 0;
   for (let r = r0; r < r1; r += 16) {
     const rv = min<i32>(16, r1 - r);
-    if (rv == 16) wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, 16, true);
-    else wg_repack(4, qt, sw, w + <usize>r * ws, ws, nb, rv, false);
+    const wr = w + <usize>r * ws;
+    if (qt == Q8_0 || qt == Q4_0) {
+      if (R8) {
+        if (rv == 16) w4r_repack(sw, wr, ws, nb, 16, true);
+        else w4r_repack(sw, wr, ws, nb, rv, false);
+      } else {
+        if (rv == 16) wg_repack(4, qt, sw, wr, ws, nb, 16, true);
+        else wg_repack(4, qt, sw, wr, ws, nb, rv, false);
+      }
+    } else {
+      const sb = qt == Q4_K ? Q4_K_BYTES : qt == Q5_K ? Q5_K_BYTES : Q6_K_BYTES;
+      if (rv == 16) kquant_repack16(qt, R8, sb, sw, wr, ws, nb >> 3, 16, true);
+      else kquant_repack16(qt, R8, sb, sw, wr, ws, nb >> 3, rv, false);
+    }
     const oc = out + (<usize>r << 2);
     const nr = min<i32>(16, r1 - r - 16); // rows of the next tile
     const wn = w + <usize>(r + 16) * ws;
@@ -750,8 +630,8 @@ const W16_BLOCK: usize = 1088;
           prow++;
         }
       }
-      qtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
-      if (j + 2 < j1) qtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
+      qtile16x2(R8, MINS, oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
+      if (j + 2 < j1) qtile16x2(R8, MINS, oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
       px += qs;
     }
   }
@@ -760,44 +640,9 @@ const W16_BLOCK: usize = 1088;
 
 // ---------------------------------------------------------------- n > 1, Q4_0, relaxed build: i8 dots on the raw nibbles
 
-/** Bytes per block of a repacked quad of activation rows (i8): f32 d_x[4], i32 8 * sum(x)[4], then i8 x[4][32]. */
-const XQ8_BLOCK: usize = 160;
-/** Bytes per block of 16 repacked Q4_0 weight rows: f32 d_w[16], then 8 element quads x (4 groups x 4 rows x u8[4]). */
-const W4R_BLOCK: usize = 576;
-
-/** Activation rows [j0, j1) (zero rows up to a multiple of four) as quads of XQ8_BLOCK blocks at sx. */
-// @ts-ignore: decorator
-@inline function x8_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
-  const qs = <usize>nb * XQ8_BLOCK;
-  const jend = j0 + ((j1 - j0 + 3) & ~3);
-  const z = i32x4.splat(0);
-  for (let j = j0; j < jend; j++) {
-    const l = <usize>((j - j0) & 3);
-    let d = sx + <usize>((j - j0) >> 2) * qs;
-    let xr = xq + <usize>j * xs;
-    for (let b = 0; b < nb; b++) {
-      if (j < j1) {
-        const v0 = v128.load(xr, 2), v1 = v128.load(xr, 18);
-        const s16 = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v0), i16x8.extadd_pairwise_i8x16_s(v1));
-        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
-        store<i32>(d + (l << 2), hsum_i32(i32x4.extadd_pairwise_i16x8_s(s16)) << 3, 16);
-        v128.store(d + (l << 5), v0, 32);
-        v128.store(d + (l << 5), v1, 48);
-      } else {
-        store<f32>(d + (l << 2), 0);
-        store<i32>(d + (l << 2), 0, 16);
-        v128.store(d + (l << 5), z, 32);
-        v128.store(d + (l << 5), z, 48);
-      }
-      d += XQ8_BLOCK;
-      xr += Q8_0_BYTES;
-    }
-  }
-}
-
 /**
  * 16 Q4_0 weight rows w + i * ws (i < rv, the others zero) into sw: per
- * block W4R_BLOCK bytes { f32 d_w[16]; then for element quads t = 0..7
+ * block W8_BLOCK bytes { f32 d_w[16]; then for element quads t = 0..7
  * (elements 4t..4t+3): 4 groups of four rows' raw nibbles 0..15 as u8[4]
  * (one i32 lane per row) }.
  */
@@ -806,7 +651,7 @@ const W4R_BLOCK: usize = 576;
   const m = i8x16.splat(0x0f);
   const z = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
-    const d = sw + <usize>b * W4R_BLOCK;
+    const d = sw + <usize>b * W8_BLOCK;
     const wb = w + <usize>b * Q4_0_BYTES;
     scales8_store(d, wb, ws, rv, full);
     scales8_store(d + 32, wb + 8 * ws, ws, rv - 8, full);
@@ -819,89 +664,6 @@ const W4R_BLOCK: usize = 576;
       const dg = d + 64 + (<usize>g << 4);
       pairs4_store(dg, 64, v128.and(q0, m), v128.and(q1, m), v128.and(q2, m), v128.and(q3, m));
       pairs4_store(dg + 256, 64, i8x16.shr_u(q0, 4), i8x16.shr_u(q1, 4), i8x16.shr_u(q2, 4), i8x16.shr_u(q3, 4));
-    }
-  }
-}
-
-/**
- * acc + [sum of a[4i..4i+3] * b[4i..4i+3]] for b in 0..127 (relaxed build).
- * Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 (11.3) returns
- * twice the dot product on x64 without AVX-VNNI. The i16 dot (pmaddubsw)
- * plus the pairwise add (pmaddwd by 1) is what that op lowers to there anyway.
- */
-// @ts-ignore: decorator
-@inline function dot4add(a: v128, b: v128, acc: v128): v128 {
-  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(a, b)));
-}
-
-/**
- * 16 Q4_0 weight rows (w4r_repack) x activation rows l0, l0 + 1 of a quad
- * (x8_repack), relaxed build only: 8-bit dots (dot4add) with
- * the raw nibbles (0..15, so the result does not depend on the engine) as
- * the 7-bit operand and the activations splat as the signed one; the -8 is
- * applied per block through 8 * sum(x). Same integers and the same f32
- * steps per output as qtile16x2.
- */
-// @ts-ignore: decorator
-@inline function q4rtile16x2(out: usize, os: usize, px: usize, l0: usize, sw: usize, nb: i32, rv: i32, jv: i32): void {
-  let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f10 = f32x4.splat(0), f11 = f32x4.splat(0);
-  let f20 = f32x4.splat(0), f21 = f32x4.splat(0), f30 = f32x4.splat(0), f31 = f32x4.splat(0);
-  let p = px + (l0 << 2);
-  let q = sw;
-  for (let b = 0; b < nb; b++) {
-    let xp = p + 32 + 28 * l0; // p is at d_x[l0]; row l0's values at 32 + 32 * l0
-    let wp = q + 64;
-    const o0 = v128.load32_splat(p, 16), o1 = v128.load32_splat(p, 20);
-    let a00 = i32x4.sub(i32x4.splat(0), o0), a10 = a00, a20 = a00, a30 = a00;
-    let a01 = i32x4.sub(i32x4.splat(0), o1), a11 = a01, a21 = a01, a31 = a01;
-    for (let t = 0; t < 8; t++) {
-      const w0 = v128.load(wp), w1 = v128.load(wp, 16), w2 = v128.load(wp, 32), w3 = v128.load(wp, 48);
-      let x = v128.load32_splat(xp);
-      a00 = dot4add(x, w0, a00);
-      a10 = dot4add(x, w1, a10);
-      a20 = dot4add(x, w2, a20);
-      a30 = dot4add(x, w3, a30);
-      x = v128.load32_splat(xp, 32);
-      a01 = dot4add(x, w0, a01);
-      a11 = dot4add(x, w1, a11);
-      a21 = dot4add(x, w2, a21);
-      a31 = dot4add(x, w3, a31);
-      xp += 4;
-      wp += 64;
-    }
-    let dx = v128.load32_splat(p);
-    f00 = fmadd(f32x4.convert_i32x4_s(a00), f32x4.mul(v128.load(q), dx), f00);
-    f10 = fmadd(f32x4.convert_i32x4_s(a10), f32x4.mul(v128.load(q, 16), dx), f10);
-    f20 = fmadd(f32x4.convert_i32x4_s(a20), f32x4.mul(v128.load(q, 32), dx), f20);
-    f30 = fmadd(f32x4.convert_i32x4_s(a30), f32x4.mul(v128.load(q, 48), dx), f30);
-    dx = v128.load32_splat(p, 4);
-    f01 = fmadd(f32x4.convert_i32x4_s(a01), f32x4.mul(v128.load(q), dx), f01);
-    f11 = fmadd(f32x4.convert_i32x4_s(a11), f32x4.mul(v128.load(q, 16), dx), f11);
-    f21 = fmadd(f32x4.convert_i32x4_s(a21), f32x4.mul(v128.load(q, 32), dx), f21);
-    f31 = fmadd(f32x4.convert_i32x4_s(a31), f32x4.mul(v128.load(q, 48), dx), f31);
-    p += XQ8_BLOCK;
-    q += W4R_BLOCK;
-  }
-  store_tile16x2(out, os, rv, jv, f00, f10, f20, f30, f01, f11, f21, f31);
-}
-
-/** qtiles16 for Q4_0 in the relaxed build (q4rtile16x2 tiles; fits in the qtiles16 scratch). */
-// @ts-ignore: decorator
-@inline function q4rtiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
-  const sw = scratch;
-  const sx = scratch + <usize>nb * W4R_BLOCK;
-  const qs = <usize>nb * XQ8_BLOCK;
-  x8_repack(sx, xq, xs, nb, j0, j1);
-  for (let r = r0; r < r1; r += 16) {
-    const rv = min<i32>(16, r1 - r);
-    if (rv == 16) w4r_repack(sw, w + <usize>r * ws, ws, nb, 16, true);
-    else w4r_repack(sw, w + <usize>r * ws, ws, nb, rv, false);
-    const oc = out + (<usize>r << 2);
-    let px = sx;
-    for (let j = j0; j < j1; j += 4) {
-      q4rtile16x2(oc + <usize>j * os, os, px, 0, sw, nb, rv, min<i32>(2, j1 - j));
-      if (j + 2 < j1) q4rtile16x2(oc + <usize>(j + 2) * os, os, px, 2, sw, nb, rv, min<i32>(2, j1 - j - 2));
-      px += qs;
     }
   }
 }
@@ -934,7 +696,7 @@ const W4R_BLOCK: usize = 576;
   return max<i32>(262144 / max<i32>(rowBytes, 1), 1);
 }
 
-/** Bytes of the optional scratch of matmul_q8_0 / matmul_q4_0 for n activation rows of in elements (0 when n == 1). */
+/** Bytes of the optional scratch of matmul_q8_0 / q4_0 / q4_k / q5_k / q6_k for n activation rows of in elements (0 when n == 1). */
 export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   if (n <= 1) return 0;
   const nb = inDim >> 5;
@@ -942,12 +704,12 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   const j4 = min<i32>(n, xChunkBytes(nb * 72)); //              Q4_0 chunk rows (i16 activations)
   const old = (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
   const j16 = x16Chunk(n, nb);
-  return max<i32>(old, nb * <i32>W16_BLOCK + ((j16 + 3) >> 2) * <i32>XQ_BLOCK * nb);
+  return max<i32>(old, nb * <i32>W16M_BLOCK + ((j16 + 3) >> 2) * <i32>XQM_BLOCK * nb); // the tiles' layouts with mins: the largest
 }
 
 /** Activation rows per pass of qtiles16: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */
 // @ts-ignore: decorator
-@inline function x16Chunk(n: i32, nb: i32): i32 {
+@inline export function x16Chunk(n: i32, nb: i32): i32 {
   const most = max<i32>(X16_CHUNK / max<i32>(nb * <i32>(XQ_BLOCK >> 2), 1), 4);
   const chunks = (n + most - 1) / most;
   return min<i32>(n, ((n + chunks - 1) / chunks + 3) & ~3);
@@ -987,8 +749,7 @@ const TILES16_MIN_N_Q4: i32 = 4;
   if (scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
     const jc = x16Chunk(n, nb);
     for (let j0 = 0; j0 < n; j0 += jc) {
-      if (ASC_FEATURE_RELAXED_SIMD && qt == Q4_0) q4rtiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
-      else qtiles16(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+      qtiles16(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
     }
     return;
   }
