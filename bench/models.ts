@@ -1,10 +1,12 @@
 // The benchmark models: random checkpoints shaped like Pangu Pro MoE and Pangu Embedded scaled
 // down, generated once into a cache directory (nothing this size is committed), and their GGUF
 // conversions.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { convertToGguf, type ConvertType } from '../src/models/convert.js';
+import { fileURLToPath } from 'node:url';
+import type { ConvertType } from '../src/models/convert.js';
 import { panguEmbeddedConfig, panguMoeConfig, writeSyntheticModel } from '../src/models/synthetic.js';
 import type { RawConfig } from '../src/models/config.js';
 
@@ -62,14 +64,20 @@ export function ensureCheckpoint(m: BenchModel): string {
   return dir;
 }
 
-/** The GGUF conversion of a bench model, written on first use. */
+/**
+ * The GGUF conversion of a bench model, written on first use by `pangu convert` in a child
+ * process: a process forked from one that has just held a converted model would start with that
+ * memory resident, and its peak RSS would count it.
+ */
 export function ensureGguf(m: BenchModel, type: ConvertType): string {
   const dir = ensureCheckpoint(m);
   const file = path.join(BENCH_DIR, `${m.name}.${type}.gguf`);
   const stamp = `${file}.complete`;
   if (!fs.existsSync(stamp) || fs.statSync(stamp).mtimeMs < fs.statSync(path.join(dir, '.complete')).mtimeMs) {
     process.stderr.write(`bench: converting to ${file} ...\n`);
-    convertToGguf(dir, file, { type, name: m.name });
+    const bin = fileURLToPath(new URL('../../bin/pangu.js', import.meta.url));
+    const r = spawnSync(process.execPath, [bin, 'convert', '--model', dir, '--out', file, '--type', type, '--name', m.name], { stdio: ['ignore', 'ignore', 'inherit'] });
+    if (r.status !== 0) throw new Error(`bench: pangu convert failed on ${dir} (exit ${r.status ?? r.signal})`);
     fs.writeFileSync(stamp, '');
   }
   return file;

@@ -6,9 +6,11 @@
 // the ratios of the medians.
 //
 //   npm run bench -- [--llama /tmp/llama.cpp/build] [--reps 3] [--threads 2] [-p 128] [-n 64] [--json FILE]
-//     [--type q8_0|q4_0] [--variant simd|relaxed]
+//     [--type q8_0|q4_0|q4_k_m|…] [--variant simd|relaxed]
 //
-// --type: the GGUF weight type of every model (default Q8_0). --variant relaxed: our runs on the
+// --type: the GGUF weight type of every model, any type `pangu convert` writes (default Q8_0;
+// q4_k_m is llama-quantize's recipe; rows that a K-quant block does not divide, such as the MoE's
+// expert down projection of 320, fall back to Q8_0). --variant relaxed: our runs on the
 // relaxed-SIMD kernels, which Node 22 and later pick by themselves (Node 20 needs a V8 flag, which
 // the bench then passes).
 import { spawnSync } from 'node:child_process';
@@ -19,7 +21,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureBandwidth, type Bandwidth } from './bandwidth.js';
 import { relaxedSimdSupported } from '../src/kernels/wasm.js';
-import type { ConvertType } from '../src/models/convert.js';
+import { CONVERT_TYPES, type ConvertType } from '../src/models/convert.js';
 import { BENCH_DIR, BENCH_MODELS, ensureGguf } from './models.js';
 import { writeQwen2MoeTwin } from './qwen2moe.js';
 
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
     },
   });
   const type = (values.type ?? 'q8_0') as ConvertType, variant = values.variant ?? 'simd';
-  if (type !== 'q8_0' && type !== 'q4_0') throw new Error(`--type must be q8_0 or q4_0, got ${type}`);
+  if (!(CONVERT_TYPES as readonly string[]).includes(type)) throw new Error(`--type must be one of ${CONVERT_TYPES.join(', ')}, got ${type}`);
   if (variant !== 'simd' && variant !== 'relaxed') throw new Error(`--variant must be simd or relaxed, got ${variant}`);
   // Newer Node runs relaxed SIMD without the flag (and may not know it any more).
   const kernels: KernelChoice = { variant, flag: variant === 'relaxed' && !relaxedSimdSupported() && spawnSync(process.execPath, [RELAXED_FLAG, '-e', '0']).status === 0 };
