@@ -91,6 +91,10 @@ export interface KernelExports {
   quantize_q8_0(dst: number, src: number, count: number): void;
   dequantize_q8_0(dst: number, src: number, count: number): void;
   quantize_q4_0(dst: number, src: number, count: number): void;
+  /** scratch: KQUANT_SCRATCH_BYTES per thread. */
+  quantize_q4_k(dst: number, src: number, count: number, scratch: number): void;
+  quantize_q5_k(dst: number, src: number, count: number, scratch: number): void;
+  quantize_q6_k(dst: number, src: number, count: number, scratch: number): void;
   dequantize_q4_0(dst: number, src: number, count: number): void;
   dequantize_q4_k(dst: number, src: number, count: number): void;
   dequantize_q5_k(dst: number, src: number, count: number): void;
@@ -344,6 +348,9 @@ function checkDim(what: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) throw new RangeError(`${what}: ${name} = ${v} is not a non-negative integer`);
 }
 
+/** Bytes of scratch of Kernels.quantize for the K-quants (quantize_kquant.ts). */
+export const KQUANT_SCRATCH_BYTES = 1024;
+
 /** Bytes of per-thread scratch the attention kernel needs for `heads` query heads (h1 - h0): heads x (p0 + n + 1) f32. */
 export function attentionScratchBytes(p0: number, n: number, heads: number): number {
   return 4 * heads * (p0 + n + 1);
@@ -468,6 +475,19 @@ export class Kernels {
   quantizeQ4_0(dst: number, src: number, count: number): void {
     checkBlocks('quantizeQ4_0', count, QK);
     this.exports.quantize_q4_0(dst, src, count);
+  }
+
+  /**
+   * dst: the count f32 at src as blocks of a quantized type, byte for byte as ggml's reference
+   * quantizers (quantize_row_*_ref); scratch: KQUANT_SCRATCH_BYTES (the K-quants' search state).
+   */
+  quantize(type: QuantWeightType, dst: number, src: number, count: number, scratch: number): void {
+    checkBlocks(`quantize ${type}`, count, type === 'q8_0' || type === 'q4_0' ? QK : QK_K);
+    if (type === 'q8_0') this.exports.quantize_q8_0(dst, src, count);
+    else if (type === 'q4_0') this.exports.quantize_q4_0(dst, src, count);
+    else if (type === 'q4_k') this.exports.quantize_q4_k(dst, src, count, scratch);
+    else if (type === 'q5_k') this.exports.quantize_q5_k(dst, src, count, scratch);
+    else this.exports.quantize_q6_k(dst, src, count, scratch);
   }
 
   /** dst: count f32 from Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K blocks at src. */

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { Checkpoint } from '../formats/checkpoint.js';
 import { fromFloat32, toFloat32 } from '../formats/dtype.js';
-import { ggmlType, isBlockDType, quantize } from '../formats/ggml-quants.js';
+import { ggmlType, isBlockDType, quantize, type BlockDType } from '../formats/ggml-quants.js';
 import { writeGguf, type GgufTensorToWrite, type GgufWriteProgress } from '../formats/gguf.js';
 import { ggufMetadata, hfToGguf, isAlwaysF32, LLAMA_FTYPE } from './gguf-arch.js';
 import { expectedTensors, readModelArgs } from './load.js';
@@ -60,6 +60,11 @@ export interface ConvertOptions {
   /** general.name; default: the directory's name. */
   name?: string;
   onProgress?: (p: GgufWriteProgress) => void;
+  /**
+   * Quantizes into a block type; default: src/formats/ggml-quants.ts on this thread. Any
+   * implementation must write ggml's bytes (the CLI passes the wasm kernels on worker threads).
+   */
+  quantize?: (dtype: BlockDType, x: Float32Array) => Uint8Array;
 }
 
 export interface PlannedTensor {
@@ -96,12 +101,12 @@ export function planTensors(args: DecoderArgs, type: ConvertType): PlannedTensor
 }
 
 /** Reads one Hugging Face tensor and encodes it as `dtype`. */
-function encode(ckpt: Checkpoint, hf: string, dtype: string): Uint8Array {
+function encode(ckpt: Checkpoint, hf: string, dtype: string, quantizeTo: NonNullable<ConvertOptions['quantize']>): Uint8Array {
   const info = ckpt.info(hf);
   const raw = ckpt.read(hf);
   if (info.dtype === dtype) return raw; // same encoding (F32, F16, BF16): bytes as they are
   const x = toFloat32(info.dtype, raw);
-  return isBlockDType(dtype) ? quantize(dtype, x) : fromFloat32(dtype as 'F32' | 'F16' | 'BF16', x);
+  return isBlockDType(dtype) ? quantizeTo(dtype, x) : fromFloat32(dtype as 'F32' | 'F16' | 'BF16', x);
 }
 
 export interface ConvertResult {
@@ -116,6 +121,7 @@ export function convertToGguf(dir: string, out: string, opts: ConvertOptions): C
   const args = readModelArgs(dir);
   const plan = planTensors(args, opts.type);
   const ckpt = Checkpoint.open(dir);
+  const quantizeTo = opts.quantize ?? quantize;
   try {
     for (const t of plan) for (const hf of t.sources) ckpt.info(hf); // fail before writing anything
     const metadata = ggufMetadata(args, {
@@ -123,8 +129,8 @@ export function convertToGguf(dir: string, out: string, opts: ConvertOptions): C
     });
     const tensors: GgufTensorToWrite[] = plan.map((t) => ({
       name: t.name, dtype: t.dtype, shape: t.shape,
-      data: t.sources.length === 1 ? () => encode(ckpt, t.sources[0]!, t.dtype)
-        : function* () { for (const hf of t.sources) yield encode(ckpt, hf, t.dtype); },
+      data: t.sources.length === 1 ? () => encode(ckpt, t.sources[0]!, t.dtype, quantizeTo)
+        : function* () { for (const hf of t.sources) yield encode(ckpt, hf, t.dtype, quantizeTo); },
     }));
     let bytes = 0;
     writeGguf(out, metadata, tensors, {

@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import { Progress, formatBytes, formatDuration } from '../../src/cli/progress.js';
 import { GgufFile } from '../../src/formats/gguf.js';
 import { loadModel } from '../../src/models/load.js';
-import { panguMoeConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
+import { convertToGguf } from '../../src/models/convert.js';
+import { panguEmbeddedConfig, panguMoeConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
 import { maxAbsDiff, runCli, tempDir } from '../helpers.js';
 
 test('pangu convert writes a GGUF that logits and generate accept; progress lines on a non-terminal stderr', () => {
@@ -36,6 +37,24 @@ test('pangu convert writes a GGUF that logits and generate accept; progress line
   const gen = runCli(['generate', '--model', out, '--tokens', '1,2,3', '--max-tokens', '5']);
   assert.equal(gen.status, 0, gen.stderr);
   assert.match(gen.stdout, /^\d+(,\d+){4}\n$/);
+});
+
+test('pangu convert quantizes with the wasm kernels on worker threads: the same bytes as the JavaScript quantizers', () => {
+  // Widths of 256 so that every matrix takes the K-quants; q4_k_m mixes Q4_K and Q6_K, q5_k_m Q5_K.
+  const dir = tempDir();
+  const hf = path.join(dir, 'hf');
+  writeSyntheticModel(hf, panguEmbeddedConfig({ hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 4, num_key_value_heads: 2 }), { seed: 4, dtype: 'BF16' });
+  for (const type of ['q4_k_m', 'q5_k_m', 'q4_0', 'q8_0'] as const) {
+    const out = path.join(dir, `${type}.gguf`), want = path.join(dir, `${type}.js.gguf`);
+    const r = runCli(['convert', '--model', hf, '--out', out, '--type', type, '--name', 'm', '--threads', '2']);
+    assert.equal(r.status, 0, r.stderr);
+    const { types } = convertToGguf(hf, want, { type, name: 'm' });
+    assert.ok(fs.readFileSync(out).equals(fs.readFileSync(want)), `${type}: files differ (${JSON.stringify(types)})`);
+    if (type.endsWith('_m')) assert.ok(types['Q6_K']! > 0 && (types['Q4_K'] ?? types['Q5_K']!) > 0, JSON.stringify(types));
+  }
+  const bad = runCli(['convert', '--model', hf, '--out', path.join(dir, 'x.gguf'), '--type', 'q4_k', '--threads', '0']);
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--threads/);
 });
 
 test('pangu convert: usage errors exit 2 and write nothing', () => {

@@ -2,7 +2,12 @@
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { quantizeQ4_K, quantizeQ5_K, quantizeQ6_K } from '../../src/formats/ggml-quants.js';
 import * as ref from '../../src/kernels/reference.js';
+import { KQUANT_SCRATCH_BYTES } from '../../src/kernels/wasm.js';
+import { FIXTURES } from '../helpers.js';
 import { randn, rng, setup } from './helpers.js';
 
 /** Interesting f32 values: zeros, subnormals, half/bf16 boundaries, inf, nan. */
@@ -211,6 +216,38 @@ describe('block quantizers', () => {
       }
     });
   }
+
+  it('q4_k / q5_k / q6_k: wasm quantize writes the bytes of ggml\'s reference quantizers', () => {
+    // the ggml fixture, then random super-blocks of several scales with the special cases of the
+    // searches: all zeros, a constant, one large value, values too small for an f16 scale, a NaN-free
+    // mix of signs; the fill pattern shows an output byte left unwritten.
+    const fixture = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'gguf', 'quants.json'), 'utf8')) as Record<string, string>;
+    const fb = (key: string) => new Uint8Array(Buffer.from(fixture[key]!, 'base64'));
+    const ib = fb('input_f32');
+    const input = new Float32Array(ib.buffer, ib.byteOffset, ib.byteLength / 4);
+    const r = rng(31);
+    const x = new Float32Array(256 * 24);
+    for (let b = 0; b < 24; b++) x.set(randn(r, 256, 10 ** (r() * 8 - 6)), 256 * b);
+    x.fill(0, 0, 256);
+    x.fill(0.75, 256, 512);
+    x[600] = 40;
+    for (let i = 768; i < 1024; i++) x[i] = (i % 7 - 3) * 1e-9;
+    for (let i = 1024; i < 1280; i++) x[i] = Math.abs(x[i]!);
+    for (let i = 1280; i < 1536; i++) x[i] = -Math.abs(x[i]!);
+    const { k, arena } = setup();
+    const scratch = arena.alloc(KQUANT_SCRATCH_BYTES);
+    for (const [type, js, bytes, key] of [
+      ['q4_k', quantizeQ4_K, 144, 'q4_k_ggml_ref'], ['q5_k', quantizeQ5_K, 176, 'q5_k_ggml_ref'], ['q6_k', quantizeQ6_K, 210, 'q6_k_ggml_ref'],
+    ] as const) {
+      for (const [what, v, want] of [['ggml fixture', input, fb(key)], ['random blocks', x, js(x)]] as const) {
+        const src = arena.put(v);
+        const dst = arena.alloc((v.length / 256) * bytes);
+        arena.u8(dst, (v.length / 256) * bytes).fill(0xa5);
+        k.quantize(type, dst, src, v.length, scratch);
+        assert.deepEqual(arena.u8(dst, (v.length / 256) * bytes), want, `${type}: ${what}`);
+      }
+    }
+  });
 
   it('block formats reject lengths that are not whole blocks', () => {
     const { k } = setup();
