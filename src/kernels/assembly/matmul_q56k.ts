@@ -132,8 +132,11 @@ const Q8_0_BYTES: usize = 34;
 
 /**
  * Integer dot of block b = 4h + k (values 32b .. 32b+31) of the Q6_K
- * super-block at wb with the prepared activation block, each 16-value half
- * times its int8 scale: i32x4 partials of sum_l sc * q * qx (q unsigned 0..63).
+ * super-block at wb with the prepared activation block (plain SIMD: the
+ * even / odd i16 halves e0, o0, e1, o1; relaxed build: the int8 values xl =
+ * x[0..16), xh = x[16..32) in e0, o0), each 16-value half times its int8 scale:
+ * i32x4 partials of sum_l sc * q * qx (q unsigned 0..63). The scales multiply
+ * the two halves' i32 dots, not the levels.
  */
 // @ts-ignore: decorator
 @inline function q6k_blk(wb: usize, b: i32, e0: v128, o0: v128, e1: v128, o1: v128): v128 {
@@ -142,11 +145,15 @@ const Q8_0_BYTES: usize = 34;
   const qh = wb + 128 + (<usize>h << 5);
   const qa = q6_levels(v128.load(ql), v128.load(qh), k);
   const qb = q6_levels(v128.load(ql, 16), v128.load(qh, 16), k);
-  const sa = i16x8.splat(<i16>load<i8>(wb + 192 + <usize>(2 * b))), sb = i16x8.splat(<i16>load<i8>(wb + 193 + <usize>(2 * b)));
-  let p = i32x4.dot_i16x8_s(i16x8.mul(v128.and(qa, i16x8.splat(0x00ff)), sa), e0);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.mul(i16x8.shr_u(qa, 8), sa), o0));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.mul(v128.and(qb, i16x8.splat(0x00ff)), sb), e1));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.mul(i16x8.shr_u(qb, 8), sb), o1));
+  const sa = i32x4.splat(<i32>load<i8>(wb + 192 + <usize>(2 * b))), sb = i32x4.splat(<i32>load<i8>(wb + 193 + <usize>(2 * b)));
+  if (ASC_FEATURE_RELAXED_SIMD) {
+    // levels < 64: the 7-bit operand of the 8-bit dot, the activations in their natural order
+    const pa = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(e0, qa));
+    const pb = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(o0, qb));
+    return i32x4.add(i32x4.mul(pa, sa), i32x4.mul(pb, sb));
+  }
+  const pa = dot16(qa, e0, o0), pb = dot16(qb, e1, o1);
+  return i32x4.add(i32x4.mul(pa, sa), i32x4.mul(pb, sb));
 }
 
 /** One Q8_0 activation row against nr (1..4) Q6_K weight rows w + i*ws. */
@@ -170,7 +177,9 @@ const Q8_0_BYTES: usize = 34;
     for (let b = 0; b < 8; b++) {
       const x = xb + <usize>b * Q8_0_BYTES;
       const xl = v128.load(x, 2), xh = v128.load(x, 18);
-      const e0 = even_s8(xl), o0 = odd_s8(xl), e1 = even_s8(xh), o1 = odd_s8(xh);
+      // relaxed build: q6k_blk takes xl, xh as they are
+      const e0 = ASC_FEATURE_RELAXED_SIMD ? xl : even_s8(xl), o0 = ASC_FEATURE_RELAXED_SIMD ? xh : odd_s8(xl);
+      const e1 = ASC_FEATURE_RELAXED_SIMD ? xl : even_s8(xh), o1 = ASC_FEATURE_RELAXED_SIMD ? xh : odd_s8(xh);
       const dx = f16_to_f32(load<u16>(x));
       a0 = fmadd(f32x4.convert_i32x4_s(q6k_blk(wb, b, e0, o0, e1, o1)), f32x4.splat(d0 * dx), a0);
       if (nr > 1) a1 = fmadd(f32x4.convert_i32x4_s(q6k_blk(wb + ws, b, e0, o0, e1, o1)), f32x4.splat(d1 * dx), a1);
