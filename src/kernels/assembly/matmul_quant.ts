@@ -26,7 +26,8 @@
 
 import { dot_u4x32, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
 import { kquant_repack16 } from "./repack_kquant";
-import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK, x16_repack, x8_repack, XQ_BLOCK, XQ8_BLOCK, XQM_BLOCK } from "./tiles16";
+import { QUAD_BLOCK, QUAD_BLOCK4, repack_quads, X_I16, X_I8, X_Q4, X_Q8, XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
+import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
 
 // weight types (the K-quants' numbers as in matmul_kquant.ts)
 const Q8_0: i32 = 0;
@@ -296,11 +297,8 @@ const Q6_K_BYTES: usize = 210;
   if (R > 1) store_lanes(J, out + 4, os, aB);
 }
 
-/** Bytes per block of a repacked quad of activation rows: d_x(0..3) f32, then the 4 x 32 int8. */
-const QUAD_BLOCK: usize = 144;
-
 /**
- * Like q8tile, with the activations repacked in scratch (q8_repack): px is a
+ * Like q8tile, with the activations repacked in scratch (repack_quads, X_Q8): px is a
  * quad of activation rows, QUAD_BLOCK bytes per block, and sw holds the f32
  * d_w of the R weight rows per block (nb x 2 f32). All four lanes are
  * computed (padding rows are zero); J of them are stored.
@@ -354,80 +352,7 @@ const QUAD_BLOCK: usize = 144;
 }
 
 /**
- * Repacks activation rows [j0, j1) (padded with zero rows to a multiple of
- * four) into quads at sx: per quad nb blocks of QUAD_BLOCK bytes
- * { f32 d_x[4]; i8 x[4][32] }.
- */
-// @ts-ignore: decorator
-@inline function q8_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
-  const qs = <usize>nb * QUAD_BLOCK;
-  const jend = j0 + ((j1 - j0 + 3) & ~3);
-  for (let j = j0; j < jend; j++) {
-    const l = <usize>((j - j0) & 3);
-    let d = sx + <usize>((j - j0) >> 2) * qs;
-    if (j < j1) {
-      let xr = xq + <usize>j * xs;
-      for (let b = 0; b < nb; b++) {
-        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
-        v128.store(d + (l << 5), v128.load(xr, 2), 16);
-        v128.store(d + (l << 5), v128.load(xr, 18), 32);
-        d += QUAD_BLOCK;
-        xr += Q8_0_BYTES;
-      }
-    } else {
-      for (let b = 0; b < nb; b++) {
-        store<f32>(d + (l << 2), 0);
-        v128.store(d + (l << 5), i32x4.splat(0), 16);
-        v128.store(d + (l << 5), i32x4.splat(0), 32);
-        d += QUAD_BLOCK;
-      }
-    }
-  }
-}
-
-
-/**
- * Bytes per block of a repacked quad of activation rows for Q4_0 weights:
- * f32 d_x[4], i32 8 * sum(x)[4], then per row the block as four i16x8 in
- * the order the nibbles decode (x0..x3 of xvec(Q4_0)).
- */
-const QUAD_BLOCK4: usize = 288;
-
-/** q8_repack for Q4_0 weights (QUAD_BLOCK4 layout; padding rows zero). */
-// @ts-ignore: decorator
-@inline function q4_repack(sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
-  const qs = <usize>nb * QUAD_BLOCK4;
-  const jend = j0 + ((j1 - j0 + 3) & ~3);
-  const z = i32x4.splat(0);
-  for (let j = j0; j < jend; j++) {
-    const l = <usize>((j - j0) & 3);
-    let d = sx + <usize>((j - j0) >> 2) * qs;
-    let xr = xq + <usize>j * xs;
-    for (let b = 0; b < nb; b++) {
-      if (j < j1) {
-        const x0 = xvec(Q4_0, xr, 0), x1 = xvec(Q4_0, xr, 1), x2 = xvec(Q4_0, xr, 2), x3 = xvec(Q4_0, xr, 3);
-        store<f32>(d + (l << 2), f16_to_f32(load<u16>(xr)));
-        store<i32>(d + (l << 2), hsum_i32(xoff(Q4_0, x0, x1, x2, x3)), 16);
-        v128.store(d + (l << 6), x0, 32);
-        v128.store(d + (l << 6), x1, 48);
-        v128.store(d + (l << 6), x2, 64);
-        v128.store(d + (l << 6), x3, 80);
-      } else {
-        store<f32>(d + (l << 2), 0);
-        store<i32>(d + (l << 2), 0, 16);
-        v128.store(d + (l << 6), z, 32);
-        v128.store(d + (l << 6), z, 48);
-        v128.store(d + (l << 6), z, 64);
-        v128.store(d + (l << 6), z, 80);
-      }
-      d += QUAD_BLOCK4;
-      xr += Q8_0_BYTES;
-    }
-  }
-}
-
-/**
- * Q4_0 tile on repacked activations (q4_repack): R (1..2) weight rows x a
+ * Q4_0 tile on repacked activations (repack_quads, X_Q4): R (1..2) weight rows x a
  * quad of activation rows. The nibbles of a weight block are decoded once
  * (shifts and masks, 0..15) and used by the four rows; the -8 is applied
  * after the reduction through the stored 8 * sum(x). Lane j of each row's
@@ -506,16 +431,14 @@ const QUAD_BLOCK4: usize = 288;
 
 /**
  * Weight rows [r0, r1) of type qt against activation rows [j0, j1) by quad tiles (2 weight rows x
- * 4 activation rows; scratch: qmatmul_scratch_bytes): the activations repacked once (q8_repack /
- * q4_repack), each weight-row pair's d_w converted once.
+ * 4 activation rows; scratch: qmatmul_scratch_bytes): the activations repacked once (repack_quads), each weight-row pair's d_w converted once.
  */
 // @ts-ignore: decorator
 @inline function quad_tiles(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
   const sw = scratch;
   const sx = scratch + (<usize>nb << 3);
   const qs = <usize>nb * (qt == Q8_0 ? QUAD_BLOCK : QUAD_BLOCK4);
-  if (qt == Q8_0) q8_repack(sx, xq, xs, nb, j0, j1);
-  else q4_repack(sx, xq, xs, nb, j0, j1);
+  repack_quads(qt == Q8_0 ? X_Q8 : X_Q4, false, sx, xq, xs, nb, j0, j1);
   let r = r0;
   for (; r + 2 <= r1; r += 2) quad_row_pass(qt, 2, out, os, sx, qs, w, ws, nb, r, j0, j1, sw);
   if (r < r1) quad_row_pass(qt, 1, out, os, sx, qs, w, ws, nb, r, j0, j1, sw);
@@ -592,8 +515,7 @@ const QUAD_BLOCK4: usize = 288;
   const sw = scratch;
   const sx = scratch + <usize>nb * (R8 ? (MINS ? W8M_BLOCK : W8_BLOCK) : MINS ? W16M_BLOCK : W16_BLOCK);
   const qs = <usize>nb * (R8 ? XQ8_BLOCK : MINS ? XQM_BLOCK : XQ_BLOCK);
-  if (R8) x8_repack(MINS, sx, xq, xs, nb, j0, j1);
-  else x16_repack(MINS, sx, xq, xs, nb, j0, j1);
+  repack_quads(R8 ? X_I8 : X_I16, MINS, sx, xq, xs, nb, j0, j1);
   // While a weight tile is in use, the next one's cache lines are touched a
   // few per activation quad (wasm has no prefetch), so that its repack does
   // not wait on memory.

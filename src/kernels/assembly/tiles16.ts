@@ -7,76 +7,18 @@
 // Each weight type writes its own repack into the layout below; the tile and
 // the activation repack are the same for all of them.
 //
-// Activation quad block (x16_repack), XQ_BLOCK bytes, or XQM_BLOCK with mins:
-//   f32 d_x[4]; i16 x[4][32]; (mins: f32 s_x[4] = d_x * sum(x))
+// Activation quad blocks: repack_x.ts (X_I16, X_I8).
 // Weight block of 16 rows (the types' repacks), W16_BLOCK, or W16M_BLOCK with mins:
 //   f32 d_w[16]; for each element pair k (0..15): 4 groups x 4 rows x i16[2]
 //   (one i32 lane per row); (mins: f32 m_w[16])
 
-import { f16_to_f32, fmadd, hsum_i32 } from "./common";
+import { fmadd } from "./common";
+import { XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
 
-/** Bytes per block of a repacked quad of activation rows: f32 d_x[4], then i16 x[4][32]. */
-export const XQ_BLOCK: usize = 272;
-/** XQ_BLOCK plus f32 s_x[4] = d_x * sum(x) (weights with mins). */
-export const XQM_BLOCK: usize = 288;
 /** Bytes per block of 16 repacked weight rows: f32 d_w[16], then 16 pairs x (4 groups x 4 rows x i16[2]). */
 export const W16_BLOCK: usize = 1088;
 /** W16_BLOCK plus f32 m_w[16] (weights with mins). */
 export const W16M_BLOCK: usize = 1152;
-
-const Q8_0_BYTES: usize = 34;
-
-/**
- * Repacks Q8_0 activation rows [j0, j1) (padded with zero rows to a multiple
- * of four) into quads at sx, sign-extended to i16: per quad nb blocks of
- * XQ_BLOCK bytes { f32 d_x[4]; i16 x[4][32] }, with MINS XQM_BLOCK bytes
- * that also hold f32 s_x[4] = d_x * sum(x).
- */
-// @ts-ignore: decorator
-@inline export function x16_repack(MINS: bool, sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
-  const XB = MINS ? XQM_BLOCK : XQ_BLOCK;
-  const qs = <usize>nb * XB;
-  const jend = j0 + ((j1 - j0 + 3) & ~3);
-  const z = i32x4.splat(0);
-  for (let j = j0; j < jend; j++) {
-    const l = <usize>((j - j0) & 3);
-    let d = sx + <usize>((j - j0) >> 2) * qs;
-    if (j < j1) {
-      let xr = xq + <usize>j * xs;
-      for (let b = 0; b < nb; b++) {
-        const dx = f16_to_f32(load<u16>(xr));
-        store<f32>(d + (l << 2), dx);
-        const v0 = v128.load(xr, 2);
-        const v1 = v128.load(xr, 18);
-        const e = d + (l << 6);
-        const x0 = i16x8.extend_low_i8x16_s(v0), x1 = i16x8.extend_high_i8x16_s(v0);
-        const x2 = i16x8.extend_low_i8x16_s(v1), x3 = i16x8.extend_high_i8x16_s(v1);
-        v128.store(e, x0, 16);
-        v128.store(e, x1, 32);
-        v128.store(e, x2, 48);
-        v128.store(e, x3, 64);
-        if (MINS) {
-          // |sum| <= 32 * 128: fits i16
-          const s = i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3));
-          store<f32>(d + (l << 2), dx * <f32>hsum_i32(i32x4.extadd_pairwise_i16x8_s(s)), XQ_BLOCK);
-        }
-        d += XB;
-        xr += Q8_0_BYTES;
-      }
-    } else {
-      for (let b = 0; b < nb; b++) {
-        store<f32>(d + (l << 2), 0);
-        const e = d + (l << 6);
-        v128.store(e, z, 16);
-        v128.store(e, z, 32);
-        v128.store(e, z, 48);
-        v128.store(e, z, 64);
-        if (MINS) store<f32>(d + (l << 2), 0, XQ_BLOCK);
-        d += XB;
-      }
-    }
-  }
-}
 
 /**
  * Four rows' i16x8 (4 element pairs each) transposed so that vector t holds
@@ -99,51 +41,14 @@ const Q8_0_BYTES: usize = 34;
 // the levels as the 7-bit operand. Q4_0's -8 is subtracted per block as an
 // integer (8 * sum(x)); Q4_K / Q5_K add m_w * s_x as in qtile16x2.
 //
-// Activation quad block (x8_repack), XQ8_BLOCK bytes:
-//   f32 d_x[4]; i32 8 * sum(x)[4] (mins: f32 s_x[4] = d_x * sum(x)); i8 x[4][32]
 // Weight block of 16 rows, W8_BLOCK, or W8M_BLOCK with mins:
 //   f32 d_w[16]; for element quads t = 0..7 (elements 4t..4t+3): 4 groups x
 //   4 rows x u8[4] (one i32 lane per row); (mins: f32 m_w[16])
 
-/** Bytes per block of a repacked quad of activation rows (i8). */
-export const XQ8_BLOCK: usize = 160;
 /** Bytes per block of 16 repacked weight rows as u8 levels. */
 export const W8_BLOCK: usize = 576;
 /** W8_BLOCK plus f32 m_w[16]. */
 export const W8M_BLOCK: usize = 640;
-
-/** Activation rows [j0, j1) (zero rows up to a multiple of four) as quads of XQ8_BLOCK blocks at sx. */
-// @ts-ignore: decorator
-@inline export function x8_repack(MINS: bool, sx: usize, xq: usize, xs: usize, nb: i32, j0: i32, j1: i32): void {
-  const qs = <usize>nb * XQ8_BLOCK;
-  const jend = j0 + ((j1 - j0 + 3) & ~3);
-  const z = i32x4.splat(0);
-  for (let j = j0; j < jend; j++) {
-    const l = <usize>((j - j0) & 3);
-    let d = sx + <usize>((j - j0) >> 2) * qs;
-    let xr = xq + <usize>j * xs;
-    for (let b = 0; b < nb; b++) {
-      if (j < j1) {
-        const v0 = v128.load(xr, 2), v1 = v128.load(xr, 18);
-        const s16 = i16x8.add(i16x8.extadd_pairwise_i8x16_s(v0), i16x8.extadd_pairwise_i8x16_s(v1));
-        const sum = hsum_i32(i32x4.extadd_pairwise_i16x8_s(s16));
-        const dx = f16_to_f32(load<u16>(xr));
-        store<f32>(d + (l << 2), dx);
-        if (MINS) store<f32>(d + (l << 2), dx * <f32>sum, 16);
-        else store<i32>(d + (l << 2), sum << 3, 16);
-        v128.store(d + (l << 5), v0, 32);
-        v128.store(d + (l << 5), v1, 48);
-      } else {
-        store<f32>(d + (l << 2), 0);
-        store<i32>(d + (l << 2), 0, 16);
-        v128.store(d + (l << 5), z, 32);
-        v128.store(d + (l << 5), z, 48);
-      }
-      d += XQ8_BLOCK;
-      xr += Q8_0_BYTES;
-    }
-  }
-}
 
 /**
  * acc + [sum of a[4i..4i+3] * b[4i..4i+3]] for b in 0..127 (relaxed build).
@@ -178,7 +83,7 @@ export const W8M_BLOCK: usize = 640;
   const XB = R8 ? XQ8_BLOCK : MINS ? XQM_BLOCK : XQ_BLOCK;
   const WB = R8 ? (MINS ? W8M_BLOCK : W8_BLOCK) : MINS ? W16M_BLOCK : W16_BLOCK;
   const MW = R8 ? W8_BLOCK : W16_BLOCK; // offset of m_w[16]
-  const SX = R8 ? 16 : XQ_BLOCK; //        offset of s_x[4]
+  const SX: usize = R8 ? 16 : XQ_BLOCK; // offset of s_x[4]
   let f00 = f32x4.splat(0), f01 = f32x4.splat(0), f10 = f32x4.splat(0), f11 = f32x4.splat(0);
   let f20 = f32x4.splat(0), f21 = f32x4.splat(0), f30 = f32x4.splat(0), f31 = f32x4.splat(0);
   let p = px + (l0 << 2);
