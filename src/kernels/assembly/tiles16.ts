@@ -72,8 +72,8 @@ export const W8M_BLOCK: usize = 640;
  * allocates on x64. Per block each output gets f32(int dot) * (d_w * d_x)
  * added (the same rounding as q8tile / q8tile_packed / q4tile_packed), with
  * MINS then m_w * s_x. Stores jv (<= 2) rows of rv (<= 16) outputs.
- *   R8 = false: i16 layouts (x16_repack, W16_BLOCK / W16M_BLOCK), i32x4.dot_i16x8_s.
- *   R8 = true (relaxed build): 8-bit layouts (x8_repack, W8_BLOCK / W8M_BLOCK),
+ *   R8 = false: i16 layouts (repack_quads X_I16, W16_BLOCK / W16M_BLOCK), i32x4.dot_i16x8_s.
+ *   R8 = true (relaxed build): 8-bit layouts (repack_quads X_I8, W8_BLOCK / W8M_BLOCK),
  *     dot4add with the levels (< 128, so the result does not depend on the
  *     engine) as the 7-bit operand; without MINS (Q4_0) the -8 is subtracted
  *     per block as the integer 8 * sum(x).
