@@ -59,7 +59,7 @@ const Q8_0_BYTES: usize = 34;
  * and masks only, no shuffles.
  */
 // @ts-ignore: decorator
-@inline function q4k_sub(c: usize, odd: bool, e0: v128, o0: v128, e1: v128, o1: v128, scale: v128, acc: v128): v128 {
+@inline function q4k_sub(c: usize, odd: bool, e0: v128, o0: v128, e1: v128, o1: v128, scale: f32, acc: v128): v128 {
   const m = i16x8.splat(0x000f);
   const qa = v128.load(c), qb = v128.load(c, 16);
   let p: v128;
@@ -74,15 +74,7 @@ const Q8_0_BYTES: usize = 34;
     p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(qb, 4), m), e1));
     p = i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(qb, 12), o1));
   }
-  return fmadd(f32x4.convert_i32x4_s(p), scale, acc);
-}
-
-/** The 6-bit scales of sub-blocks 0..3 (hi = false) or 4..7 of the super-block at wb, times d, as f32x4. */
-// @ts-ignore: decorator
-@inline function scales4(wb: usize, hi: bool): v128 {
-  const b = load<u32>(wb, 4);
-  const w = hi ? (load<u32>(wb, 12) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4) : b & 0x3f3f3f3f;
-  return f32x4.mul(bytes_f32x4(w), f32x4.splat(f16_to_f32(load<u16>(wb))));
+  return fmadd(f32x4.convert_i32x4_s(p), f32x4.splat(scale), acc);
 }
 
 /** acc - dmin * (m[0..3] . xsA + m[4..7] . xsB) (lane-wise partials) for the super-block at wb. */
@@ -176,26 +168,26 @@ const Q8_0_BYTES: usize = 34;
     if (nr > 1) a1 = min_term(wb + ws, xsA, xsB, a1);
     if (nr > 2) a2 = min_term(wb + 2 * ws, xsA, xsB, a2);
     if (nr > 3) a3 = min_term(wb + 3 * ws, xsA, xsB, a3);
-    for (let half = 0; half < 2; half++) {
-      // d * sc of the four sub-blocks of this half, per row; lane t taken out by a swizzle
-      const hi = half != 0;
-      const s0 = scales4(wb, hi);
-      const s1 = nr > 1 ? scales4(wb + ws, hi) : s0;
-      const s2 = nr > 2 ? scales4(wb + 2 * ws, hi) : s0;
-      const s3 = nr > 3 ? scales4(wb + 3 * ws, hi) : s0;
-      for (let t = 0; t < 4; t++) {
-        const s = 4 * half + t;
-        const x = xb + <usize>s * Q8_0_BYTES;
-        const xl = v128.load(x, 2), xh = v128.load(x, 18);
-        const e0 = even_s8(xl), o0 = odd_s8(xl), e1 = even_s8(xh), o1 = odd_s8(xh);
-        const dx = f32x4.splat(f16_to_f32(load<u16>(x)));
-        const lane = i32x4.splat(0x03020100 + 0x04040404 * t); // bytes of lane t, four times
-        const co: usize = 16 + (<usize>(s >> 1) << 5); // chunk offset in the super-block
-        const odd = (s & 1) != 0;
-        a0 = q4k_sub(wb + co, odd, e0, o0, e1, o1, f32x4.mul(i8x16.swizzle(s0, lane), dx), a0);
-        if (nr > 1) a1 = q4k_sub(wb + ws + co, odd, e0, o0, e1, o1, f32x4.mul(i8x16.swizzle(s1, lane), dx), a1);
-        if (nr > 2) a2 = q4k_sub(wb + 2 * ws + co, odd, e0, o0, e1, o1, f32x4.mul(i8x16.swizzle(s2, lane), dx), a2);
-        if (nr > 3) a3 = q4k_sub(wb + 3 * ws + co, odd, e0, o0, e1, o1, f32x4.mul(i8x16.swizzle(s3, lane), dx), a3);
+    const d0 = f16_to_f32(load<u16>(wb));
+    const d1 = nr > 1 ? f16_to_f32(load<u16>(wb + ws)) : 0;
+    const d2 = nr > 2 ? f16_to_f32(load<u16>(wb + 2 * ws)) : 0;
+    const d3 = nr > 3 ? f16_to_f32(load<u16>(wb + 3 * ws)) : 0;
+    for (let s = 0; s < 8; s++) {
+      const x = xb + <usize>s * Q8_0_BYTES;
+      const xl = v128.load(x, 2), xh = v128.load(x, 18);
+      const e0 = even_s8(xl), o0 = odd_s8(xl), e1 = even_s8(xh), o1 = odd_s8(xh);
+      const dx = f16_to_f32(load<u16>(x));
+      const co: usize = 16 + (<usize>(s >> 1) << 5); // chunk offset in the super-block
+      if ((s & 1) == 0) {
+        a0 = q4k_sub(wb + co, false, e0, o0, e1, o1, d0 * <f32>q4k_scale(wb, s) * dx, a0);
+        if (nr > 1) a1 = q4k_sub(wb + ws + co, false, e0, o0, e1, o1, d1 * <f32>q4k_scale(wb + ws, s) * dx, a1);
+        if (nr > 2) a2 = q4k_sub(wb + 2 * ws + co, false, e0, o0, e1, o1, d2 * <f32>q4k_scale(wb + 2 * ws, s) * dx, a2);
+        if (nr > 3) a3 = q4k_sub(wb + 3 * ws + co, false, e0, o0, e1, o1, d3 * <f32>q4k_scale(wb + 3 * ws, s) * dx, a3);
+      } else {
+        a0 = q4k_sub(wb + co, true, e0, o0, e1, o1, d0 * <f32>q4k_scale(wb, s) * dx, a0);
+        if (nr > 1) a1 = q4k_sub(wb + ws + co, true, e0, o0, e1, o1, d1 * <f32>q4k_scale(wb + ws, s) * dx, a1);
+        if (nr > 2) a2 = q4k_sub(wb + 2 * ws + co, true, e0, o0, e1, o1, d2 * <f32>q4k_scale(wb + 2 * ws, s) * dx, a2);
+        if (nr > 3) a3 = q4k_sub(wb + 3 * ws + co, true, e0, o0, e1, o1, d3 * <f32>q4k_scale(wb + 3 * ws, s) * dx, a3);
       }
     }
     wb += Q4_K_BYTES;
