@@ -38,13 +38,62 @@ const GROUP_MAX_EPS: f32 = 1e-15;
 /** The second result of make_qkx2_quants (the_min). */
 let qkx2_min: f32 = 0;
 
+// Vector forms of make_qkx2_quants' loops over its 32 values. Element-wise f32
+// operations round the same in lanes as alone; the sums stay sequential in
+// C's order (sum_lanes), so the results are the same bits.
+
+/** acc + v[0] + v[1] + v[2] + v[3], in that order. */
+// @ts-ignore: decorator
+@inline function sum_lanes(acc: f32, v: v128): f32 {
+  return acc + f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
+}
+
+/** nearest_int(iscale * XM[i]) clamped to 0..nmax for i in 4k..4k+3, as i32x4. */
+// @ts-ignore: decorator
+@inline function levels4(XM: usize, k: i32, iscale: v128, nmax: v128): v128 {
+  const t = f32x4.add(f32x4.mul(iscale, v128.load(XM + (<usize>k << 4))), f32x4.splat(12582912.0));
+  const l = i32x4.sub(v128.and(t, i32x4.splat(0x007fffff)), i32x4.splat(0x00400000));
+  return i32x4.min_s(nmax, i32x4.max_s(i32x4.splat(0), l));
+}
+
+/** The 32 levels of XM at iscale (clamped to 0..nmax) as u8 at dst. */
+// @ts-ignore: decorator
+@inline function levels32(XM: usize, iscale: f32, nmax: i32, dst: usize): void {
+  const sv = f32x4.splat(iscale), mv = i32x4.splat(nmax);
+  for (let h = 0; h < 2; h++) {
+    const a = i16x8.narrow_i32x4_s(levels4(XM, 4 * h, sv, mv), levels4(XM, 4 * h + 1, sv, mv));
+    const b = i16x8.narrow_i32x4_s(levels4(XM, 4 * h + 2, sv, mv), levels4(XM, 4 * h + 3, sv, mv));
+    v128.store(dst + (<usize>h << 4), i8x16.narrow_i16x8_u(a, b));
+  }
+}
+
+/** Levels 4k..4k+3 (u8 at L) as f32x4. */
+// @ts-ignore: decorator
+@inline function levels_f32(L: usize, k: i32): v128 {
+  return f32x4.convert_i32x4_u(i32x4.extend_low_i16x8_u(i16x8.extend_low_i8x16_u(v128.load32_zero(L + (<usize>k << 2)))));
+}
+
+/** sum_i w[i] * (scale * L[i] + min - x[i])^2 over 32 values, summed in order. */
+// @ts-ignore: decorator
+@inline function error32(L: usize, scale: f32, min: f32, x: usize, w: usize): f32 {
+  const sv = f32x4.splat(scale), mv = f32x4.splat(min);
+  let e: f32 = 0;
+  for (let k = 0; k < 8; k++) {
+    const o = <usize>k << 4;
+    const diff = f32x4.sub(f32x4.add(f32x4.mul(sv, levels_f32(L, k)), mv), v128.load(x + o));
+    e = sum_lanes(e, f32x4.mul(v128.load(w + o), f32x4.mul(diff, diff)));
+  }
+  return e;
+}
+
 /**
- * ggml's make_qkx2_quants for one sub-block of n values at x: x ~ scale * L - the_min with L in
+ * ggml's make_qkx2_quants for one sub-block of 32 values at x: x ~ scale * L - the_min with L in
  * 0..nmax, weighted least squares over a small search of scales. Writes L, returns the scale
  * (the min in qkx2_min). As the JavaScript: x - min once per value of min, and a step whose
  * levels equal the previous step's is skipped (it cannot beat the best so far).
  */
-function make_qkx2_quants(n: i32, nmax: i32, x: usize, w: usize, L: usize, s: usize, rmin: f32, rdelta: f32, nstep: i32): f32 {
+function make_qkx2_quants(nmax: i32, x: usize, w: usize, L: usize, s: usize, rmin: f32, rdelta: f32, nstep: i32): f32 {
+  const n = 32;
   const Laux = s + S_LAUX, PREV = s + S_PREV, XM = s + S_XM;
   let xmin = xf(x, 0), xmax = xmin;
   let sumW = xf(w, 0);
@@ -67,13 +116,8 @@ function make_qkx2_quants(n: i32, nmax: i32, x: usize, w: usize, L: usize, s: us
   for (let i = 0; i < n; i++) store<f32>(XM + (<usize>i << 2), xf(x, i) - xmin);
   let iscale = <f32>nmax / range;
   let scale = <f32>1 / iscale;
-  let bestError: f32 = 0;
-  for (let i = 0; i < n; i++) {
-    const l = min<i32>(nmax, max<i32>(0, nearest_int(iscale * xf(XM, i))));
-    store<u8>(L + <usize>i, <u8>l);
-    const diff = scale * <f32>l + xmin - xf(x, i);
-    bestError = bestError + xf(w, i) * (diff * diff);
-  }
+  levels32(XM, iscale, nmax, L);
+  let bestError = error32(L, scale, xmin, x, w);
   if (nstep < 1) {
     qkx2_min = -xmin;
     return scale;
@@ -81,22 +125,20 @@ function make_qkx2_quants(n: i32, nmax: i32, x: usize, w: usize, L: usize, s: us
   let havePrev = false;
   for (let is = 0; is <= nstep; is++) {
     iscale = (rmin + rdelta * <f32>is + <f32>nmax) / range;
-    let same = havePrev;
-    for (let i = 0; i < n; i++) {
-      const l = min<i32>(nmax, max<i32>(0, nearest_int(iscale * xf(XM, i))));
-      if (l != <i32>load<u8>(PREV + <usize>i)) same = false;
-      store<u8>(Laux + <usize>i, <u8>l);
-    }
-    if (same) continue;
-    for (let i = 0; i < n; i++) store<u8>(PREV + <usize>i, load<u8>(Laux + <usize>i));
+    levels32(XM, iscale, nmax, Laux);
+    const la = v128.load(Laux), lb = v128.load(Laux, 16);
+    if (havePrev && !v128.any_true(v128.or(v128.xor(la, v128.load(PREV)), v128.xor(lb, v128.load(PREV, 16))))) continue;
+    v128.store(PREV, la);
+    v128.store(PREV, lb, 16);
     havePrev = true;
     let sumL: f32 = 0, sumL2: f32 = 0, sumXL: f32 = 0;
-    for (let i = 0; i < n; i++) {
-      const l = <f32>load<u8>(Laux + <usize>i);
-      const wl = xf(w, i) * l;
-      sumL = sumL + wl;
-      sumL2 = sumL2 + wl * l;
-      sumXL = sumXL + wl * xf(x, i);
+    for (let k = 0; k < 8; k++) {
+      const o = <usize>k << 4;
+      const l = levels_f32(Laux, k);
+      const wl = f32x4.mul(v128.load(w + o), l);
+      sumL = sum_lanes(sumL, wl);
+      sumL2 = sum_lanes(sumL2, f32x4.mul(wl, l));
+      sumXL = sum_lanes(sumXL, f32x4.mul(wl, v128.load(x + o)));
     }
     const D = sumW * sumL2 - sumL * sumL;
     if (D > 0) {
@@ -106,13 +148,10 @@ function make_qkx2_quants(n: i32, nmax: i32, x: usize, w: usize, L: usize, s: us
         thisMin = 0;
         thisScale = sumXL / sumL2;
       }
-      let curError: f32 = 0;
-      for (let i = 0; i < n; i++) {
-        const diff = thisScale * <f32>load<u8>(Laux + <usize>i) + thisMin - xf(x, i);
-        curError = curError + xf(w, i) * (diff * diff);
-      }
+      const curError = error32(Laux, thisScale, thisMin, x, w);
       if (curError < bestError) {
-        for (let i = 0; i < n; i++) store<u8>(L + <usize>i, load<u8>(Laux + <usize>i));
+        v128.store(L, la);
+        v128.store(L, lb, 16);
         bestError = curError;
         scale = thisScale;
         xmin = thisMin;
@@ -148,7 +187,7 @@ function k_scale_min(x: usize, out: usize, s: usize, nmax: i32, rmin: f32, nstep
     for (let l = 0; l < 32; l++) sumX2 = sumX2 + xf(xj, l) * xf(xj, l);
     const avX = Mathf.sqrt(sumX2 / 32);
     for (let l = 0; l < 32; l++) store<f32>(w + (<usize>l << 2), avX + Mathf.abs(xf(xj, l)));
-    const sc = make_qkx2_quants(32, nmax, xj, w, L + <usize>(32 * j), s, rmin, <f32>0.1, nstep);
+    const sc = make_qkx2_quants(nmax, xj, w, L + <usize>(32 * j), s, rmin, <f32>0.1, nstep);
     const mn = qkx2_min;
     store<f32>(scales + (<usize>j << 2), sc);
     store<f32>(mins + (<usize>j << 2), mn);
@@ -223,9 +262,27 @@ export function quantize_q5_k(dst: usize, src: usize, count: i32, scratch: usize
   }
 }
 
+/** clamp(nearest_int(iscale * x), -32, 31) for the four values x, as i32x4. */
+// @ts-ignore: decorator
+@inline function levels4_signed(x: v128, iscale: v128): v128 {
+  const t = f32x4.add(f32x4.mul(iscale, x), f32x4.splat(12582912.0));
+  const l = i32x4.sub(v128.and(t, i32x4.splat(0x007fffff)), i32x4.splat(0x00400000));
+  return i32x4.min_s(i32x4.splat(31), i32x4.max_s(i32x4.splat(-32), l));
+}
+
+/** The 16 levels l0..l3 (i32x4, -32..31) stored + 32 as u8 at L. */
+// @ts-ignore: decorator
+@inline function store_levels16(L: usize, l0: v128, l1: v128, l2: v128, l3: v128): void {
+  const o = i32x4.splat(32);
+  const a = i16x8.narrow_i32x4_s(i32x4.add(l0, o), i32x4.add(l1, o));
+  const b = i16x8.narrow_i32x4_s(i32x4.add(l2, o), i32x4.add(l3, o));
+  v128.store(L, i8x16.narrow_i16x8_u(a, b));
+}
+
 /**
  * ggml's make_qx_quants(16, 32, x, L, rmse_type = 1, NULL) for one 16-value sub-block:
- * symmetric levels -32..31 stored + 32 in L, weights x^2, a search over 18 scales. Returns the scale.
+ * symmetric levels -32..31 stored + 32 in L, weights x^2, a search over 18 scales. Returns the
+ * scale. Element-wise in lanes, the sums in C's order (as make_qkx2_quants).
  */
 function make_qx_quants16(x: usize, L: usize): f32 {
   const nmax = 32;
@@ -238,38 +295,33 @@ function make_qx_quants16(x: usize, L: usize): f32 {
     }
   }
   if (amax < GROUP_MAX_EPS) {
-    for (let i = 0; i < 16; i++) store<u8>(L + <usize>i, 0);
+    v128.store(L, i32x4.splat(0));
     return 0;
   }
-  let iscale = <f32>-nmax / xmax;
-  let sumlx: f32 = 0, suml2: f32 = 0;
-  for (let i = 0; i < 16; i++) {
-    const xi = xf(x, i);
-    const l = max<i32>(-nmax, min<i32>(nmax - 1, nearest_int(iscale * xi)));
-    store<u8>(L + <usize>i, <u8>(l + nmax));
-    const w = xi * xi;
-    sumlx = sumlx + w * xi * <f32>l;
-    suml2 = suml2 + w * <f32>l * <f32>l;
-  }
-  let scale: f32 = suml2 != 0 ? sumlx / suml2 : 0;
-  let best = scale * sumlx;
-  for (let is = -9; is <= 9; is++) {
-    if (is == 0) continue;
-    iscale = -(<f32>nmax + <f32>0.1 * <f32>is) / xmax;
-    sumlx = 0;
-    suml2 = 0;
-    for (let i = 0; i < 16; i++) {
-      const xi = xf(x, i);
-      const l = max<i32>(-nmax, min<i32>(nmax - 1, nearest_int(iscale * xi)));
-      const w = xi * xi;
-      sumlx = sumlx + w * xi * <f32>l;
-      suml2 = suml2 + w * <f32>l * <f32>l;
-    }
-    if (suml2 > 0 && sumlx * sumlx > best * suml2) {
-      for (let i = 0; i < 16; i++) {
-        const l = max<i32>(-nmax, min<i32>(nmax - 1, nearest_int(iscale * xf(x, i))));
-        store<u8>(L + <usize>i, <u8>(l + nmax));
-      }
+  const x0 = v128.load(x), x1 = v128.load(x, 16), x2 = v128.load(x, 32), x3 = v128.load(x, 48);
+  // w = x * x; the products of the sums: (w * x) * l and (w * l) * l
+  const w0 = f32x4.mul(x0, x0), w1 = f32x4.mul(x1, x1), w2 = f32x4.mul(x2, x2), w3 = f32x4.mul(x3, x3);
+  const wx0 = f32x4.mul(w0, x0), wx1 = f32x4.mul(w1, x1), wx2 = f32x4.mul(w2, x2), wx3 = f32x4.mul(w3, x3);
+  let scale: f32 = 0, best: f32 = 0;
+  for (let is = 0; is <= 19; is++) {
+    // step 0: the first guess; then is = -9..9 without 0, as in C
+    const st = is - 10;
+    if (st == 0) continue;
+    const iscale = is == 0 ? <f32>-nmax / xmax : -(<f32>nmax + <f32>0.1 * <f32>st) / xmax;
+    const sv = f32x4.splat(iscale);
+    const l0 = levels4_signed(x0, sv), l1 = levels4_signed(x1, sv), l2 = levels4_signed(x2, sv), l3 = levels4_signed(x3, sv);
+    const f0 = f32x4.convert_i32x4_s(l0), f1 = f32x4.convert_i32x4_s(l1), f2 = f32x4.convert_i32x4_s(l2), f3 = f32x4.convert_i32x4_s(l3);
+    let sumlx: f32 = 0, suml2: f32 = 0;
+    sumlx = sum_lanes(sumlx, f32x4.mul(wx0, f0)); suml2 = sum_lanes(suml2, f32x4.mul(f32x4.mul(w0, f0), f0));
+    sumlx = sum_lanes(sumlx, f32x4.mul(wx1, f1)); suml2 = sum_lanes(suml2, f32x4.mul(f32x4.mul(w1, f1), f1));
+    sumlx = sum_lanes(sumlx, f32x4.mul(wx2, f2)); suml2 = sum_lanes(suml2, f32x4.mul(f32x4.mul(w2, f2), f2));
+    sumlx = sum_lanes(sumlx, f32x4.mul(wx3, f3)); suml2 = sum_lanes(suml2, f32x4.mul(f32x4.mul(w3, f3), f3));
+    if (is == 0) {
+      store_levels16(L, l0, l1, l2, l3);
+      scale = suml2 != 0 ? sumlx / suml2 : 0;
+      best = scale * sumlx;
+    } else if (suml2 > 0 && sumlx * sumlx > best * suml2) {
+      store_levels16(L, l0, l1, l2, l3);
       scale = sumlx / suml2;
       best = scale * sumlx;
     }
