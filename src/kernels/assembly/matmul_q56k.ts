@@ -24,13 +24,22 @@ const Q8_0_BYTES: usize = 34;
 
 /**
  * i32x4 partial dot of 16 unsigned levels q (bytes < 128) with 16 int8
- * activations given as even / odd i16 halves (e = x[0,2,..], o = x[1,3,..]).
+ * activations: plain SIMD, given as even / odd i16 halves (e = x[0,2,..],
+ * o = x[1,3,..]); relaxed build, e = the int8 values as they are (o unused),
+ * the levels as the 7-bit operand of an 8-bit dot.
  */
 // @ts-ignore: decorator
 @inline function dot16(q: v128, e: v128, o: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(e, q));
   const p = i32x4.dot_i16x8_s(v128.and(q, i16x8.splat(0x00ff)), e);
   return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(q, 8), o));
 }
+
+/** The activations of dot16 for the 16 int8 at v: the even (e) or odd (o) i16 halves; relaxed build: v itself. */
+// @ts-ignore: decorator
+@inline function xe(v: v128): v128 { return ASC_FEATURE_RELAXED_SIMD ? v : even_s8(v); }
+// @ts-ignore: decorator
+@inline function xo(v: v128): v128 { return ASC_FEATURE_RELAXED_SIMD ? v : odd_s8(v); }
 
 // ---------------------------------------------------------------- Q5_K
 
@@ -73,7 +82,7 @@ const Q8_0_BYTES: usize = 34;
     for (let s = 0; s < 8; s++) {
       const x = xb + <usize>s * Q8_0_BYTES;
       const xl = v128.load(x, 2), xh = v128.load(x, 18);
-      const e0 = even_s8(xl), o0 = odd_s8(xl), e1 = even_s8(xh), o1 = odd_s8(xh);
+      const e0 = xe(xl), o0 = xo(xl), e1 = xe(xh), o1 = xo(xh);
       const dx = f16_to_f32(load<u16>(x));
       a0 = q5k_sub(wb, s, e0, o0, e1, o1, d0 * <f32>q4k_scale(wb, s) * dx, a0);
       if (nr > 1) a1 = q5k_sub(wb + ws, s, e0, o0, e1, o1, d1 * <f32>q4k_scale(wb + ws, s) * dx, a1);
@@ -132,9 +141,8 @@ const Q8_0_BYTES: usize = 34;
 
 /**
  * Integer dot of block b = 4h + k (values 32b .. 32b+31) of the Q6_K
- * super-block at wb with the prepared activation block (plain SIMD: the
- * even / odd i16 halves e0, o0, e1, o1; relaxed build: the int8 values xl =
- * x[0..16), xh = x[16..32) in e0, o0), each 16-value half times its int8 scale:
+ * super-block at wb with the activation block prepared for dot16 (e0, o0:
+ * values 0..15; e1, o1: 16..31), each 16-value half times its int8 scale:
  * i32x4 partials of sum_l sc * q * qx (q unsigned 0..63). The scales multiply
  * the two halves' i32 dots, not the levels.
  */
@@ -146,12 +154,6 @@ const Q8_0_BYTES: usize = 34;
   const qa = q6_levels(v128.load(ql), v128.load(qh), k);
   const qb = q6_levels(v128.load(ql, 16), v128.load(qh, 16), k);
   const sa = i32x4.splat(<i32>load<i8>(wb + 192 + <usize>(2 * b))), sb = i32x4.splat(<i32>load<i8>(wb + 193 + <usize>(2 * b)));
-  if (ASC_FEATURE_RELAXED_SIMD) {
-    // levels < 64: the 7-bit operand of the 8-bit dot, the activations in their natural order
-    const pa = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(e0, qa));
-    const pb = i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(o0, qb));
-    return i32x4.add(i32x4.mul(pa, sa), i32x4.mul(pb, sb));
-  }
   const pa = dot16(qa, e0, o0), pb = dot16(qb, e1, o1);
   return i32x4.add(i32x4.mul(pa, sa), i32x4.mul(pb, sb));
 }
@@ -177,9 +179,7 @@ const Q8_0_BYTES: usize = 34;
     for (let b = 0; b < 8; b++) {
       const x = xb + <usize>b * Q8_0_BYTES;
       const xl = v128.load(x, 2), xh = v128.load(x, 18);
-      // relaxed build: q6k_blk takes xl, xh as they are
-      const e0 = ASC_FEATURE_RELAXED_SIMD ? xl : even_s8(xl), o0 = ASC_FEATURE_RELAXED_SIMD ? xh : odd_s8(xl);
-      const e1 = ASC_FEATURE_RELAXED_SIMD ? xl : even_s8(xh), o1 = ASC_FEATURE_RELAXED_SIMD ? xh : odd_s8(xh);
+      const e0 = xe(xl), o0 = xo(xl), e1 = xe(xh), o1 = xo(xh);
       const dx = f16_to_f32(load<u16>(x));
       a0 = fmadd(f32x4.convert_i32x4_s(q6k_blk(wb, b, e0, o0, e1, o1)), f32x4.splat(d0 * dx), a0);
       if (nr > 1) a1 = fmadd(f32x4.convert_i32x4_s(q6k_blk(wb + ws, b, e0, o0, e1, o1)), f32x4.splat(d1 * dx), a1);
