@@ -3,8 +3,8 @@
 // worker threads on one shared memory: what `pangu convert` runs. The K-quants' searched fits
 // cost hundreds of operations per value, so this is where a conversion spends its time.
 import * as os from 'node:os';
-import type { BlockDType } from '../../formats/ggml-quants.js';
-import { Arena, compileKernelsSync, createSharedMemory, Kernels, KQUANT_SCRATCH_BYTES, rowBytes, type KernelVariant, type QuantWeightType, type WasmMemory, type WasmModule } from '../../kernels/wasm.js';
+import { ggmlType, type BlockDType } from '../../formats/ggml-quants.js';
+import { Arena, compileKernelsSync, createSharedMemory, Kernels, KQUANT_SCRATCH_BYTES, type KernelVariant, type QuantWeightType, type WasmMemory, type WasmModule } from '../../kernels/wasm.js';
 import { cut } from './ops.js';
 import { ThreadPool, type Unit } from './pool.js';
 
@@ -55,9 +55,8 @@ export class WasmQuantizer {
   /** x (a whole number of blocks) as blocks of dtype. */
   quantize(dtype: BlockDType, x: Float32Array): Uint8Array {
     const type = dtype.toLowerCase() as QuantWeightType;
-    const blockValues = type === 'q8_0' || type === 'q4_0' ? 32 : 256;
+    const { blockSize: blockValues, typeSize: blockBytes } = ggmlType(dtype);
     if (x.length % blockValues !== 0) throw new Error(`${dtype}: ${x.length} values are not a whole number of blocks of ${blockValues}`);
-    const blockBytes = rowBytes(type, blockValues);
     const out = new Uint8Array((x.length / blockValues) * blockBytes);
     const shares = this.pool.shares;
     for (let v0 = 0; v0 < x.length; v0 += CHUNK_VALUES) {

@@ -113,6 +113,14 @@ export const TWO_POW_112: f32 = 5.192296858534828e33;
 
 // ---------------------------------------------------------------- arithmetic
 
+/** Sign-extended even bytes of v as i16x8. */
+// @ts-ignore: decorator
+@inline export function even_s8(v: v128): v128 { return i16x8.shr_s(i16x8.shl(v, 8), 8); }
+
+/** Sign-extended odd bytes of v as i16x8. */
+// @ts-ignore: decorator
+@inline export function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
+
 /**
  * Integer dot (i32x4 partials) of 32 unsigned 4-bit values lo = elements
  * 0..15, hi = 16..31 (u8x16, each 0..15) with 32 int8 xl = x[0..16), xh =

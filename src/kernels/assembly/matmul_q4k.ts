@@ -8,7 +8,7 @@
 // unlike llama.cpp's Q8_K; per sub-block s:
 //   d_x(s) * (d * sc_s * sum(q * qx) - dmin * m_s * sum(qx)).
 
-import { dot_u4x32, f16_to_f32, f16x4_to_f32x4, fmadd, hsum4, hsum4_i32 } from "./common";
+import { dot_u4x32, even_s8, f16_to_f32, f16x4_to_f32x4, fmadd, hsum4, hsum4_i32, odd_s8 } from "./common";
 
 const Q4_K_BYTES: usize = 144;
 const Q8_0_BYTES: usize = 34;
@@ -43,10 +43,6 @@ const Q8_0_BYTES: usize = 34;
   return i32x4.extadd_pairwise_i16x8_s(s);
 }
 
-// @ts-ignore: decorator
-@inline export function even_s8(v: v128): v128 { return i16x8.shr_s(i16x8.shl(v, 8), 8); }
-// @ts-ignore: decorator
-@inline export function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
 
 /**
  * One sub-block of a Q4_K weight row: the low (odd = false) or high nibbles

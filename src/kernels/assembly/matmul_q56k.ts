@@ -15,8 +15,8 @@
 // int8 activations is exact (i32); the constant offsets (Q5_K's min, Q6_K's
 // -32) are applied once per super-block from per-block activation sums.
 
-import { f16_to_f32, fmadd, hsum4, hsum4_i32 } from "./common";
-import { dx_sums4, even_s8, min_term, odd_s8, q4k_min, q4k_scale } from "./matmul_q4k";
+import { even_s8, f16_to_f32, fmadd, hsum4, hsum4_i32, odd_s8 } from "./common";
+import { dx_sums4, min_term, q4k_min, q4k_scale } from "./matmul_q4k";
 
 const Q5_K_BYTES: usize = 176;
 const Q6_K_BYTES: usize = 210;

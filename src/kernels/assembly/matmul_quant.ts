@@ -1,6 +1,7 @@
 // Quantized-weight matmul: out[n][rows] = x[n][in] . W[rows][in]^T with W in
-// GGUF Q8_0 / Q4_0 / Q4_K blocks (llama.cpp layouts), in % 32 == 0 (Q4_K:
-// in % 256 == 0), f32 accumulation, W rows [r0, r1) only.
+// GGUF Q8_0 / Q4_0 blocks (llama.cpp layouts), in % 32 == 0, f32 accumulation,
+// W rows [r0, r1) only. Its 16 x 2 tile driver (qtiles16) also runs the
+// K-quants' n > 1 (matmul_kquant.ts).
 //
 // Fast path (as llama.cpp): the activations are first quantized to Q8_0
 // (quantize_q8_0) and each 32-element block is an exact integer dot product
@@ -24,7 +25,7 @@
 // the repack; the relaxed build runs Q4_0 on the raw nibbles with 8-bit dots);
 // small n uses the quad tiles (q8tile_packed / q4tile_packed).
 
-import { dot_u4x32, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, hsum_i32, store_quarters } from "./common";
+import { dot_u4x32, even_s8, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, odd_s8, store_quarters } from "./common";
 import { kquant_repack16 } from "./repack_kquant";
 import { QUAD_BLOCK, QUAD_BLOCK4, repack_quads, X_I16, X_I8, X_Q4, X_Q8, XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
 import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
@@ -48,18 +49,6 @@ const Q6_K_BYTES: usize = 210;
 }
 
 // ---------------------------------------------------------------- block dots
-
-/** Sign-extended even bytes of v as i16x8. */
-// @ts-ignore: decorator
-@inline function even_s8(v: v128): v128 {
-  return i16x8.shr_s(i16x8.shl(v, 8), 8);
-}
-
-/** Sign-extended odd bytes of v as i16x8. */
-// @ts-ignore: decorator
-@inline function odd_s8(v: v128): v128 {
-  return i16x8.shr_s(v, 8);
-}
 
 /** Activation vector i (0..3) of the Q8_0 block at xb, in the order weight type qt wants. */
 // @ts-ignore: decorator

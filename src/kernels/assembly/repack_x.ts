@@ -10,8 +10,7 @@
 //                           i8 x[4][32]                                        XQ8_BLOCK
 // where s_x = d_x * sum(x) (the activation side of Q4_K / Q5_K's mins).
 
-import { f16_to_f32, hsum_i32 } from "./common";
-import { even_s8, odd_s8 } from "./matmul_q4k";
+import { even_s8, f16_to_f32, hsum_i32, odd_s8 } from "./common";
 
 export const X_Q8: i32 = 0;
 export const X_Q4: i32 = 1;
