@@ -18,7 +18,7 @@ import { bestTimes } from './timing.js';
 import { fillWeights, weightCopies } from './weights.js';
 
 const bestTime = (f: () => void): number => bestTimes([f], { repeats: REPEATS, minMs: MIN_MS, cpuClock })[0]!;
-import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type WeightType } from '../../src/kernels/wasm.js';
+import { activationBytes, activationType, Arena, compileKernels, createSharedMemory, Kernels, rowBytes, type KernelVariant, type QuantWeightType, type WeightType } from '../../src/kernels/wasm.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -76,8 +76,9 @@ for (const type of types) {
     const out = arena.alloc(rowsN * 4);
     let xin = x;
     if (type.startsWith('q')) {
-      xin = arena.alloc((inDim / 32) * 34);
-      k.quantizeQ8_0(xin, x, inDim);
+      const act = activationType(type as QuantWeightType, 1, false);
+      xin = arena.alloc(activationBytes(act, inDim));
+      k.quantizeActivations(act, xin, x, inDim);
     }
     let i = 0;
     const t = bestTime(() => k.matmul(type, out, xin, ws[i++ % copies]!, 1, inDim, rowsN));
@@ -109,11 +110,12 @@ const flops: { kernel: string; shape: string; ms: number; gflops: number }[] = [
     arena.f32(x, n * inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
     const out = arena.alloc(n * rowsN * 4);
     let xin = x;
+    const scratch = type.startsWith('q') ? arena.alloc(k.qmatmulScratchBytes(n, inDim)) : 0;
     if (type.startsWith('q')) {
-      xin = arena.alloc((n * inDim / 32) * 34);
-      k.quantizeQ8_0(xin, x, n * inDim);
+      const act = activationType(type as QuantWeightType, n, scratch !== 0);
+      xin = arena.alloc(activationBytes(act, n * inDim));
+      k.quantizeActivations(act, xin, x, n * inDim);
     }
-    const scratch = type === 'q8_0' || type === 'q4_0' ? arena.alloc(k.qmatmulScratchBytes(n, inDim)) : 0;
     const t = bestTime(() => k.matmul(type, out, xin, w, n, inDim, rowsN, 0, rowsN, scratch));
     flops.push({ kernel: `matmul ${type}`, shape: `${n} x ${inDim} -> ${rowsN}`, ms: t * 1e3, gflops: (2 * n * inDim * rowsN) / t / 1e9 });
     arena.reset();

@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bestTimes } from './timing.js';
 import { fillWeights, weightCopies } from './weights.js';
-import { Arena, compileKernels, createSharedMemory, Kernels, rowBytes, wasmApi, type KernelVariant } from '../../src/kernels/wasm.js';
+import { activationBytes, Arena, compileKernels, createSharedMemory, Kernels, rowBytes, wasmApi, type KernelVariant } from '../../src/kernels/wasm.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -74,12 +74,18 @@ for (const type of types) {
     const copies = ws.length;
     const x = arena.alloc(inDim * 4);
     arena.f32(x, inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
-    const xq = arena.alloc((inDim / 32) * 34);
-    builds[0]!.k.quantizeQ8_0(xq, x, inDim);
+    // activations as each build's kernels read them (a build from before Q8_K has no kquant_takes_q8_k: Q8_0)
+    const readsQ8K = (k: Kernels) => type.endsWith('_k') && 'kquant_takes_q8_k' in k.exports && k.exports.kquant_takes_q8_k(1, 0) !== 0;
+    const xin = builds.map(({ k }) => {
+      const act = readsQ8K(k) ? 'q8_k' : 'q8_0';
+      const at = arena.alloc(activationBytes(act, inDim));
+      builds[builds.length - 1]!.k.quantizeActivations(act, at, x, inDim);
+      return at;
+    });
     const out = arena.alloc(rowsN * 4);
-    const t = timed(builds.map(({ k }) => {
+    const t = timed(builds.map(({ k }, b) => {
       let i = 0;
-      return () => k.exports[`matmul_${type}`](out, xq, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN, 0);
+      return () => k.exports[`matmul_${type}`](out, xin[b]!, ws[i++ % copies]!, 1, inDim, rowsN, 0, rowsN, 0);
     }));
     report(`matvec ${type}`, `${rowsN}x${inDim}`, 'GB/s', t.map((s) => (rowBytes(type, inDim) * rowsN) / s / 1e9));
     arena.reset();

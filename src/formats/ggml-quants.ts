@@ -175,6 +175,49 @@ export function dequantizeQ8_0(bytes: Uint8Array): Float32Array {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Q8_K: per 256 values, d (f32), 256 int8 q, then 16 i16 bsums (sums of 16 q each); x = q * d.
+// Not a weight type: ggml quantizes the activations of the K-quant dot products to it.
+
+/** Q8_K blocks of x as ggml's quantize_row_q8_K_ref (x.length / 256 * 292 bytes). */
+export function quantizeQ8_K(x: Float32Array, out?: Uint8Array): Uint8Array {
+  checkWhole('Q8_K', x.length, QK_K);
+  const nb = x.length / QK_K;
+  out = checkOut('Q8_K', out, nb * 292);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const o = i * QK_K, bo = i * 292;
+    // max: the first value of largest magnitude
+    let amax = 0, max = 0;
+    for (let j = 0; j < QK_K; j++) {
+      const ax = Math.abs(x[o + j]!);
+      if (ax > amax) { amax = ax; max = x[o + j]!; }
+    }
+    out.fill(0, bo, bo + 292);
+    if (amax === 0) continue;
+    const iscale = Math.fround(-127 / max);
+    for (let j = 0; j < QK_K; j++) out[bo + 4 + j] = Math.min(127, nearestInt(Math.fround(iscale * x[o + j]!))) & 0xff;
+    for (let j = 0; j < 16; j++) {
+      let sum = 0;
+      for (let l = 0; l < 16; l++) sum += view.getInt8(bo + 4 + 16 * j + l);
+      view.setInt16(bo + 260 + 2 * j, sum, true);
+    }
+    view.setFloat32(bo, Math.fround(1 / iscale), true);
+  }
+  return out;
+}
+
+export function dequantizeQ8_K(bytes: Uint8Array): Float32Array {
+  const nb = checkBytes('Q8_K', bytes, 292);
+  const out = new Float32Array(nb * QK_K);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const d = view.getFloat32(i * 292, true);
+    for (let j = 0; j < QK_K; j++) out[i * QK_K + j] = view.getInt8(i * 292 + 4 + j) * d;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
 // Q4_0: per 32 values, d (f16) then 16 bytes; byte j holds q[j] (low nibble) and q[j+16] (high);
 // x = (q - 8) * d. d = -max/8 where max is the value of largest magnitude (first one on ties).
 

@@ -113,6 +113,18 @@ export function dequantizeQ8_0(src: Uint8Array, count: number, dst?: Float32Arra
   return into(ggml.dequantizeQ8_0(src.subarray(0, (count / QK) * Q8_0_BYTES)), dst);
 }
 
+/** Q8_K quantization as ggml's quantize_row_q8_K_ref: the activations of the K-quant dot products. */
+export function quantizeQ8_K(src: Float32Array, dst?: Uint8Array): Uint8Array {
+  checkBlocks('q8_k', src.length, QK_K);
+  return into(ggml.quantizeQ8_K(src), dst);
+}
+
+/** Q8_K dequantization: x = q * d. */
+export function dequantizeQ8_K(src: Uint8Array, count: number, dst?: Float32Array): Float32Array {
+  checkBlocks('q8_k', count, QK_K);
+  return into(ggml.dequantizeQ8_K(src.subarray(0, (count / QK_K) * 292)), dst);
+}
+
 /** Q4_0 quantization as ggml's quantize_row_q4_0_ref. */
 export function quantizeQ4_0(src: Float32Array, dst?: Uint8Array): Uint8Array {
   checkBlocks('q4_0', src.length, QK);

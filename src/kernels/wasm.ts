@@ -74,6 +74,8 @@ export interface KernelExports {
   matmul_q8_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   matmul_q4_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   qmatmul_scratch_bytes(n: number, inDim: number): number;
+  /** K-quants: xq is Q8_K activations [n][inDim/256] where kquant_takes_q8_k(n, scratch), else Q8_0 (the tiles). */
+  kquant_takes_q8_k(n: number, scratch: number): number;
   matmul_q4_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   matmul_q5_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   matmul_q6_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
@@ -90,6 +92,7 @@ export interface KernelExports {
   f16_to_f32_row(dst: number, src: number, count: number): void;
   quantize_q8_0(dst: number, src: number, count: number): void;
   dequantize_q8_0(dst: number, src: number, count: number): void;
+  quantize_q8_k(dst: number, src: number, count: number): void;
   quantize_q4_0(dst: number, src: number, count: number): void;
   /** scratch: KQUANT_SCRATCH_BYTES per thread. */
   quantize_q4_k(dst: number, src: number, count: number, scratch: number): void;
@@ -348,6 +351,27 @@ function checkDim(what: string, name: string, v: number): void {
   if (!Number.isInteger(v) || v < 0) throw new RangeError(`${what}: ${name} = ${v} is not a non-negative integer`);
 }
 
+/** The quantized activations a matmul of a block-quantized `type` reads: x[n][inDim] as Q8_0 blocks, or Q8_K. */
+export type ActivationType = 'q8_0' | 'q8_k';
+
+/** Smallest n at which the K-quant matmuls (with a scratch) run the 16 x 2 tiles on Q8_0 activations. */
+const KQUANT_TILES_MIN_N = 3;
+
+/**
+ * Which activations Kernels.matmul of a block-quantized `type` over n rows reads: Q8_0 and Q4_0
+ * always Q8_0; the K-quants Q8_K for their dot products (n < 3, or no scratch: the matvec, as
+ * llama.cpp's vec_dot_q*_K_q8_K) and Q8_0 for the prompt tiles.
+ */
+export function activationType(type: QuantWeightType, n: number, scratch: boolean): ActivationType {
+  if (type === 'q8_0' || type === 'q4_0') return 'q8_0';
+  return scratch && n >= KQUANT_TILES_MIN_N ? 'q8_0' : 'q8_k';
+}
+
+/** Bytes of count activations quantized to `type` (Q8_0: 34 per 32, Q8_K: 292 per 256). */
+export function activationBytes(type: ActivationType, count: number): number {
+  return type === 'q8_0' ? (count / QK) * 34 : (count / QK_K) * 292;
+}
+
 /** Bytes of scratch of Kernels.quantize for the K-quants (quantize_kquant.ts). */
 export const KQUANT_SCRATCH_BYTES = 1024;
 
@@ -397,8 +421,9 @@ export class Kernels {
   /**
    * out[n][rows] f32 = x[n][inDim] . W[rows][inDim]^T for W rows [r0, r1).
    * For 'f32' / 'bf16' / 'f16' W, x is f32. For 'q8_0' / 'q4_0' / 'q4_k' / 'q5_k' / 'q6_k' W,
-   * x is the activations already quantized with quantizeQ8_0 ([n][inDim/32]
-   * Q8_0 blocks): the llama.cpp integer path.
+   * x is the activations already quantized as activationType(type, n, scratch !== 0) says
+   * (quantizeQ8_0: [n][inDim/32] Q8_0 blocks, or quantizeQ8_K: [n][inDim/256] Q8_K blocks):
+   * the llama.cpp integer path.
    * scratch (optional; the quantized types: qmatmulScratchBytes(n, inDim) bytes,
    * bf16: floatMatmulScratchBytes(n, inDim); ignored by f32 / f16):
    * 16-aligned, not shared with another thread; with it, n > 1 runs faster
@@ -469,6 +494,18 @@ export class Kernels {
   quantizeQ8_0(dst: number, src: number, count: number): void {
     checkBlocks('quantizeQ8_0', count, QK);
     this.exports.quantize_q8_0(dst, src, count);
+  }
+
+  /** dst: count/256 Q8_K blocks (292 B) from src: count f32 (ggml quantize_row_q8_K_ref). */
+  quantizeQ8_K(dst: number, src: number, count: number): void {
+    checkBlocks('quantizeQ8_K', count, QK_K);
+    this.exports.quantize_q8_k(dst, src, count);
+  }
+
+  /** dst: count f32 quantized as `type` (quantizeQ8_0 or quantizeQ8_K). */
+  quantizeActivations(type: ActivationType, dst: number, src: number, count: number): void {
+    if (type === 'q8_0') this.quantizeQ8_0(dst, src, count);
+    else this.quantizeQ8_K(dst, src, count);
   }
 
   /** dst: count/32 Q4_0 blocks (18 B) from src: count f32 (ggml quantize_row_q4_0_ref). */

@@ -4,18 +4,18 @@
 // natural scale of f32 rounding in a dot product):
 //   f32 / bf16 / f16 weights:                  |wasm - ref| <= 1e-5 * S
 //   Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K (integer path) against the reference of the same
-//   quantized math (same Q8_0 activations):    |wasm - ref| <= 1e-5 * S_q
+//   quantized math (the same Q8_0 or, for the K-quants' dots, Q8_K activations): |wasm - ref| <= 1e-5 * S_q
 //   f32-activation quantized paths vs f32 matmul of the dequantized W: 1e-5 * S
 // and separately the quantization error against plain f32 math is bounded
 // (relative RMS over the output on Gaussian data: Q8_0 x Q8_0 < 1.5%,
-// Q4_0 x Q8_0 < 15%, Q5_K x Q8_0 < 6%, Q6_K x Q8_0 < 3%; for Q4_K only the
-// Q8_0 activation error is measured, < 1.5%).
+// Q4_0 x Q8_0 < 15%, Q5_K x Q8_K < 6%, Q6_K x Q8_K < 3%; for Q4_K only the
+// Q8_K activation error is measured, < 1.5%).
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { quantizeQ5_K, quantizeQ6_K } from '../../src/formats/ggml-quants.js';
 import * as ref from '../../src/kernels/reference.js';
-import type { QuantWeightType, WeightType } from '../../src/kernels/wasm.js';
+import { activationBytes, activationType, type Kernels, type QuantWeightType, type WeightType } from '../../src/kernels/wasm.js';
 import { maxRelErr, randn, rng, setup } from './helpers.js';
 
 type Shape = [n: number, inDim: number, rows: number];
@@ -140,7 +140,19 @@ describe('matmul, float weights', () => {
   }
 });
 
-describe('matmul, quantized weights (integer path with Q8_0 activations)', () => {
+/** x quantized as a matmul of `type` over n rows reads it (activationType): its bytes in the arena, a copy, and the values they stand for. */
+function quantizedActivations(k: Kernels, arena: ReturnType<typeof setup>['arena'], type: QuantWeightType, x: Float32Array, n: number, scratch: boolean) {
+  const act = activationType(type, n, scratch);
+  const bytes = activationBytes(act, x.length);
+  const xp = arena.put(x);
+  const at = arena.alloc(bytes);
+  k.quantizeActivations(act, at, xp, x.length);
+  const copy = arena.u8(at, bytes).slice();
+  assert.deepEqual(copy, act === 'q8_0' ? ref.quantizeQ8_0(x) : ref.quantizeQ8_K(x), `${act} activation quantization`);
+  return { act, at, bytes: copy, values: act === 'q8_0' ? ref.dequantizeQ8_0(copy, x.length) : ref.dequantizeQ8_K(copy, x.length) };
+}
+
+describe('matmul, quantized weights (integer path with Q8_0 / Q8_K activations)', () => {
   for (const type of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
     const shapes = type === 'q4_k' ? q4kShapes : type === 'q5_k' || type === 'q6_k' ? kShapes : quantShapes;
     it(`${type}: wasm matches the reference of the same quantized math (1e-5)`, () => {
@@ -149,28 +161,30 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
         const { k, arena } = setup();
         const x = randn(r, n * inDim);
         const w = makeWeights(type, r, rows, inDim);
-        const xp = arena.put(x);
-        const xq = arena.alloc((n * inDim / 32) * 34);
-        k.quantizeQ8_0(xq, xp, n * inDim);
-        const xqBytes = arena.u8(xq, (n * inDim / 32) * 34).slice();
-        assert.deepEqual(xqBytes, ref.quantizeQ8_0(x), 'activation quantization');
         const wp = arena.put(w.bytes);
+        // the reference of the same quantized math: Q8_0 activations (Q8_0, Q4_0: integer block
+        // dots in f64, refQuant), Q8_K ones (the f64 dot of the dequantized activations and weights)
+        const reference = (xa: { act: string; bytes: Uint8Array; values: Float32Array }) => {
+          const want = new Float32Array(n * rows);
+          if (xa.act === 'q8_0') refQuant[type](want, xa.bytes, w.bytes as Uint8Array, n, inDim, rows);
+          else ref.matmulF32(want, xa.values, w.deq, n, inDim, rows);
+          return want;
+        };
+        const xa = quantizedActivations(k, arena, type, x, n, false);
         const op = arena.alloc(n * rows * 4);
-        k.matmul(type, op, xq, wp, n, inDim, rows);
-        const want = new Float32Array(n * rows);
-        refQuant[type](want, xqBytes, w.bytes as Uint8Array, n, inDim, rows);
-        const xdeq = ref.dequantizeQ8_0(xqBytes, n * inDim);
-        const err = maxRelErr(arena.f32(op, n * rows), want, absDot(xdeq, w.deq, n, inDim, rows));
-        assert.ok(err <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows}: rel err ${err}`);
+        k.matmul(type, op, xa.at, wp, n, inDim, rows);
+        const err = maxRelErr(arena.f32(op, n * rows), reference(xa), absDot(xa.values, w.deq, n, inDim, rows));
+        assert.ok(err <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows} (${xa.act}): rel err ${err}`);
         {
           // the optional scratch changes the speed (and for all but q8_0 the rounding) only
+          const xs = quantizedActivations(k, arena, type, x, n, true);
           const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
           const op2 = arena.alloc(n * rows * 4);
           arena.u8(sp, k.qmatmulScratchBytes(n, inDim)).fill(0xff);
-          k.matmul(type, op2, xq, wp, n, inDim, rows, 0, rows, sp);
+          k.matmul(type, op2, xs.at, wp, n, inDim, rows, 0, rows, sp);
           if (type === 'q8_0') assert.deepEqual(arena.f32(op2, n * rows), arena.f32(op, n * rows), `${type} n=${n} with scratch`);
-          const err2 = maxRelErr(arena.f32(op2, n * rows), want, absDot(xdeq, w.deq, n, inDim, rows));
-          assert.ok(err2 <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows} with scratch: rel err ${err2}`);
+          const err2 = maxRelErr(arena.f32(op2, n * rows), reference(xs), absDot(xs.values, w.deq, n, inDim, rows));
+          assert.ok(err2 <= 1e-5, `${type} n=${n} in=${inDim} rows=${rows} with scratch (${xs.act}): rel err ${err2}`);
         }
       }
     });
@@ -193,6 +207,54 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
     });
   }
 
+  it('reads no byte past a weight that ends the memory (rows not a multiple of 4)', () => {
+    const r = rng(37);
+    for (const type of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
+      for (const n of [1, 2]) {
+        const [inDim, rows] = [256, 5];
+        const { k, arena } = setup(1 << 20);
+        const w = makeWeights(type, r, rows, inDim);
+        const xa = quantizedActivations(k, arena, type, randn(r, n * inDim), n, false);
+        const elsewhere = arena.put(w.bytes);
+        const want = arena.alloc(n * rows * 4);
+        k.matmul(type, want, xa.at, elsewhere, n, inDim, rows);
+        const atEnd = k.memory.buffer.byteLength - w.bytes.length;
+        new Uint8Array(k.memory.buffer, atEnd, w.bytes.length).set(w.bytes);
+        const got = arena.alloc(n * rows * 4);
+        k.matmul(type, got, xa.at, atEnd, n, inDim, rows);
+        assert.deepEqual(arena.f32(got, n * rows), arena.f32(want, n * rows), `${type} n=${n}`);
+      }
+    }
+  });
+
+  it('activationType agrees with the kernels (kquant_takes_q8_k)', () => {
+    const { k } = setup();
+    for (const type of ['q4_k', 'q5_k', 'q6_k'] as const) {
+      for (let n = 1; n <= 6; n++) {
+        for (const scratch of [0, 16]) {
+          const kernels = k.exports.kquant_takes_q8_k(n, scratch) !== 0 ? 'q8_k' : 'q8_0';
+          assert.equal(activationType(type, n, scratch !== 0), kernels, `${type} n=${n} scratch=${scratch}`);
+        }
+      }
+    }
+  });
+
+  it("quantizeQ8_K: ggml's rules at the edges (zero block, ties of |max|, halves rounded to even)", () => {
+    const { k, arena } = setup();
+    const blocks: Float32Array[] = [
+      new Float32Array(256), // all zero: d = 0, q = 0, bsums = 0
+      Float32Array.from({ length: 256 }, (_, i) => (i === 7 ? -3 : i === 9 ? 3 : Math.sin(i))), // -3 first: max = -3
+      Float32Array.from({ length: 256 }, (_, i) => (i === 7 ? 3 : i === 9 ? -3 : Math.sin(i))), // 3 first: max = 3
+      Float32Array.from({ length: 256 }, (_, i) => (i % 2 ? 0.5 : -0.5) * (1 + i / 256)), // halves: round to even
+    ];
+    for (const [b, x] of blocks.entries()) {
+      const xp = arena.put(x);
+      const at = arena.alloc(292);
+      k.quantizeQ8_K(at, xp, 256);
+      assert.deepEqual(arena.u8(at, 292).slice(), ref.quantizeQ8_K(x), `block ${b}`);
+    }
+  });
+
   it('quantization error vs f32 math is bounded (relative RMS of the output)', () => {
     const r = rng(31);
     const [n, inDim, rows] = [4, 1024, 64];
@@ -212,12 +274,10 @@ describe('matmul, quantized weights (integer path with Q8_0 activations)', () =>
         bytes = type === 'q8_0' ? ref.quantizeQ8_0(wf) : type === 'q4_0' ? ref.quantizeQ4_0(wf)
           : type === 'q5_k' ? quantizeQ5_K(wf) : quantizeQ6_K(wf);
       }
-      const xp = arena.put(x);
-      const xq = arena.alloc((n * inDim / 32) * 34);
-      k.quantizeQ8_0(xq, xp, n * inDim);
+      const xa = quantizedActivations(k, arena, type, x, n, false);
       const wp = arena.put(bytes);
       const op = arena.alloc(n * rows * 4);
-      k.matmul(type, op, xq, wp, n, inDim, rows);
+      k.matmul(type, op, xa.at, wp, n, inDim, rows);
       const exact = new Float32Array(n * rows);
       ref.matmulF32(exact, x, wf, n, inDim, rows);
       const got = arena.f32(op, n * rows);

@@ -19,7 +19,7 @@ import { f32ToBf16, f32ToF16 } from '../../formats/dtype.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, KV_TYPES, rowBytes, type KernelVariant, type KVType, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { cut, DIR_WORDS, isQuantized, Op, PHASES_OF, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, type JobContext } from './ops.js';
+import { AK_SLOT, chunkAlign, cut, DIR_WORDS, isQuantized, Op, PHASES_OF, q8kBytes, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, XK_SLOT, type JobContext } from './ops.js';
 import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
 import type { CpuWorkerPayload } from './worker.js';
@@ -510,6 +510,7 @@ export class CpuBackend extends HostActivations implements Backend {
       const xp = this.buf(p, 'x', n * inDim * 4);
       this.f32(p, xp, n * inDim).set(x.subarray(0, n * inDim));
       a[0] = n; a[1] = inDim; a[2] = xp; a[3] = this.buf(p, 'xq', q8Bytes(n * inDim));
+      a[XK_SLOT] = this.buf(p, 'xk', q8kBytes(n * inDim));
     }
     this.scratchFor(n, inDim);
     if (lins.every((lin) => lin.shards.length === 1 && lin.shards[0]!.p === 0)) this.runHere(Op.Matmuls);
@@ -553,6 +554,7 @@ export class CpuBackend extends HostActivations implements Backend {
         longest = Math.max(longest, pos0 + m);
       });
       a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'xq', q8Bytes(n * hidden));
+      a[XK_SLOT] = this.buf(p, 'xk', q8kBytes(n * hidden));
       a[5] = kv1 - kv0; a[6] = headDim; a[7] = ropeTheta;
       a[8] = WEIGHT_TYPES.indexOf(b.q); a[9] = part.q; a[10] = part.qBias;
       a[11] = WEIGHT_TYPES.indexOf(b.k); a[12] = part.k; a[13] = part.kBias;
@@ -563,6 +565,7 @@ export class CpuBackend extends HostActivations implements Backend {
       a[21] = this.buf(p, 'attn.v', n * kvd * 4);
       a[22] = this.buf(p, 'attn.y', n * qd * 4);
       a[23] = this.buf(p, 'attn.yq', q8Bytes(n * qd));
+      a[AK_SLOT] = this.buf(p, 'attn.yk', q8kBytes(n * qd));
       a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(longest, 0, hLocal));
       a[25] = this.buf(p, 'attn.out', n * hidden * 4);
       a[26] = segments.length; a[27] = tableP; a[28] = kv;
@@ -641,12 +644,14 @@ export class CpuBackend extends HostActivations implements Backend {
       a[0] = n; a[1] = hidden; a[2] = inter; a[3] = WEIGHT_TYPES.indexOf(m.type);
       a[4] = s.gate; a[5] = s.up; a[6] = s.down; a[7] = xp;
       a[8] = this.buf(s.p, 'xq', q8Bytes(n * hidden));
+      a[XK_SLOT] = this.buf(s.p, 'xk', q8kBytes(n * hidden));
       a[9] = this.buf(s.p, 'g', n * inter * 4 + 64);
       a[10] = this.buf(s.p, 'u', n * inter * 4 + 64);
       a[11] = this.buf(s.p, 'aq', q8Bytes(n * inter));
+      a[AK_SLOT] = this.buf(s.p, 'ak', q8kBytes(n * inter));
       a[12] = this.buf(s.p, 'mlp.out', n * hidden * 4);
       a[13] = WEIGHT_TYPES.indexOf(m.downType);
-      a[14] = 32; // gate/up chunks cut the intermediate units on Q8_0 block boundaries
+      a[14] = chunkAlign(m.downType, n, n > 1); // gate/up chunks cut the intermediate units on whole blocks of aq / ak (n > 1: a scratch)
     }
     this.scratchFor(n, Math.max(hidden, m.intermediate));
     const widest = Math.max(...m.slices.map((s) => s.i1 - s.i0));
@@ -707,9 +712,11 @@ export class CpuBackend extends HostActivations implements Backend {
     a[7] = this.buf(p, 'moe.weights', size.rows * 4 + 4);
     a[8] = this.buf(p, 'moe.xe', size.bufRows * hidden * 4 + 64);
     a[9] = this.buf(p, 'moe.xeq', q8Bytes(size.xeqRows * hidden));
+    a[XK_SLOT] = this.buf(p, 'moe.xek', q8kBytes(size.xeqRows * hidden));
     a[10] = this.buf(p, 'moe.g', size.elems * 4 + 64);
     a[11] = this.buf(p, 'moe.u', size.elems * 4 + 64);
     a[12] = this.buf(p, 'moe.aq', q8Bytes(size.elems));
+    a[AK_SLOT] = this.buf(p, 'moe.ak', q8kBytes(size.elems));
     a[13] = this.buf(p, 'moe.ye', size.bufRows * hidden * 4 + 64);
     a[14] = size.chunked ? 1 : 0; a[15] = 0;
     return a;

@@ -5,7 +5,7 @@
 // A job runs in phases (see pool.ts), and the big matrix products of a phase are cut into chunks
 // of rows that any thread may claim: the arguments say what the whole share does, `unit` which
 // chunk of which phase to run now.
-import type { Kernels, WeightType } from '../../kernels/wasm.js';
+import { activationType, type Kernels, type QuantWeightType, type WeightType } from '../../kernels/wasm.js';
 import { softmaxRows, topKInto } from '../../models/layers/moe.js';
 import { ropeNeox } from '../host.js';
 import type { Unit } from './pool.js';
@@ -39,8 +39,8 @@ export const SEGMENT_WORDS = 5;
 
 export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'];
 
-/** True for block-quantized weights, whose matmul takes Q8_0-quantized activations. */
-export function isQuantized(type: WeightType): boolean {
+/** True for block-quantized weights, whose matmul takes quantized activations (Q8_0 or Q8_K, see activationType). */
+export function isQuantized(type: WeightType): type is QuantWeightType {
   return type === 'q8_0' || type === 'q4_0' || type === 'q4_k' || type === 'q5_k' || type === 'q6_k';
 }
 
@@ -59,6 +59,26 @@ export const TASK_WORDS = 9;
 export const SCRATCH_SLOT = 63;
 export const SCRATCH_BYTES_SLOT = 62;
 
+/**
+ * Argument slots of the Q8_K buffers beside an op's Q8_0 ones (the K-quants' dot products read Q8_K
+ * activations, see activationType): XK_SLOT beside the input's (xq / xeq), AK_SLOT beside the
+ * second quantized input's (attention's yq, the MLPs' aq).
+ */
+export const XK_SLOT = 61;
+export const AK_SLOT = 60;
+
+/**
+ * Bytes per 32 activations of a Q8_K buffer: 37 >= 292 / 8, so that a run of rows starting at any
+ * element offset e (a multiple of 32) can have its Q8_K blocks at e / 32 * 37 without overlapping the
+ * next run (the experts' down-projection inputs, one run per expert).
+ */
+export const Q8_K_BYTES_PER_32 = 37;
+
+/** Bytes of a Q8_K buffer for `count` activations (runs of rows laid out as above), with slack. */
+export function q8kBytes(count: number): number {
+  return Math.ceil(count / 32) * Q8_K_BYTES_PER_32 + 64;
+}
+
 /** Row boundaries of chunks fall on multiples of this: the quantized matmul tiles are 16 rows. */
 export const ROW_ALIGN = 16;
 
@@ -72,12 +92,28 @@ function scratchOf(a: Float64Array, unit: Unit): number {
   return a[SCRATCH_SLOT] === 0 ? 0 : a[SCRATCH_SLOT]! + unit.participant * a[SCRATCH_BYTES_SLOT]!;
 }
 
-/** Rows [r0, r1) of a matmul of m rows of x (f32 at x, or already quantized at xq) by a weight of `type` with `rows` rows. */
-function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number, w: number, m: number, inDim: number, rows: number,
-  r0: number, r1: number, scratch: number): void {
+/**
+ * Rows [r0, r1) of a matmul of m rows of x by a weight of `type` with `rows` rows: f32 at x, or for
+ * quantized weights already quantized at xq (Q8_0) or xk (Q8_K), whichever the type reads.
+ */
+function matmul(k: Kernels, type: WeightType, out: number, x: number, xq: number, xk: number, w: number, m: number, inDim: number,
+  rows: number, r0: number, r1: number, scratch: number): void {
   if (r1 <= r0) return;
-  if (isQuantized(type)) k.matmul(type, out, xq, w, m, inDim, rows, r0, r1, m > 1 ? scratch : 0);
-  else k.matmul(type, out, x, w, m, inDim, rows, r0, r1, m > 1 ? scratch : 0);
+  const s = m > 1 ? scratch : 0;
+  if (!isQuantized(type)) k.matmul(type, out, x, w, m, inDim, rows, r0, r1, s);
+  else k.matmul(type, out, activationType(type, m, s !== 0) === 'q8_k' ? xk : xq, w, m, inDim, rows, r0, r1, s);
+}
+
+/** Whether a matmul of m rows by a weight of `type` reads Q8_0 (1) or Q8_K (2) activations, 0 for neither. */
+function reads(type: WeightType, m: number, a: Float64Array): number {
+  if (!isQuantized(type)) return 0;
+  return activationType(type, m, m > 1 && a[SCRATCH_SLOT] !== 0) === 'q8_k' ? 2 : 1;
+}
+
+/** x[count] quantized for matmuls of m rows that read `need` (reads(), or-ed): Q8_0 into xq, Q8_K into xk. */
+function quantizeInput(k: Kernels, need: number, x: number, xq: number, xk: number, count: number): void {
+  if (need & 1) k.quantizeQ8_0(xq, x, count);
+  if (need & 2) k.quantizeQ8_K(xk, x, count);
 }
 
 /** Rows [r0, r1) of chunk `unit.chunk` of `rows` (the whole range when the phase has one chunk). */
@@ -91,21 +127,30 @@ function chunkRows(rows: number, unit: Unit, align: number): [number, number] {
  * blocks in aq. x[m, hidden] f32 and xq its Q8_0 blocks (filled beforehand); g, u [m, inter].
  * j0 and j1 are multiples of 32 when aq is filled, so the blocks are those of whole rows.
  */
-function swigluGateUp(k: Kernels, type: WeightType, downType: WeightType, gate: number, up: number, hidden: number, inter: number,
-  x: number, xq: number, g: number, u: number, aq: number, m: number, j0: number, j1: number, scratch: number): void {
+function swigluGateUp(k: Kernels, a: Float64Array, type: WeightType, downType: WeightType, gate: number, up: number, hidden: number,
+  inter: number, x: number, xq: number, xk: number, g: number, u: number, aq: number, ak: number, m: number, j0: number, j1: number,
+  scratch: number): void {
   if (j1 <= j0) return;
-  matmul(k, type, g, x, xq, gate, m, hidden, inter, j0, j1, scratch);
-  matmul(k, type, u, x, xq, up, m, hidden, inter, j0, j1, scratch);
+  matmul(k, type, g, x, xq, xk, gate, m, hidden, inter, j0, j1, scratch);
+  matmul(k, type, u, x, xq, xk, up, m, hidden, inter, j0, j1, scratch);
+  const need = reads(downType, m, a);
   if (j0 === 0 && j1 === inter) {
     k.exports.swiglu(g, g, u, m * inter);
-    if (isQuantized(downType)) k.quantizeQ8_0(aq, g, m * inter);
+    quantizeInput(k, need, g, aq, ak, m * inter);
     return;
   }
   for (let i = 0; i < m; i++) {
     const at = (i * inter + j0) * 4;
     k.exports.swiglu(g + at, g + at, u + at, j1 - j0);
-    if (isQuantized(downType)) k.quantizeQ8_0(aq + ((i * inter + j0) / 32) * 34, g + at, j1 - j0);
+    // Q8_K: j0, j1 on multiples of 256 (the chunks' alignment, chunkAlign)
+    if (need & 1) k.quantizeQ8_0(aq + ((i * inter + j0) / 32) * 34, g + at, j1 - j0);
+    if (need & 2) k.quantizeQ8_K(ak + ((i * inter + j0) / 256) * 292, g + at, j1 - j0);
   }
+}
+
+/** Alignment of chunks of a SwiGLU's intermediate units whose down projection (`downType`, m rows) reads its activations: whole blocks. */
+export function chunkAlign(downType: WeightType, m: number, withScratch: boolean): number {
+  return isQuantized(downType) && activationType(downType, m, m > 1 && withScratch) === 'q8_k' ? 256 : 32;
 }
 
 /**
@@ -113,11 +158,11 @@ function swigluGateUp(k: Kernels, type: WeightType, downType: WeightType, gate: 
  * x[m, hidden] f32 and, when the weights are quantized, xq its Q8_0 blocks (filled here).
  * g, u [m, inter] and aq (Q8_0 of g) are scratch.
  */
-function swiglu(k: Kernels, type: WeightType, downType: WeightType, gate: number, up: number, down: number, hidden: number, inter: number,
-  x: number, xq: number, g: number, u: number, aq: number, y: number, m: number, scratch: number): void {
-  if (isQuantized(type)) k.quantizeQ8_0(xq, x, m * hidden);
-  swigluGateUp(k, type, downType, gate, up, hidden, inter, x, xq, g, u, aq, m, 0, inter, scratch);
-  matmul(k, downType, y, g, aq, down, m, inter, hidden, 0, hidden, scratch);
+function swiglu(k: Kernels, a: Float64Array, type: WeightType, downType: WeightType, gate: number, up: number, down: number, hidden: number,
+  inter: number, x: number, xq: number, xk: number, g: number, u: number, aq: number, ak: number, y: number, m: number, scratch: number): void {
+  quantizeInput(k, reads(type, m, a), x, xq, xk, m * hidden);
+  swigluGateUp(k, a, type, downType, gate, up, hidden, inter, x, xq, xk, g, u, aq, ak, m, 0, inter, scratch);
+  matmul(k, downType, y, g, aq, ak, down, m, inter, hidden, 0, hidden, scratch);
 }
 
 /** rows[n, dim] columns [c0, c1) += bias[c0..c1) for every row (bias 0: none). */
@@ -137,6 +182,7 @@ function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number,
  */
 function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
   const n = a[0]!, hidden = a[1]!, x = a[2]!, xq = a[3]!, hLocal = a[4]!, kvLocal = a[5]!, hd = a[6]!, theta = a[7]!;
+  const xk = a[XK_SLOT]!, yk = a[AK_SLOT]!;
   if (hLocal === 0) return;
   const qd = hLocal * hd, kvd = kvLocal * hd;
   const qType = WEIGHT_TYPES[a[8]!]!, kType = WEIGHT_TYPES[a[11]!]!, vType = WEIGHT_TYPES[a[14]!]!, oType = WEIGHT_TYPES[a[17]!]!;
@@ -144,14 +190,14 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
   const scratch = scratchOf(a, unit);
   switch (unit.phase) {
     case 0:
-      if (isQuantized(qType) || isQuantized(kType) || isQuantized(vType)) k.quantizeQ8_0(xq, x, n * hidden);
+      quantizeInput(k, reads(qType, n, a) | reads(kType, n, a) | reads(vType, n, a), x, xq, xk, n * hidden);
       return;
     case 1: {
       // q[n, hLocal, hd], k/v[n, kvLocal, hd] = x[n, hidden] · W_slice^T + bias_slice, rows of this chunk
       const [q0, q1] = chunkRows(qd, unit, ROW_ALIGN), [k0, k1] = chunkRows(kvd, unit, ROW_ALIGN);
-      matmul(k, qType, q, x, xq, a[9]!, n, hidden, qd, q0, q1, scratch);
-      matmul(k, kType, kb, x, xq, a[12]!, n, hidden, kvd, k0, k1, scratch);
-      matmul(k, vType, vb, x, xq, a[15]!, n, hidden, kvd, k0, k1, scratch);
+      matmul(k, qType, q, x, xq, xk, a[9]!, n, hidden, qd, q0, q1, scratch);
+      matmul(k, kType, kb, x, xq, xk, a[12]!, n, hidden, kvd, k0, k1, scratch);
+      matmul(k, vType, vb, x, xq, xk, a[15]!, n, hidden, kvd, k0, k1, scratch);
       addBias(k, q, a[10]!, n, qd, q0, q1);
       addBias(k, kb, a[13]!, n, kvd, k0, k1);
       addBias(k, vb, a[16]!, n, kvd, k0, k1);
@@ -171,13 +217,13 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
         k.storeKV(kv, vCache + pos0 * kvd * elem, vb + start * kvd * 4, m * kvd);
         k.attentionKernel(kv)(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
       }
-      if (isQuantized(oType)) k.quantizeQ8_0(yq, y, n * qd);
+      quantizeInput(k, reads(oType, n, a), y, yq, yk, n * qd);
       return;
     }
     default: {
       // out[n, hidden] = y[n, hLocal*hd] · Wo[:, heads]^T: this shard's part of o_proj (no bias), rows of this chunk
       const [h0, h1] = chunkRows(hidden, unit, ROW_ALIGN);
-      matmul(k, oType, out, y, yq, a[18]!, n, qd, hidden, h0, h1, scratch);
+      matmul(k, oType, out, y, yq, yk, a[18]!, n, qd, hidden, h0, h1, scratch);
     }
   }
 }
@@ -192,11 +238,13 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
  */
 function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): void {
   const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!, chunked = a[14] === 1, rows = a[15]!;
-  const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!;
+  const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!, xek = a[XK_SLOT]!, ak = a[AK_SLOT]!;
   const scratch = scratchOf(a, unit);
   const { f32, u32 } = k.views();
   const tableAt = a[4]! / 4, tokensAt = a[6]! / 4, weightsAt = a[7]! / 4;
-  const xqRow = (hidden / 32) * 34;
+  const xqRow = (hidden / 32) * 34, xkRow = Math.floor(hidden / 256) * 292;
+  // a task's g / u start at element `at`: its down projection's input at these (see Q8_K_BYTES_PER_32)
+  const aqAt = (at: number) => aq + (at / 32) * 34, akAt = (at: number) => ak + (at / 32) * Q8_K_BYTES_PER_32;
   // xe[row0 + i] = x[token of row i] for count rows
   const gather = (xeAt: number, first: number, count: number) => {
     for (let i = 0; i < count; i++) {
@@ -214,21 +262,29 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
     for (let t = 0; t < tasks; t++) {
       const o = tableAt + t * TASK_WORDS, count = u32[o + 5]!, first = u32[o + 6]!;
       gather(xe, first, count);
-      swiglu(k, WEIGHT_TYPES[u32[o]!]!, WEIGHT_TYPES[u32[o + 7]!]!, u32[o + 1]!, u32[o + 2]!, u32[o + 3]!, hidden, u32[o + 4]!,
-        xe, xeq, g, u, aq, ye, count, scratch);
+      swiglu(k, a, WEIGHT_TYPES[u32[o]!]!, WEIGHT_TYPES[u32[o + 7]!]!, u32[o + 1]!, u32[o + 2]!, u32[o + 3]!, hidden, u32[o + 4]!,
+        xe, xeq, xek, g, u, aq, ak, ye, count, scratch);
       scatter(ye, first, count);
     }
     return;
   }
   // Phases 1 and 2 cut the tasks' rows laid end to end (gate/up: intermediate units, in blocks of
-  // 32; down: output rows, in blocks of ROW_ALIGN), so a chunk is a run of rows of one or two experts.
-  const align = phase === 1 ? 32 : ROW_ALIGN;
+  // 32, or 256 where a down projection reads Q8_K; down: output rows, in blocks of ROW_ALIGN), so
+  // a chunk is a run of rows of one or two experts.
+  let align = ROW_ALIGN;
+  if (phase === 1) {
+    align = 32;
+    for (let t = 0; t < tasks; t++) {
+      const o = tableAt + t * TASK_WORDS;
+      align = Math.max(align, chunkAlign(WEIGHT_TYPES[u32[o + 7]!]!, u32[o + 5]!, a[SCRATCH_SLOT] !== 0));
+    }
+  }
   let units = 0;
   if (phase === 1 || phase === 2) {
     for (let t = 0; t < tasks; t++) units += Math.ceil((phase === 1 ? u32[tableAt + t * TASK_WORDS + 4]! : hidden) / align);
   }
   const u0 = cut(units, unit.chunks, unit.chunk), u1 = cut(units, unit.chunks, unit.chunk + 1);
-  let quantized = false;
+  let need = 0;
   for (let t = 0, tu = 0; t < tasks; t++) {
     const o = tableAt + t * TASK_WORDS;
     const type = WEIGHT_TYPES[u32[o]!]!, downType = WEIGHT_TYPES[u32[o + 7]!]!;
@@ -240,20 +296,21 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
     switch (phase) {
       case 0:
         gather(xe + first * hidden * 4, first, count);
-        quantized ||= isQuantized(type);
+        need |= reads(type, count, a);
         break;
       case 1:
-        swigluGateUp(k, type, downType, u32[o + 1]!, u32[o + 2]!, hidden, inter, xe + first * hidden * 4, xeq + first * xqRow,
-          g + at * 4, u + at * 4, aq + (at / 32) * 34, count, r0, r1, scratch);
+        swigluGateUp(k, a, type, downType, u32[o + 1]!, u32[o + 2]!, hidden, inter, xe + first * hidden * 4, xeq + first * xqRow,
+          xek + first * xkRow, g + at * 4, u + at * 4, aqAt(at), akAt(at), count, r0, r1, scratch);
         break;
       case 2:
-        matmul(k, downType, ye + first * hidden * 4, g + at * 4, aq + (at / 32) * 34, u32[o + 3]!, count, inter, hidden, r0, r1, scratch);
+        matmul(k, downType, ye + first * hidden * 4, g + at * 4, aqAt(at), akAt(at), u32[o + 3]!, count, inter, hidden, r0, r1, scratch);
         break;
       default:
         scatter(ye + first * hidden * 4, first, count);
     }
   }
-  if (phase === 0 && quantized) k.quantizeQ8_0(xeq, xe, rows * hidden);
+  // every row in both formats if the tasks read both (Q8_K: those of fewer than 3 rows)
+  if (phase === 0) quantizeInput(k, need, xe, xeq, xek, rows * hidden);
 }
 
 /**
@@ -346,8 +403,8 @@ function moge(k: Kernels, a: Float64Array, unit: Unit, share: number, ctx: JobCo
   if (unit.phase === 0) {
     const rows = a[22]!, type = WEIGHT_TYPES[a[20]!]!;
     if (rows === 0) return;
-    if (isQuantized(type)) k.quantizeQ8_0(a[9]!, a[2]!, a[0]! * a[1]!);
-    matmul(k, type, a[23]!, a[2]!, a[9]!, a[21]!, a[0]!, a[1]!, rows, 0, rows, scratchOf(a, unit));
+    quantizeInput(k, reads(type, a[0]!, a), a[2]!, a[9]!, a[XK_SLOT]!, a[0]! * a[1]!);
+    matmul(k, type, a[23]!, a[2]!, a[9]!, a[XK_SLOT]!, a[21]!, a[0]!, a[1]!, rows, 0, rows, scratchOf(a, unit));
     return;
   }
   if (unit.phase === 1) route(ctx, share, a);
@@ -366,21 +423,18 @@ export function runOp(ctx: JobContext, op: Op, share: number, unit: Unit): void 
     case Op.Matmuls: {
       // a: n, inDim, x, xq, count, then (type, w, rows, out) per matrix.
       // Phase 0 quantizes x once; phase 1 computes this chunk's rows of every matrix.
-      const n = a[0]!, inDim = a[1]!, x = a[2]!, xq = a[3]!, count = a[4]!;
+      const n = a[0]!, inDim = a[1]!, x = a[2]!, xq = a[3]!, count = a[4]!, xk = a[XK_SLOT]!;
       if (unit.phase === 0) {
-        for (let j = 0; j < count; j++) {
-          if (isQuantized(WEIGHT_TYPES[a[5 + 4 * j]!]!)) {
-            k.quantizeQ8_0(xq, x, n * inDim);
-            return;
-          }
-        }
+        let need = 0;
+        for (let j = 0; j < count; j++) need |= reads(WEIGHT_TYPES[a[5 + 4 * j]!]!, n, a);
+        quantizeInput(k, need, x, xq, xk, n * inDim);
         return;
       }
       const scratch = scratchOf(a, unit);
       for (let j = 0; j < count; j++) {
         const type = WEIGHT_TYPES[a[5 + 4 * j]!]!, w = a[6 + 4 * j]!, rows = a[7 + 4 * j]!, out = a[8 + 4 * j]!;
         const [r0, r1] = chunkRows(rows, unit, ROW_ALIGN);
-        matmul(k, type, out, x, xq, w, n, inDim, rows, r0, r1, scratch);
+        matmul(k, type, out, x, xq, xk, w, n, inDim, rows, r0, r1, scratch);
       }
       return;
     }
@@ -395,20 +449,20 @@ export function runOp(ctx: JobContext, op: Op, share: number, unit: Unit): void 
       // a: n, hidden, inter, gate/up type, gate, up, down, x, xq, g, u, aq, out, down type, alignment of intermediate chunks.
       // Phase 0 quantizes x; 1 runs gate/up by chunks of the intermediate units; 2 down by chunks of output rows.
       const n = a[0]!, hidden = a[1]!, inter = a[2]!, type = WEIGHT_TYPES[a[3]!]!, downType = WEIGHT_TYPES[a[13]!]!;
-      const x = a[7]!, xq = a[8]!, g = a[9]!, u = a[10]!, aq = a[11]!, out = a[12]!;
+      const x = a[7]!, xq = a[8]!, g = a[9]!, u = a[10]!, aq = a[11]!, out = a[12]!, xk = a[XK_SLOT]!, ak = a[AK_SLOT]!;
       if (unit.phase === 0) {
         if (inter === 0) new Float32Array((k.memory.buffer as SharedArrayBuffer), out, n * hidden).fill(0);
-        else if (isQuantized(type)) k.quantizeQ8_0(xq, x, n * hidden);
+        else quantizeInput(k, reads(type, n, a), x, xq, xk, n * hidden);
         return;
       }
       if (inter === 0) return;
       const scratch = scratchOf(a, unit);
       if (unit.phase === 1) {
         const [j0, j1] = chunkRows(inter, unit, a[14]!);
-        swigluGateUp(k, type, downType, a[4]!, a[5]!, hidden, inter, x, xq, g, u, aq, n, j0, j1, scratch);
+        swigluGateUp(k, a, type, downType, a[4]!, a[5]!, hidden, inter, x, xq, xk, g, u, aq, ak, n, j0, j1, scratch);
       } else {
         const [h0, h1] = chunkRows(hidden, unit, ROW_ALIGN);
-        matmul(k, downType, out, g, aq, a[6]!, n, inter, hidden, h0, h1, scratch);
+        matmul(k, downType, out, g, aq, ak, a[6]!, n, inter, hidden, h0, h1, scratch);
       }
       return;
     }

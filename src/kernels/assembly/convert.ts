@@ -103,6 +103,54 @@ export function dequantize_q8_0(dst: usize, src: usize, count: i32): void {
   }
 }
 
+// ---------------------------------------------------------------- Q8_K
+
+/** Bytes of a Q8_K block (ggml block_q8_K): { f32 d; i8 qs[256]; i16 bsums[16] }. */
+export const Q8_K_BYTES: usize = 292;
+
+/**
+ * dst[count/256] Q8_K blocks = src[count] f32 (count % 256 == 0), as ggml's
+ * quantize_row_q8_K_ref: max = the first element of largest |x|, iscale =
+ * -127 / max, q = min(127, nearest_int(iscale * x)) (round half to even),
+ * d = 1 / iscale, bsums[j] = sum of q[16j .. 16j + 16). An all-zero block is
+ * all zero. The activations of the K-quant dot products (matmul_q4_k & co.).
+ */
+export function quantize_q8_k(dst: usize, src: usize, count: i32): void {
+  const nb = count >> 8;
+  for (let b = 0; b < nb; b++) {
+    const x = src + (<usize>b << 10);
+    const y = dst + <usize>b * Q8_K_BYTES;
+    let m = f32x4.splat(0);
+    for (let j: usize = 0; j < 1024; j += 16) m = f32x4.max(m, f32x4.abs(v128.load(x + j)));
+    m = f32x4.max(m, i32x4.shuffle(m, m, 2, 3, 0, 1));
+    const amax = max<f32>(f32x4.extract_lane(m, 0), f32x4.extract_lane(m, 1));
+    if (amax == 0) {
+      memory.fill(y, 0, Q8_K_BYTES);
+      continue;
+    }
+    // the first element whose |x| is amax, four at a time (none if amax is nan)
+    let first: usize = 0;
+    const am = f32x4.splat(amax);
+    while (first < 256 && !v128.any_true(f32x4.eq(f32x4.abs(v128.load(x + (first << 2))), am))) first += 4;
+    while (first < 256 && abs<f32>(load<f32>(x + (first << 2))) != amax) first++;
+    const iscale: f32 = <f32>-127.0 / (first < 256 ? load<f32>(x + (first << 2)) : amax);
+    store<f32>(y, <f32>1.0 / iscale);
+    const s = f32x4.splat(iscale);
+    for (let j: usize = 0; j < 256; j += 16) {
+      const v = x + (j << 2);
+      const q0 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(v), s)));
+      const q1 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(v, 16), s)));
+      const q2 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(v, 32), s)));
+      const q3 = i32x4.trunc_sat_f32x4_s(f32x4.nearest(f32x4.mul(v128.load(v, 48), s)));
+      const q = i8x16.min_s(i8x16.narrow_i16x8_s(i16x8.narrow_i32x4_s(q0, q1), i16x8.narrow_i32x4_s(q2, q3)), i8x16.splat(127));
+      v128.store(y + 4 + j, q);
+      let t = i32x4.extadd_pairwise_i16x8_s(i16x8.extadd_pairwise_i8x16_s(q));
+      t = i32x4.add(t, i32x4.shuffle(t, t, 2, 3, 0, 1));
+      store<i16>(y + 260 + (j >> 3), <i16>(i32x4.extract_lane(t, 0) + i32x4.extract_lane(t, 1)));
+    }
+  }
+}
+
 // ---------------------------------------------------------------- Q4_0
 
 /**

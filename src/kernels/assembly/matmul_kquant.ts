@@ -1,13 +1,15 @@
-// The matmul drivers of the K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256; see
-// matmul_q4k.ts and matmul_q56k.ts for each block's dots), W rows [r0, r1):
-//   integer path:  out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/256] ^T
-//   f32 path:      out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256]) ^T
+// The matmul drivers of the K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256), W rows [r0, r1):
+//   n < 3 or no scratch:  out[n][rows] f32 = xk[n][in/256] Q8_K . W[rows][in/256] ^T  (dot_q8k.ts)
+//   n >= 3 with scratch:  out[n][rows] f32 = xq[n][in/32] Q8_0 . W^T, on 16 x 2 tiles   (tiles16.ts)
+//   f32 path:             out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256]) ^T
 // K is a compile-time constant at each call, so every export inlines its own type's dot.
 
-import { hsum, store_quarters } from "./common";
+import { hsum, hsum4, store_quarters } from "./common";
+import { Q8_K_BYTES } from "./convert";
+import { act_e, act_o, bsums32, lane16v, q45k_chunk, q45k_finish, q6k_block, q6k_finish, scales_mins16 } from "./dot_q8k";
 import { qtiles16, x16Chunk } from "./matmul_quant";
-import { q4k_dot4, q4k_sb_f32 } from "./matmul_q4k";
-import { q5k_dot4, q5k_sb_f32, q6k_dot4, q6k_sb_f32 } from "./matmul_q56k";
+import { q4k_sb_f32 } from "./matmul_q4k";
+import { q5k_sb_f32, q6k_sb_f32 } from "./matmul_q56k";
 
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
@@ -17,36 +19,86 @@ const Q8_0_BYTES: usize = 34;
 /** Smallest n that takes the tiles (with a scratch): below it the weight repack costs more than it saves. */
 const TILES16_MIN_N_K: i32 = 3;
 
+/** True when a K-quant matmul of n activation rows reads Q8_K activations (else Q8_0 ones, for the tiles). */
+export function kquant_takes_q8_k(n: i32, scratch: usize): bool {
+  return scratch == 0 || n < TILES16_MIN_N_K;
+}
+
 /** Bytes per 256-value super-block of type K. */
 // @ts-ignore: decorator
 @inline function superblock_bytes(K: i32): usize {
   return K == Q4_K ? 144 : K == Q5_K ? 176 : 210;
 }
 
-/** Dots of one activation row with nr (1..4) weight rows w + i*ws, nsb super-blocks: lanes 0..nr-1. */
+/** One Q8_K activation row xk against nr (1..4) weight rows w + i*ws, nsb super-blocks: lanes 0..nr-1. */
 // @ts-ignore: decorator
-@inline function dot4(K: i32, xq: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
-  return K == Q4_K ? q4k_dot4(xq, w, ws, nsb, nr) : K == Q5_K ? q5k_dot4(xq, w, ws, nsb, nr) : q6k_dot4(xq, w, ws, nsb, nr);
+@inline function dot4(K: i32, xk: usize, w: usize, ws: usize, nsb: i32, nr: i32): v128 {
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let wb = w;
+  let xb = xk;
+  for (let sb = 0; sb < nsb; sb++) {
+    if (K == Q6_K) {
+      // four rows at once: each block's activations loaded (and split) once
+      let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+      for (let b = 0; b < 8; b++) {
+        const x = xb + 4 + (<usize>b << 5);
+        const v0 = v128.load(x), v1 = v128.load(x, 16);
+        const e0 = act_e(v0), o0 = act_o(v0), e1 = act_e(v1), o1 = act_o(v1);
+        i0 = i32x4.add(i0, q6k_block(wb, b, e0, o0, e1, o1));
+        if (nr > 1) i1 = i32x4.add(i1, q6k_block(wb + ws, b, e0, o0, e1, o1));
+        if (nr > 2) i2 = i32x4.add(i2, q6k_block(wb + 2 * ws, b, e0, o0, e1, o1));
+        if (nr > 3) i3 = i32x4.add(i3, q6k_block(wb + 3 * ws, b, e0, o0, e1, o1));
+      }
+      a0 = q6k_finish(wb, xb, i0, a0);
+      if (nr > 1) a1 = q6k_finish(wb + ws, xb, i1, a1);
+      if (nr > 2) a2 = q6k_finish(wb + 2 * ws, xb, i2, a2);
+      if (nr > 3) a3 = q6k_finish(wb + 3 * ws, xb, i3, a3);
+    } else {
+      // four rows at once: each chunk's activations loaded (and split) once
+      // (rows past nr are not read: the last row of a matrix may end its memory)
+      const sc0 = scales_mins16(wb, false), sc1 = nr > 1 ? scales_mins16(wb + ws, false) : sc0;
+      const sc2 = nr > 2 ? scales_mins16(wb + 2 * ws, false) : sc0, sc3 = nr > 3 ? scales_mins16(wb + 3 * ws, false) : sc0;
+      let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
+      for (let p = 0; p < 4; p++) {
+        const x = xb + 4 + (<usize>p << 6);
+        const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
+        const e0 = act_e(v0), o0 = act_o(v0), e1 = act_e(v1), o1 = act_o(v1);
+        const e2 = act_e(v2), o2 = act_o(v2), e3 = act_e(v3), o3 = act_o(v3);
+        i0 = i32x4.add(i0, q45k_chunk(K, wb, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc0, 2 * p), lane16v(sc0, 2 * p + 1)));
+        if (nr > 1) i1 = i32x4.add(i1, q45k_chunk(K, wb + ws, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc1, 2 * p), lane16v(sc1, 2 * p + 1)));
+        if (nr > 2) i2 = i32x4.add(i2, q45k_chunk(K, wb + 2 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc2, 2 * p), lane16v(sc2, 2 * p + 1)));
+        if (nr > 3) i3 = i32x4.add(i3, q45k_chunk(K, wb + 3 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc3, 2 * p), lane16v(sc3, 2 * p + 1)));
+      }
+      const bs = bsums32(xb);
+      a0 = q45k_finish(wb, xb, i0, bs, a0);
+      if (nr > 1) a1 = q45k_finish(wb + ws, xb, i1, bs, a1);
+      if (nr > 2) a2 = q45k_finish(wb + 2 * ws, xb, i2, bs, a2);
+      if (nr > 3) a3 = q45k_finish(wb + 3 * ws, xb, i3, bs, a3);
+    }
+    wb += superblock_bytes(K);
+    xb += Q8_K_BYTES;
+  }
+  return hsum4(a0, a1, a2, a3);
 }
 
 // @ts-ignore: decorator
-@inline function kquant_matmul(K: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+@inline function kquant_matmul(K: i32, out: usize, x: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
   const nsb = inDim >> 8;
   const ws = <usize>nsb * superblock_bytes(K); // W row stride
-  const xs = <usize>nsb * 8 * Q8_0_BYTES; //       xq row stride
   const os = <usize>rows << 2; //                  out row stride
+  if (!kquant_takes_q8_k(n, scratch)) {
+    // 16 x 2 tiles on the rows repacked to 32-value blocks (see tiles16.ts), Q8_0 activations
+    const jt = x16Chunk(n, nsb << 3);
+    for (let j0 = 0; j0 < n; j0 += jt) qtiles16(K, out, os, x, <usize>nsb * 8 * Q8_0_BYTES, w, ws, nsb << 3, r0, r1, j0, min<i32>(n, j0 + jt), scratch);
+    return;
+  }
+  const xs = <usize>nsb * Q8_K_BYTES; // x row stride (Q8_K)
   if (n == 1) {
     // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
     const q = (r1 - r0) >> 2;
     const qs = <usize>q * ws;
-    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, dot4(K, xq, w + <usize>r * ws, qs, nsb, 4));
-    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(dot4(K, xq, w + <usize>r * ws, ws, nsb, 1), 0));
-    return;
-  }
-  if (scratch != 0 && n >= TILES16_MIN_N_K) {
-    // 16 x 2 tiles on the rows repacked to 32-value blocks (see tiles16.ts)
-    const jt = x16Chunk(n, nsb << 3);
-    for (let j0 = 0; j0 < n; j0 += jt) qtiles16(K, out, os, xq, xs, w, ws, nsb << 3, r0, r1, j0, min<i32>(n, j0 + jt), scratch);
+    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, dot4(K, x, w + <usize>r * ws, qs, nsb, 4));
+    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(dot4(K, x, w + <usize>r * ws, ws, nsb, 1), 0));
     return;
   }
   const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
@@ -55,12 +107,12 @@ const TILES16_MIN_N_K: i32 = 3;
     let r = r0;
     for (; r + 4 <= r1; r += 4) {
       for (let j = j0; j < j1; j++) {
-        v128.store(out + <usize>j * os + (<usize>r << 2), dot4(K, xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 4));
+        v128.store(out + <usize>j * os + (<usize>r << 2), dot4(K, x + <usize>j * xs, w + <usize>r * ws, ws, nsb, 4));
       }
     }
     for (; r < r1; r++) {
       for (let j = j0; j < j1; j++) {
-        store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(dot4(K, xq + <usize>j * xs, w + <usize>r * ws, ws, nsb, 1), 0));
+        store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(dot4(K, x + <usize>j * xs, w + <usize>r * ws, ws, nsb, 1), 0));
       }
     }
   }

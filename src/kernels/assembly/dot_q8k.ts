@@ -1,0 +1,132 @@
+// Super-block dots of the K-quant weights (Q4_K, Q5_K, Q6_K) with Q8_K
+// activations, as llama.cpp's vec_dot_q*_K_q8_K: the matvec and n < 3 path.
+//
+// Q8_K activation block (ggml block_q8_K, 292 bytes, convert.ts):
+//   { f32 d; i8 qs[256]; i16 bsums[16] }   bsums[j] = sum of qs[16j .. 16j+16)
+// One scale per 256 values makes a whole super-block one integer sum: each
+// sub-block's products are summed in i16 lanes (|sum| < 2^15, below), then
+// multiplied by its integer scale with i32x4.dot_i16x8_s against the scale
+// splatted to every lane (which also widens them), so per super-block and row
+// there is one conversion to f32 and one multiply by d * d_x. The constant
+// parts (Q4_K / Q5_K mins, Q6_K's -32) come from bsums, not from the values.
+//
+// Products in i16 lanes: relaxed build, i16x8.relaxed_dot_i8x16_i7x16_s
+// (vpmaddubsw) with the levels as the 7-bit operand (unsigned, < 128, so the
+// result does not depend on the engine): lane = q_2t x_2t + q_2t+1 x_2t+1.
+// Plain SIMD: the levels' even and odd bytes as i16 lanes, i16x8.mul with
+// the activations split the same way: again lane t = q_2t x_2t + q_2t+1 x_2t+1.
+// Bound of an i16 lane: 4 products for 32 values (Q4_K / Q5_K: 4 * 31 * 127),
+// 2 for 16 (Q6_K: 2 * 63 * 127), all < 32768.
+//
+// The drivers (matmul_kquant.ts) run four weight rows at once and load (and
+// split) each block of activations once for the four: with the activations
+// reloaded per row the kernels ran 1.3-1.8x slower.
+
+import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
+import { q5_levels, q6_levels } from "./matmul_q56k";
+
+/** acc + f32(isum) * d * d_x, d the f16 at wb + doff, d_x the Q8_K block's d. */
+// @ts-ignore: decorator
+@inline function scaled(acc: v128, isum: v128, wb: usize, doff: usize, xb: usize): v128 {
+  return fmadd(f32x4.convert_i32x4_s(isum), f32x4.splat(load<f32>(xb) * f16_to_f32(load<u16>(wb + doff))), acc);
+}
+
+// ---------------------------------------------------------------- Q4_K / Q5_K
+
+/** The eight 6-bit scales (mins = false) or mins of a Q4_K / Q5_K super-block as i16x8 (get_scale_min_k4). */
+// @ts-ignore: decorator
+@inline export function scales_mins16(wb: usize, mins: bool): v128 {
+  const a = load<u32>(wb, 4), b = load<u32>(wb, 8), c = load<u32>(wb, 12);
+  // 0..3: the low 6 bits of bytes 0..3 (scales) / 4..7 (mins); 4..7: a nibble of bytes 8..11 | the top 2 bits of 0..3 / 4..7
+  const lo = mins ? b & 0x3f3f3f3f : a & 0x3f3f3f3f;
+  const hi = mins ? ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4) : (c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4);
+  return i16x8.extend_low_i8x16_u(i64x2.splat(<i64>(<u64>lo | (<u64>hi << 32))));
+}
+
+/** The eight sums of 32 activations of the Q8_K block at xb (bsums pairwise) as i16x8 (|sum| <= 32 * 127). */
+// @ts-ignore: decorator
+@inline export function bsums32(xb: usize): v128 {
+  const a = v128.load(xb, 260), b = v128.load(xb, 276);
+  return i16x8.add(i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29),
+    i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31));
+}
+
+/** i16x8 products of 16 levels q (u8x16, < 128) with 16 activations: plain SIMD as even (e) / odd (o) i16 halves, relaxed as the int8 e. */
+// @ts-ignore: decorator
+@inline function prod16(q: v128, e: v128, o: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(e, q);
+  return i16x8.add(i16x8.mul(v128.and(q, i16x8.splat(0x00ff)), e), i16x8.mul(i16x8.shr_u(q, 8), o));
+}
+
+/** The activations of prod16 for the 16 int8 v: even i16 half (plain) or v itself (relaxed). */
+// @ts-ignore: decorator
+@inline export function act_e(v: v128): v128 { return ASC_FEATURE_RELAXED_SIMD ? v : even_s8(v); }
+/** ... and the odd i16 half (plain; unused by the relaxed build). */
+// @ts-ignore: decorator
+@inline export function act_o(v: v128): v128 { return ASC_FEATURE_RELAXED_SIMD ? v : odd_s8(v); }
+
+/**
+ * i32x4 partials of sc_2p * sum(q * x) + sc_2p+1 * sum(q * x) over sub-blocks 2p and 2p + 1 of the
+ * Q4_K (K = 4) or Q5_K (K = 5) super-block at wb: the low and high nibbles of the 32-byte chunk p,
+ * for Q5_K with bit 2p (2p + 1) of qh[l] as bit 4. The 64 activations as prod16 wants them (e0, o0:
+ * values 0..15 of sub-block 2p; e1, o1: 16..31; e2..o3 likewise for 2p + 1); sl / sh: the two
+ * sub-blocks' scales in every i16 lane.
+ */
+// @ts-ignore: decorator
+@inline export function q45k_chunk(K: i32, wb: usize, p: i32, e0: v128, o0: v128, e1: v128, o1: v128,
+  e2: v128, o2: v128, e3: v128, o3: v128, sl: v128, sh: v128): v128 {
+  const c = wb + (K == 4 ? 16 : 48) + (<usize>p << 5);
+  const qa = v128.load(c), qb = v128.load(c, 16);
+  let la: v128, lb: v128, ha: v128, hb: v128;
+  if (K == 4) {
+    const m = i8x16.splat(0x0f);
+    la = v128.and(qa, m); lb = v128.and(qb, m);
+    ha = v128.and(i16x8.shr_u(qa, 4), m); hb = v128.and(i16x8.shr_u(qb, 4), m);
+  } else {
+    const h0 = v128.load(wb, 16), h1 = v128.load(wb, 32);
+    la = q5_levels(qa, h0, 2 * p); lb = q5_levels(qb, h1, 2 * p);
+    ha = q5_levels(qa, h0, 2 * p + 1); hb = q5_levels(qb, h1, 2 * p + 1);
+  }
+  const lo = i32x4.dot_i16x8_s(i16x8.add(prod16(la, e0, o0), prod16(lb, e1, o1)), sl);
+  return i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.add(prod16(ha, e2, o2), prod16(hb, e3, o3)), sh));
+}
+
+/** i16x8 lane s (0..7, at run time) of v in every lane. */
+// @ts-ignore: decorator
+@inline export function lane16v(v: v128, s: i32): v128 {
+  return i8x16.swizzle(v, i16x8.splat(<i16>(0x0100 + 0x0202 * s)));
+}
+
+/** acc + d_x * (d * f32(isum) - dmin * f32(sum_s m_s * bsum_s)) for the Q4_K / Q5_K super-block at wb; bs = bsums32(xb). */
+// @ts-ignore: decorator
+@inline export function q45k_finish(wb: usize, xb: usize, isum: v128, bs: v128, acc: v128): v128 {
+  acc = scaled(acc, isum, wb, 0, xb);
+  const mt = i32x4.dot_i16x8_s(scales_mins16(wb, true), bs);
+  return fmadd(f32x4.convert_i32x4_s(mt), f32x4.splat(-load<f32>(xb) * f16_to_f32(load<u16>(wb, 2))), acc);
+}
+
+// ---------------------------------------------------------------- Q6_K
+
+/**
+ * i32x4 partials of sc * q * x summed over 32-value block b = 4h + k (0..7; values 128h + 32k + l) of
+ * the Q6_K super-block at wb: its two 16-value sub-blocks times their int8 scales; the activations
+ * as prod16 wants them (e0, o0: values 0..15; e1, o1: 16..31).
+ */
+// @ts-ignore: decorator
+@inline export function q6k_block(wb: usize, b: i32, e0: v128, o0: v128, e1: v128, o1: v128): v128 {
+  const h = b >> 2, k = b & 3;
+  const ql = wb + (<usize>h << 6) + (<usize>(k & 1) << 5);
+  const qh = wb + 128 + (<usize>h << 5);
+  const sa = i16x8.splat(<i16>load<i8>(wb + 192 + (<usize>b << 1))), sb = i16x8.splat(<i16>load<i8>(wb + 193 + (<usize>b << 1)));
+  const pa = i32x4.dot_i16x8_s(prod16(q6_levels(v128.load(ql), v128.load(qh), k), e0, o0), sa);
+  return i32x4.add(pa, i32x4.dot_i16x8_s(prod16(q6_levels(v128.load(ql, 16), v128.load(qh, 16), k), e1, o1), sb));
+}
+
+/** acc + d_x * d * f32(isum - 32 * sum_j sc_j * bsum_j) for the Q6_K super-block at wb (j: its 16-value sub-blocks). */
+// @ts-ignore: decorator
+@inline export function q6k_finish(wb: usize, xb: usize, isum: v128, acc: v128): v128 {
+  const s8 = v128.load(wb, 192);
+  const off = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_s(s8), v128.load(xb, 260)),
+    i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_s(s8), v128.load(xb, 276)));
+  return scaled(acc, i32x4.sub(isum, i32x4.shl(off, 5)), wb, 208, xb);
+}
