@@ -12,10 +12,13 @@
 // Q8_K activation error is measured, < 1.5%).
 
 import assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { quantizeQ5_K, quantizeQ6_K } from '../../src/formats/ggml-quants.js';
 import * as ref from '../../src/kernels/reference.js';
 import { activationBytes, activationType, type Kernels, type QuantWeightType, type WeightType } from '../../src/kernels/wasm.js';
+import { FIXTURES } from '../helpers.js';
 import { maxRelErr, randn, rng, setup } from './helpers.js';
 
 type Shape = [n: number, inDim: number, rows: number];
@@ -239,19 +242,20 @@ describe('matmul, quantized weights (integer path with Q8_0 / Q8_K activations)'
     }
   });
 
-  it("quantizeQ8_K: ggml's rules at the edges (zero block, ties of |max|, halves rounded to even)", () => {
+  it("quantizeQ8_K: byte for byte ggml's quantize_row_q8_K_ref (test/fixtures/gguf/kquant/q8k-*)", () => {
+    // 16 blocks: Gaussian at eight scales, all zero, ties of |max| either way, a lone value,
+    // subnormals (iscale overflows: ggml's q are then 0), huge values, halves, near-max values
+    const dir = path.join(FIXTURES, 'gguf', 'kquant');
+    const input = fs.readFileSync(path.join(dir, 'q8k-input.f32'));
+    const x = new Float32Array(input.buffer, input.byteOffset, input.length / 4);
+    const ggml = new Uint8Array(fs.readFileSync(path.join(dir, 'q8k-ggml.bin')));
+    assert.deepEqual(ref.quantizeQ8_K(x), ggml, 'reference');
     const { k, arena } = setup();
-    const blocks: Float32Array[] = [
-      new Float32Array(256), // all zero: d = 0, q = 0, bsums = 0
-      Float32Array.from({ length: 256 }, (_, i) => (i === 7 ? -3 : i === 9 ? 3 : Math.sin(i))), // -3 first: max = -3
-      Float32Array.from({ length: 256 }, (_, i) => (i === 7 ? 3 : i === 9 ? -3 : Math.sin(i))), // 3 first: max = 3
-      Float32Array.from({ length: 256 }, (_, i) => (i % 2 ? 0.5 : -0.5) * (1 + i / 256)), // halves: round to even
-    ];
-    for (const [b, x] of blocks.entries()) {
-      const xp = arena.put(x);
-      const at = arena.alloc(292);
-      k.quantizeQ8_K(at, xp, 256);
-      assert.deepEqual(arena.u8(at, 292).slice(), ref.quantizeQ8_K(x), `block ${b}`);
+    const xp = arena.put(x);
+    const at = arena.alloc(ggml.length);
+    k.quantizeQ8_K(at, xp, x.length);
+    for (let b = 0; b < x.length / 256; b++) {
+      assert.deepEqual(arena.u8(at + b * 292, 292).slice(), ggml.subarray(b * 292, b * 292 + 292), `block ${b}`);
     }
   });
 

@@ -135,6 +135,11 @@ export function quantize_q8_k(dst: usize, src: usize, count: i32): void {
     while (first < 256 && abs<f32>(load<f32>(x + (first << 2))) != amax) first++;
     const iscale: f32 = <f32>-127.0 / (first < 256 ? load<f32>(x + (first << 2)) : amax);
     store<f32>(y, <f32>1.0 / iscale);
+    if (abs<f32>(iscale) == Infinity) {
+      // |max| < 127 / FLT_MAX: ggml's nearest_int of +-inf (and of inf * 0 = nan) is 0 in int8
+      memory.fill(y + 4, 0, Q8_K_BYTES - 4);
+      continue;
+    }
     const s = f32x4.splat(iscale);
     for (let j: usize = 0; j < 256; j += 16) {
       const v = x + (j << 2);
