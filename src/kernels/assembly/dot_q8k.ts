@@ -117,7 +117,9 @@ import { q5_levels, q6_levels } from "./matmul_q56k";
   const h = b >> 2, k = b & 3;
   const ql = wb + (<usize>h << 6) + (<usize>(k & 1) << 5);
   const qh = wb + 128 + (<usize>h << 5);
-  const sa = i16x8.splat(<i16>load<i8>(wb + 192 + (<usize>b << 1))), sb = i16x8.splat(<i16>load<i8>(wb + 193 + (<usize>b << 1)));
+  // the two int8 scales in every i16 lane (sb << 8 | sa), then each sign-extended
+  const ss = v128.load16_splat(wb + 192 + (<usize>b << 1));
+  const sa = i16x8.shr_s(i16x8.shl(ss, 8), 8), sb = i16x8.shr_s(ss, 8);
   const pa = i32x4.dot_i16x8_s(prod16(q6_levels(v128.load(ql), v128.load(qh), k), e0, o0), sa);
   return i32x4.add(pa, i32x4.dot_i16x8_s(prod16(q6_levels(v128.load(ql, 16), v128.load(qh, 16), k), e1, o1), sb));
 }
