@@ -496,6 +496,7 @@ export class CpuBackend extends HostActivations implements Backend {
         const s = lin.shards.find((r) => r.p === p);
         if (!s || s.r1 === s.r0) continue;
         bytes += rowBytes(lin.type, inDim) * (s.r1 - s.r0);
+        if (8 + 4 * count >= AK_SLOT) throw new Error(`project: ${lins.length} matrices overrun the argument slots`);
         slot.set(s, count);
         a[5 + 4 * count] = WEIGHT_TYPES.indexOf(lin.type);
         a[6 + 4 * count] = s.ptr;
