@@ -23,7 +23,7 @@
 // reloaded per row the kernels ran 1.3-1.8x slower.
 
 import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
-import { q5_levels, q6_levels } from "./matmul_q56k";
+import { q5_levels } from "./matmul_q56k";
 
 /** acc + f32(isum) * d * d_x, d the f16 at wb + doff, d_x the Q8_K block's d. */
 // @ts-ignore: decorator
@@ -108,20 +108,32 @@ import { q5_levels, q6_levels } from "./matmul_q56k";
 // ---------------------------------------------------------------- Q6_K
 
 /**
- * i32x4 partials of sc * q * x summed over 32-value block b = 4h + k (0..7; values 128h + 32k + l) of
- * the Q6_K super-block at wb: its two 16-value sub-blocks times their int8 scales; the activations
- * as prod16 wants them (e0, o0: values 0..15; e1, o1: 16..31).
+ * i32x4 partials of sc * q * x summed over quarters k and k + 2 (k = 0, 1) of half h of the Q6_K
+ * super-block at wb (values 128h + 32k + l and 128h + 32(k + 2) + l), each 16-value sub-block times
+ * its int8 scale. The two quarters share their bytes: the low and high nibbles of the same ql, bits
+ * 2k and 2k + 4 of the same qh. Activations as prod16 wants them: e0..o1 quarter k (values 0..15,
+ * 16..31), e2..o3 quarter k + 2.
  */
 // @ts-ignore: decorator
-@inline export function q6k_block(wb: usize, b: i32, e0: v128, o0: v128, e1: v128, o1: v128): v128 {
-  const h = b >> 2, k = b & 3;
-  const ql = wb + (<usize>h << 6) + (<usize>(k & 1) << 5);
+@inline export function q6k_pair(wb: usize, h: i32, k: i32, e0: v128, o0: v128, e1: v128, o1: v128,
+  e2: v128, o2: v128, e3: v128, o3: v128): v128 {
+  const ql = wb + (<usize>h << 6) + (<usize>k << 5);
   const qh = wb + 128 + (<usize>h << 5);
-  // the two int8 scales in every i16 lane (sb << 8 | sa), then each sign-extended
-  const ss = v128.load16_splat(wb + 192 + (<usize>b << 1));
-  const sa = i16x8.shr_s(i16x8.shl(ss, 8), 8), sb = i16x8.shr_s(ss, 8);
-  const pa = i32x4.dot_i16x8_s(prod16(q6_levels(v128.load(ql), v128.load(qh), k), e0, o0), sa);
-  return i32x4.add(pa, i32x4.dot_i16x8_s(prod16(q6_levels(v128.load(ql, 16), v128.load(qh, 16), k), e1, o1), sb));
+  const m4 = i8x16.splat(0x0f), m2 = i8x16.splat(0x30);
+  const la = v128.load(ql), lb = v128.load(ql, 16);
+  // bits 2k, 2k + 1 of qh at bits 0, 1 (quarter k, moved to 4, 5 below) and 4, 5 (quarter k + 2)
+  const ta = i16x8.shr_u(v128.load(qh), <u32>(k << 1)), tb = i16x8.shr_u(v128.load(qh, 16), <u32>(k << 1));
+  const qa = v128.or(v128.and(la, m4), v128.and(i16x8.shl(ta, 4), m2));
+  const qb = v128.or(v128.and(lb, m4), v128.and(i16x8.shl(tb, 4), m2));
+  const qc = v128.or(v128.and(i16x8.shr_u(la, 4), m4), v128.and(ta, m2));
+  const qd = v128.or(v128.and(i16x8.shr_u(lb, 4), m4), v128.and(tb, m2));
+  // the two int8 scales of a quarter in every i16 lane (sb << 8 | sa), then each sign-extended
+  const s0 = v128.load16_splat(wb + 192 + (<usize>h << 3) + (<usize>k << 1));
+  const s2 = v128.load16_splat(wb + 196 + (<usize>h << 3) + (<usize>k << 1));
+  let p = i32x4.dot_i16x8_s(prod16(qa, e0, o0), i16x8.shr_s(i16x8.shl(s0, 8), 8));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(prod16(qb, e1, o1), i16x8.shr_s(s0, 8)));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(prod16(qc, e2, o2), i16x8.shr_s(i16x8.shl(s2, 8), 8)));
+  return i32x4.add(p, i32x4.dot_i16x8_s(prod16(qd, e3, o3), i16x8.shr_s(s2, 8)));
 }
 
 /** acc + d_x * d * f32(isum - 32 * sum_j sc_j * bsum_j) for the Q6_K super-block at wb (j: its 16-value sub-blocks). */

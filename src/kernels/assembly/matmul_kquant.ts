@@ -6,7 +6,7 @@
 
 import { hsum, hsum4, store_quarters } from "./common";
 import { Q8_K_BYTES } from "./convert";
-import { act_e, act_o, bsums32, lane16v, q45k_chunk, q45k_finish, q6k_block, q6k_finish, scales_mins16 } from "./dot_q8k";
+import { act_e, act_o, bsums32, lane16v, q45k_chunk, q45k_finish, q6k_finish, q6k_pair, scales_mins16 } from "./dot_q8k";
 import { qtiles16, x16Chunk } from "./matmul_quant";
 import { q4k_sb_f32 } from "./matmul_q4k";
 import { q5k_sb_f32, q6k_sb_f32 } from "./matmul_q56k";
@@ -38,16 +38,18 @@ export function kquant_takes_q8_k(n: i32, scratch: usize): bool {
   let xb = xk;
   for (let sb = 0; sb < nsb; sb++) {
     if (K == Q6_K) {
-      // four rows at once: each block's activations loaded (and split) once
+      // four rows at once: each pair of quarters' activations loaded (and split) once
       let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
-      for (let b = 0; b < 8; b++) {
-        const x = xb + 4 + (<usize>b << 5);
-        const v0 = v128.load(x), v1 = v128.load(x, 16);
+      for (let j = 0; j < 4; j++) {
+        const h = j >> 1, k = j & 1;
+        const x = xb + 4 + (<usize>h << 7) + (<usize>k << 5);
+        const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 64), v3 = v128.load(x, 80);
         const e0 = act_e(v0), o0 = act_o(v0), e1 = act_e(v1), o1 = act_o(v1);
-        i0 = i32x4.add(i0, q6k_block(wb, b, e0, o0, e1, o1));
-        if (nr > 1) i1 = i32x4.add(i1, q6k_block(wb + ws, b, e0, o0, e1, o1));
-        if (nr > 2) i2 = i32x4.add(i2, q6k_block(wb + 2 * ws, b, e0, o0, e1, o1));
-        if (nr > 3) i3 = i32x4.add(i3, q6k_block(wb + 3 * ws, b, e0, o0, e1, o1));
+        const e2 = act_e(v2), o2 = act_o(v2), e3 = act_e(v3), o3 = act_o(v3);
+        i0 = i32x4.add(i0, q6k_pair(wb, h, k, e0, o0, e1, o1, e2, o2, e3, o3));
+        if (nr > 1) i1 = i32x4.add(i1, q6k_pair(wb + ws, h, k, e0, o0, e1, o1, e2, o2, e3, o3));
+        if (nr > 2) i2 = i32x4.add(i2, q6k_pair(wb + 2 * ws, h, k, e0, o0, e1, o1, e2, o2, e3, o3));
+        if (nr > 3) i3 = i32x4.add(i3, q6k_pair(wb + 3 * ws, h, k, e0, o0, e1, o1, e2, o2, e3, o3));
       }
       a0 = q6k_finish(wb, xb, i0, a0);
       if (nr > 1) a1 = q6k_finish(wb + ws, xb, i1, a1);
