@@ -269,16 +269,10 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
     return;
   }
   // Phases 1 and 2 cut the tasks' rows laid end to end (gate/up: intermediate units, in blocks of
-  // 32, or 256 where a down projection reads Q8_K; down: output rows, in blocks of ROW_ALIGN), so
-  // a chunk is a run of rows of one or two experts.
-  let align = ROW_ALIGN;
-  if (phase === 1) {
-    align = 32;
-    for (let t = 0; t < tasks; t++) {
-      const o = tableAt + t * TASK_WORDS;
-      align = Math.max(align, chunkAlign(WEIGHT_TYPES[u32[o + 7]!]!, u32[o + 5]!, a[SCRATCH_SLOT] !== 0));
-    }
-  }
+  // 32; down: output rows, in blocks of ROW_ALIGN), so a chunk is a run of rows of one or two
+  // experts. Where a down projection reads Q8_K, gate/up's cuts inside its task fall back to the
+  // 256-block below (each boundary moves the same way for the chunks on both sides of it).
+  const align = phase === 1 ? 32 : ROW_ALIGN;
   let units = 0;
   if (phase === 1 || phase === 2) {
     for (let t = 0; t < tasks; t++) units += Math.ceil((phase === 1 ? u32[tableAt + t * TASK_WORDS + 4]! : hidden) / align);
@@ -291,7 +285,10 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
     const inter = u32[o + 4]!, count = u32[o + 5]!, first = u32[o + 6]!, at = u32[o + 8]!;
     // This chunk's rows [r0, r1) of this task's `len` rows, which start at unit tu of the run.
     const len = phase === 1 ? inter : hidden, taskUnits = Math.ceil(len / align);
-    const r0 = Math.min(len, Math.max(0, u0 - tu) * align), r1 = Math.min(len, Math.max(0, u1 - tu) * align);
+    const block = phase === 1 ? chunkAlign(downType, count, a[SCRATCH_SLOT] !== 0) : align;
+    let r0 = Math.min(len, Math.max(0, u0 - tu) * align), r1 = Math.min(len, Math.max(0, u1 - tu) * align);
+    if (r0 < len) r0 -= r0 % block;
+    if (r1 < len) r1 -= r1 % block;
     tu += taskUnits;
     switch (phase) {
       case 0:
