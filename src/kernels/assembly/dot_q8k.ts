@@ -23,7 +23,6 @@
 // reloaded per row the kernels ran 1.3-1.8x slower.
 
 import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
-import { q5_levels } from "./matmul_q56k";
 
 /** acc + f32(isum) * d * d_x, d the f16 at wb + doff, d_x the Q8_K block's d. */
 // @ts-ignore: decorator
@@ -77,15 +76,31 @@ import { q5_levels } from "./matmul_q56k";
   e2: v128, o2: v128, e3: v128, o3: v128, sl: v128, sh: v128): v128 {
   const c = wb + (K == 4 ? 16 : 48) + (<usize>p << 5);
   const qa = v128.load(c), qb = v128.load(c, 16);
+  if (!ASC_FEATURE_RELAXED_SIMD && K == 4) {
+    // plain SIMD: each nibble straight into the i16 lane of its even / odd activation (i16 lane t
+    // of qa holds values 2t, 2t + 1 of sub-block 2p in bits 0..3, 8..11, of 2p + 1 in 4..7, 12..15)
+    const m = i16x8.splat(0x000f);
+    const lo = i16x8.add(
+      i16x8.add(i16x8.mul(v128.and(qa, m), e0), i16x8.mul(v128.and(i16x8.shr_u(qa, 8), m), o0)),
+      i16x8.add(i16x8.mul(v128.and(qb, m), e1), i16x8.mul(v128.and(i16x8.shr_u(qb, 8), m), o1)));
+    const hi = i16x8.add(
+      i16x8.add(i16x8.mul(v128.and(i16x8.shr_u(qa, 4), m), e2), i16x8.mul(i16x8.shr_u(qa, 12), o2)),
+      i16x8.add(i16x8.mul(v128.and(i16x8.shr_u(qb, 4), m), e3), i16x8.mul(i16x8.shr_u(qb, 12), o3)));
+    return i32x4.add(i32x4.dot_i16x8_s(lo, sl), i32x4.dot_i16x8_s(hi, sh));
+  }
   let la: v128, lb: v128, ha: v128, hb: v128;
+  const m = i8x16.splat(0x0f);
   if (K == 4) {
-    const m = i8x16.splat(0x0f);
     la = v128.and(qa, m); lb = v128.and(qb, m);
     ha = v128.and(i16x8.shr_u(qa, 4), m); hb = v128.and(i16x8.shr_u(qb, 4), m);
   } else {
-    const h0 = v128.load(wb, 16), h1 = v128.load(wb, 32);
-    la = q5_levels(qa, h0, 2 * p); lb = q5_levels(qb, h1, 2 * p);
-    ha = q5_levels(qa, h0, 2 * p + 1); hb = q5_levels(qb, h1, 2 * p + 1);
+    // Q5_K: bit 2p (2p + 1) of qh[l] as bit 4 of sub-block 2p's (2p + 1's) levels, one shift for both
+    const m5 = i8x16.splat(0x10);
+    const ta = i16x8.shr_u(v128.load(wb, 16), <u32>(2 * p)), tb = i16x8.shr_u(v128.load(wb, 32), <u32>(2 * p));
+    la = v128.or(v128.and(qa, m), v128.and(i16x8.shl(ta, 4), m5));
+    lb = v128.or(v128.and(qb, m), v128.and(i16x8.shl(tb, 4), m5));
+    ha = v128.or(v128.and(i16x8.shr_u(qa, 4), m), v128.and(i16x8.shl(ta, 3), m5));
+    hb = v128.or(v128.and(i16x8.shr_u(qb, 4), m), v128.and(i16x8.shl(tb, 3), m5));
   }
   const lo = i32x4.dot_i16x8_s(i16x8.add(prod16(la, e0, o0), prod16(lb, e1, o1)), sl);
   return i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.add(prod16(ha, e2, o2), prod16(hb, e3, o3)), sh));
