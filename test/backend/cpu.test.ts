@@ -18,10 +18,10 @@ interface Expected { tokens: number[]; logits: number[][] }
 
 /**
  * A token's logits are the same bits whether it runs alone or in a batch with other sequences (the
- * server's continuous batching): every matmul (Q8_0, f32, f16, bf16) rounds a row the same for one
+ * server's continuous batching): every matmul (Q8_0, Q4_0, f32, f16, bf16) rounds a row the same for one
  * row and several.
  */
-async function batchInvariance(model: string, opts: { quant?: 'q8_0' } = {}): Promise<void> {
+async function batchInvariance(model: string, opts: { quant?: 'q8_0' | 'q4_0' } = {}): Promise<void> {
   const backend = await CpuBackend.create({ threads: 2, ...opts });
   try {
     const m = loadModel(model, { backend });
@@ -159,7 +159,11 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
 
   test(`${name} in its own bf16: a token's logits are the same bits alone and in a batch with other sequences`, () => batchInvariance(dir));
   // Only this fixture has widths Q8_0 can take (a multiple of 32); the MoE GGUF above is generated so.
-  if (name === 'embedded-tiny') test(`${name} in q8_0: a token's logits are the same bits alone and in a batch with other sequences`, () => batchInvariance(dir, { quant: 'q8_0' }));
+  if (name === 'embedded-tiny') {
+    for (const quant of ['q8_0', 'q4_0'] as const) {
+      test(`${name} in ${quant}: a token's logits are the same bits alone and in a batch with other sequences`, () => batchInvariance(dir, { quant }));
+    }
+  }
 
   test(`${name}: a 300-token prompt on 2 threads (MLP slices that are not multiples of 32, grown I/O buffers) computes what the reference computes`, async () => {
     const ref = loadModel(dir, { backend: new ReferenceBackend() });

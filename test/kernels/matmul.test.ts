@@ -380,12 +380,10 @@ describe('matmul row-range splitting', () => {
       const all = arena.alloc(n * rows * 4);
       k.matmul(type, all, xq, wp, n, inDim, rows, 0, rows, sp);
       const xb = (inDim / 32) * 34;
-      // q8_0: a row alone (the matvec) too; q4_0's matvec rounds like the tiles in the relaxed build
-      // (8-bit dots), the simd build's keeps 4-lane partial sums.
-      // The K-quants take the tiles from n = 3 on.
+      // q8_0 / q4_0: a row alone (the matvec) too, which rounds like the tiles.
+      // The K-quants take the tiles from n = 3 on (their matvec reads Q8_K activations).
       const parts: (readonly [number, number])[] = [[2, 3], [5, 4], [9, 4], [0, 8], [3, 10]];
-      if (!type.endsWith('_k')) parts.push([0, 2]);
-      if (type === 'q8_0' || (type === 'q4_0' && k.variant === 'relaxed')) parts.push([0, 1], [6, 1], [12, 1]);
+      if (!type.endsWith('_k')) parts.push([0, 2], [0, 1], [6, 1], [12, 1]);
       for (const [j0, m] of parts) {
         const part = arena.alloc(m * rows * 4);
         k.matmul(type, part, xq + j0 * xb, wp, m, inDim, rows, 0, rows, sp);

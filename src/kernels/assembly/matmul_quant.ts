@@ -152,26 +152,33 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
- * Q8_0 matvec: one activation row against four weight rows (w + i*ws) as
- * [out_0, out_1, out_2, out_3]. Per block, the four rows' integer dots are
- * reduced together (hsum4_i32), converted once, and scaled by d_w * d_x with
- * the four f16 d_w converted together: each output is the sum over blocks of
- * f32(exact integer block dot) * (d_w * d_x), the arithmetic of the n > 1
- * tiles (and of ggml's vec_dot_q8_0_q8_0), so a token's outputs are the same
- * bits whether it runs alone or in a batch. ws = 0 computes one row 4 times.
+ * Q8_0 / Q4_0 matvec: one activation row against four weight rows (w + i*ws)
+ * as [out_0, out_1, out_2, out_3]. Per block, the four rows' integer dots are
+ * reduced together (hsum4_i32), Q4_0's 8 * sum(x) taken off, converted once,
+ * and scaled by d_w * d_x with the four f16 d_w converted together: each
+ * output is the sum over blocks of f32(exact integer block dot) * (d_w * d_x),
+ * the arithmetic of the n > 1 tiles (and of ggml's vec_dot_q8_0_q8_0), so a
+ * token's outputs are the same bits whether it runs alone or in a batch.
+ * ws = 0 computes one row 4 times. (The relaxed build's Q4_0: q4rdot4x1.)
  */
 // @ts-ignore: decorator
-@inline function q8dot4x1(xq: usize, w: usize, ws: usize, nb: i32): v128 {
+@inline function qdot4v(qt: i32, xq: usize, w: usize, ws: usize, nb: i32): v128 {
   let acc = f32x4.splat(0);
   let xb = xq;
   let wb = w;
   for (let b = 0; b < nb; b++) {
-    const x0 = v128.load8x8_s(xb, 2), x1 = v128.load8x8_s(xb, 10), x2 = v128.load8x8_s(xb, 18), x3 = v128.load8x8_s(xb, 26);
-    const d = hsum4_i32(wdot(Q8_0, wb, x0, x1, x2, x3), wdot(Q8_0, wb + ws, x0, x1, x2, x3),
-      wdot(Q8_0, wb + 2 * ws, x0, x1, x2, x3), wdot(Q8_0, wb + 3 * ws, x0, x1, x2, x3));
+    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
+    let d = hsum4_i32(wdot(qt, wb, x0, x1, x2, x3), wdot(qt, wb + ws, x0, x1, x2, x3),
+      wdot(qt, wb + 2 * ws, x0, x1, x2, x3), wdot(qt, wb + 3 * ws, x0, x1, x2, x3));
+    if (qt == Q4_0) {
+      // 8 * sum(x) in every lane
+      let o = xoff(qt, x0, x1, x2, x3);
+      o = i32x4.add(o, i32x4.shuffle(o, o, 2, 3, 0, 1));
+      d = i32x4.sub(d, i32x4.add(o, i32x4.shuffle(o, o, 1, 0, 3, 2)));
+    }
     acc = add_scaled4(acc, d, xb, wb, ws);
     xb += Q8_0_BYTES;
-    wb += Q8_0_BYTES;
+    wb += wblock(qt);
   }
   return acc;
 }
@@ -643,18 +650,15 @@ const TILES16_MIN_N_Q4: i32 = 4;
     // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
     const q = (r1 - r0) >> 2;
     const qs = <usize>q * ws;
-    if (qt == Q8_0) {
-      for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q8dot4x1(xq, w + <usize>r * ws, qs, nb));
-      for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q8dot4x1(xq, w + <usize>r * ws, 0, nb), 0));
-      return;
-    }
     if (ASC_FEATURE_RELAXED_SIMD) {
-      for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q4rdot4x1(xq, w + <usize>r * ws, qs, nb));
-      for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q4rdot4x1(xq, w + <usize>r * ws, 0, nb), 0));
-      return;
+      if (qt == Q4_0) {
+        for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q4rdot4x1(xq, w + <usize>r * ws, qs, nb));
+        for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q4rdot4x1(xq, w + <usize>r * ws, 0, nb), 0));
+        return;
+      }
     }
-    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4x1(qt, xq, w + <usize>r * ws, qs, nb));
-    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), qdot1x1(qt, xq, w + <usize>r * ws, nb));
+    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4v(qt, xq, w + <usize>r * ws, qs, nb));
+    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(qdot4v(qt, xq, w + <usize>r * ws, 0, nb), 0));
     return;
   }
   if (scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
