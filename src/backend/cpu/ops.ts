@@ -123,9 +123,10 @@ function chunkRows(rows: number, unit: Unit, align: number): [number, number] {
 
 /**
  * The gate/up half of a SwiGLU for intermediate units [j0, j1) over m rows:
- * g[:, j0..j1) = silu(x · gateᵀ) * (x · upᵀ), and when the down projection is quantized its Q8_0
- * blocks in aq. x[m, hidden] f32 and xq its Q8_0 blocks (filled beforehand); g, u [m, inter].
- * j0 and j1 are multiples of 32 when aq is filled, so the blocks are those of whole rows.
+ * g[:, j0..j1) = silu(x · gateᵀ) * (x · upᵀ), and when the down projection is quantized its blocks
+ * as that projection reads them (reads()): Q8_0 in aq, Q8_K in ak. x[m, hidden] f32 and xq / xk
+ * its quantized blocks (filled beforehand); g, u [m, inter]. j0 and j1 are multiples of 32 (of 256
+ * for Q8_K, chunkAlign) when aq / ak are filled, so the blocks are those of whole rows.
  */
 function swigluGateUp(k: Kernels, a: Float64Array, type: WeightType, downType: WeightType, gate: number, up: number, hidden: number,
   inter: number, x: number, xq: number, xk: number, g: number, u: number, aq: number, ak: number, m: number, j0: number, j1: number,
@@ -155,8 +156,8 @@ export function chunkAlign(downType: WeightType, m: number, withScratch: boolean
 
 /**
  * One SwiGLU over m rows, whole: y[m, hidden] = down · (silu(gate x) * up x).
- * x[m, hidden] f32 and, when the weights are quantized, xq its Q8_0 blocks (filled here).
- * g, u [m, inter] and aq (Q8_0 of g) are scratch.
+ * x[m, hidden] f32 and, when the weights are quantized, xq / xk its Q8_0 / Q8_K blocks (filled here).
+ * g, u [m, inter] and aq / ak (g quantized) are scratch.
  */
 function swiglu(k: Kernels, a: Float64Array, type: WeightType, downType: WeightType, gate: number, up: number, down: number, hidden: number,
   inter: number, x: number, xq: number, xk: number, g: number, u: number, aq: number, ak: number, y: number, m: number, scratch: number): void {
