@@ -53,7 +53,7 @@ export const Q5_K_BYTES = 176;
 /** Bytes per Q6_K super-block: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16 int8 scales, f16 d. */
 export const Q6_K_BYTES = 210;
 
-/** The block-quantized weight types (their matmul takes Q8_0 activations). */
+/** The block-quantized weight types (their matmul takes quantized activations: Q8_0, or Q8_K for the K-quants' dot products). */
 export type QuantWeightType = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
 export type WeightType = 'f32' | 'bf16' | 'f16' | QuantWeightType;
 
