@@ -32,13 +32,12 @@ import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
 
 // ---------------------------------------------------------------- Q4_K / Q5_K
 
-/** The eight 6-bit scales (mins = false) or mins of a Q4_K / Q5_K super-block as i16x8 (get_scale_min_k4). */
+/** The eight 6-bit mins of a Q4_K / Q5_K super-block as i16x8 (get_scale_min_k4). */
 // @ts-ignore: decorator
-@inline export function scales_mins16(wb: usize, mins: bool): v128 {
-  const a = load<u32>(wb, 4), b = load<u32>(wb, 8), c = load<u32>(wb, 12);
-  // 0..3: the low 6 bits of bytes 0..3 (scales) / 4..7 (mins); 4..7: a nibble of bytes 8..11 | the top 2 bits of 0..3 / 4..7
-  const lo = mins ? b & 0x3f3f3f3f : a & 0x3f3f3f3f;
-  const hi = mins ? ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4) : (c & 0x0f0f0f0f) | (((a >> 6) & 0x03030303) << 4);
+@inline function mins16(wb: usize): v128 {
+  const b = load<u32>(wb, 8), c = load<u32>(wb, 12);
+  // 0..3: the low 6 bits of bytes 4..7; 4..7: the high nibbles of bytes 8..11 | the top 2 bits of 4..7
+  const lo = b & 0x3f3f3f3f, hi = ((c >> 4) & 0x0f0f0f0f) | (((b >> 6) & 0x03030303) << 4);
   return i16x8.extend_low_i8x16_u(i64x2.splat(<i64>(<u64>lo | (<u64>hi << 32))));
 }
 
@@ -69,7 +68,7 @@ import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
  * Q4_K (K = 4) or Q5_K (K = 5) super-block at wb: the low and high nibbles of the 32-byte chunk p,
  * for Q5_K with bit 2p (2p + 1) of qh[l] as bit 4. The 64 activations as prod16 wants them (e0, o0:
  * values 0..15 of sub-block 2p; e1, o1: 16..31; e2..o3 likewise for 2p + 1); sl / sh: the two
- * sub-blocks' scales in every i16 lane.
+ * sub-blocks' scales in every i16 lane (from scale_pair).
  */
 // @ts-ignore: decorator
 @inline export function q45k_chunk(K: i32, wb: usize, p: i32, e0: v128, o0: v128, e1: v128, o1: v128,
@@ -106,17 +105,23 @@ import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
   return i32x4.add(lo, i32x4.dot_i16x8_s(i16x8.add(prod16(ha, e2, o2), prod16(hb, e3, o3)), sh));
 }
 
-/** i16x8 lane s (0..7, at run time) of v in every lane. */
+/**
+ * The 6-bit scales of sub-blocks 2p and 2p + 1 (p = 0..3) of a Q4_K / Q5_K super-block as one u16
+ * (sc_2p | sc_2p+1 << 8), from the packed bytes (get_scale_min_k4).
+ */
 // @ts-ignore: decorator
-@inline export function lane16v(v: v128, s: i32): v128 {
-  return i8x16.swizzle(v, i16x8.splat(<i16>(0x0100 + 0x0202 * s)));
+@inline export function scale_pair(wb: usize, p: i32): u32 {
+  const lo = <u32>load<u16>(wb + 4 + (<usize>p << 1)) & 0x3f3f; // p < 2
+  const j = wb + (<usize>(p & 1) << 1);
+  const hi = (<u32>load<u16>(j, 12) & 0x0f0f) | ((<u32>load<u16>(j, 4) >> 2) & 0x3030); // p >= 2
+  return select<u32>(lo, hi, p < 2);
 }
 
 /** acc + d_x * (d * f32(isum) - dmin * f32(sum_s m_s * bsum_s)) for the Q4_K / Q5_K super-block at wb; bs = bsums32(xb). */
 // @ts-ignore: decorator
 @inline export function q45k_finish(wb: usize, xb: usize, isum: v128, bs: v128, acc: v128): v128 {
   acc = scaled(acc, isum, wb, 0, xb);
-  const mt = i32x4.dot_i16x8_s(scales_mins16(wb, true), bs);
+  const mt = i32x4.dot_i16x8_s(mins16(wb), bs);
   return fmadd(f32x4.convert_i32x4_s(mt), f32x4.splat(-load<f32>(xb) * f16_to_f32(load<u16>(wb, 2))), acc);
 }
 

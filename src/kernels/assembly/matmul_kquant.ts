@@ -6,7 +6,7 @@
 
 import { hsum, hsum4, store_quarters } from "./common";
 import { Q8_K_BYTES } from "./convert";
-import { act_e, act_o, bsums32, lane16v, q45k_chunk, q45k_finish, q6k_finish, q6k_pair, scales_mins16 } from "./dot_q8k";
+import { act_e, act_o, bsums32, q45k_chunk, q45k_finish, q6k_finish, q6k_pair, scale_pair } from "./dot_q8k";
 import { qtiles16, x16Chunk } from "./matmul_quant";
 import { q4k_sb_f32 } from "./matmul_q4k";
 import { q5k_sb_f32, q6k_sb_f32 } from "./matmul_q56k";
@@ -57,19 +57,26 @@ export function kquant_takes_q8_k(n: i32, scratch: usize): bool {
       if (nr > 3) a3 = q6k_finish(wb + 3 * ws, xb, i3, a3);
     } else {
       // four rows at once: each chunk's activations loaded (and split) once
-      // (rows past nr are not read: the last row of a matrix may end its memory)
-      const sc0 = scales_mins16(wb, false), sc1 = nr > 1 ? scales_mins16(wb + ws, false) : sc0;
-      const sc2 = nr > 2 ? scales_mins16(wb + 2 * ws, false) : sc0, sc3 = nr > 3 ? scales_mins16(wb + 3 * ws, false) : sc0;
       let i0 = i32x4.splat(0), i1 = i32x4.splat(0), i2 = i32x4.splat(0), i3 = i32x4.splat(0);
       for (let p = 0; p < 4; p++) {
         const x = xb + 4 + (<usize>p << 6);
         const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
         const e0 = act_e(v0), o0 = act_o(v0), e1 = act_e(v1), o1 = act_o(v1);
         const e2 = act_e(v2), o2 = act_o(v2), e3 = act_e(v3), o3 = act_o(v3);
-        i0 = i32x4.add(i0, q45k_chunk(K, wb, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc0, 2 * p), lane16v(sc0, 2 * p + 1)));
-        if (nr > 1) i1 = i32x4.add(i1, q45k_chunk(K, wb + ws, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc1, 2 * p), lane16v(sc1, 2 * p + 1)));
-        if (nr > 2) i2 = i32x4.add(i2, q45k_chunk(K, wb + 2 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc2, 2 * p), lane16v(sc2, 2 * p + 1)));
-        if (nr > 3) i3 = i32x4.add(i3, q45k_chunk(K, wb + 3 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, lane16v(sc3, 2 * p), lane16v(sc3, 2 * p + 1)));
+        let s = i16x8.splat(<i16>scale_pair(wb, p));
+        i0 = i32x4.add(i0, q45k_chunk(K, wb, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
+        if (nr > 1) {
+          s = i16x8.splat(<i16>scale_pair(wb + ws, p));
+          i1 = i32x4.add(i1, q45k_chunk(K, wb + ws, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
+        }
+        if (nr > 2) {
+          s = i16x8.splat(<i16>scale_pair(wb + 2 * ws, p));
+          i2 = i32x4.add(i2, q45k_chunk(K, wb + 2 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
+        }
+        if (nr > 3) {
+          s = i16x8.splat(<i16>scale_pair(wb + 3 * ws, p));
+          i3 = i32x4.add(i3, q45k_chunk(K, wb + 3 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
+        }
       }
       const bs = bsums32(xb);
       a0 = q45k_finish(wb, xb, i0, bs, a0);
