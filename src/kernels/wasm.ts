@@ -367,9 +367,12 @@ export function activationType(type: QuantWeightType, n: number, scratch: boolea
   return scratch && n >= KQUANT_TILES_MIN_N ? 'q8_0' : 'q8_k';
 }
 
-/** Bytes of count activations quantized to `type` (Q8_0: 34 per 32, Q8_K: 292 per 256). */
+/** Bytes of a Q8_K block of 256 activations (ggml block_q8_K: f32 d, 256 int8, 16 i16 sums). */
+export const Q8_K_BYTES = 292;
+
+/** Bytes of count activations quantized to `type` (Q8_0: 34 per 32, Q8_K: Q8_K_BYTES per 256). */
 export function activationBytes(type: ActivationType, count: number): number {
-  return type === 'q8_0' ? (count / QK) * 34 : (count / QK_K) * 292;
+  return type === 'q8_0' ? (count / QK) * 34 : (count / QK_K) * Q8_K_BYTES;
 }
 
 /** Bytes of scratch of Kernels.quantize for the K-quants (quantize_kquant.ts). */

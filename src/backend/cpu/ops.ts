@@ -5,7 +5,7 @@
 // A job runs in phases (see pool.ts), and the big matrix products of a phase are cut into chunks
 // of rows that any thread may claim: the arguments say what the whole share does, `unit` which
 // chunk of which phase to run now.
-import { activationType, type Kernels, type QuantWeightType, type WeightType } from '../../kernels/wasm.js';
+import { activationType, Q8_K_BYTES, type Kernels, type QuantWeightType, type WeightType } from '../../kernels/wasm.js';
 import { softmaxRows, topKInto } from '../../models/layers/moe.js';
 import { ropeNeox } from '../host.js';
 import type { Unit } from './pool.js';
@@ -68,7 +68,7 @@ export const XK_SLOT = 61;
 export const AK_SLOT = 60;
 
 /**
- * Bytes per 32 activations of a Q8_K buffer: 37 >= 292 / 8, so that a run of rows starting at any
+ * Bytes per 32 activations of a Q8_K buffer: 37 >= Q8_K_BYTES / 8, so that a run of rows starting at any
  * element offset e (a multiple of 32) can have its Q8_K blocks at e / 32 * 37 without overlapping the
  * next run (the experts' down-projection inputs, one run per expert).
  */
@@ -145,7 +145,7 @@ function swigluGateUp(k: Kernels, a: Float64Array, type: WeightType, downType: W
     k.exports.swiglu(g + at, g + at, u + at, j1 - j0);
     // Q8_K: j0, j1 on multiples of 256 (the chunks' alignment, chunkAlign)
     if (need & 1) k.quantizeQ8_0(aq + ((i * inter + j0) / 32) * 34, g + at, j1 - j0);
-    if (need & 2) k.quantizeQ8_K(ak + ((i * inter + j0) / 256) * 292, g + at, j1 - j0);
+    if (need & 2) k.quantizeQ8_K(ak + ((i * inter + j0) / 256) * Q8_K_BYTES, g + at, j1 - j0);
   }
 }
 
@@ -243,7 +243,7 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
   const scratch = scratchOf(a, unit);
   const { f32, u32 } = k.views();
   const tableAt = a[4]! / 4, tokensAt = a[6]! / 4, weightsAt = a[7]! / 4;
-  const xqRow = (hidden / 32) * 34, xkRow = Math.floor(hidden / 256) * 292;
+  const xqRow = (hidden / 32) * 34, xkRow = Math.floor(hidden / 256) * Q8_K_BYTES;
   // a task's g / u start at element `at`: its down projection's input at these (see Q8_K_BYTES_PER_32)
   const aqAt = (at: number) => aq + (at / 32) * 34, akAt = (at: number) => ak + (at / 32) * Q8_K_BYTES_PER_32;
   // xe[row0 + i] = x[token of row i] for count rows

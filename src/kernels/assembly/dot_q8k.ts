@@ -67,12 +67,14 @@ import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
  * i32x4 partials of sc_2p * sum(q * x) + sc_2p+1 * sum(q * x) over sub-blocks 2p and 2p + 1 of the
  * Q4_K (K = 4) or Q5_K (K = 5) super-block at wb: the low and high nibbles of the 32-byte chunk p,
  * for Q5_K with bit 2p (2p + 1) of qh[l] as bit 4. The 64 activations as prod16 wants them (e0, o0:
- * values 0..15 of sub-block 2p; e1, o1: 16..31; e2..o3 likewise for 2p + 1); sl / sh: the two
- * sub-blocks' scales in every i16 lane (from scale_pair).
+ * values 0..15 of sub-block 2p; e1, o1: 16..31; e2..o3 likewise for 2p + 1).
  */
 // @ts-ignore: decorator
 @inline export function q45k_chunk(K: i32, wb: usize, p: i32, e0: v128, o0: v128, e1: v128, o1: v128,
-  e2: v128, o2: v128, e3: v128, o3: v128, sl: v128, sh: v128): v128 {
+  e2: v128, o2: v128, e3: v128, o3: v128): v128 {
+  // the two sub-blocks' scales in every i16 lane
+  const ss = i16x8.splat(<i16>scale_pair(wb, p));
+  const sl = v128.and(ss, i16x8.splat(0xff)), sh = i16x8.shr_u(ss, 8);
   const c = wb + (K == 4 ? 16 : 48) + (<usize>p << 5);
   const qa = v128.load(c), qb = v128.load(c, 16);
   if (!ASC_FEATURE_RELAXED_SIMD && K == 4) {
@@ -110,7 +112,7 @@ import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
  * (sc_2p | sc_2p+1 << 8), from the packed bytes (get_scale_min_k4).
  */
 // @ts-ignore: decorator
-@inline export function scale_pair(wb: usize, p: i32): u32 {
+@inline function scale_pair(wb: usize, p: i32): u32 {
   const lo = <u32>load<u16>(wb + 4 + (<usize>p << 1)) & 0x3f3f; // p < 2
   const j = wb + (<usize>(p & 1) << 1);
   const hi = (<u32>load<u16>(j, 12) & 0x0f0f) | ((<u32>load<u16>(j, 4) >> 2) & 0x3030); // p >= 2

@@ -6,7 +6,7 @@
 
 import { hsum, hsum4, store_quarters } from "./common";
 import { Q8_K_BYTES } from "./convert";
-import { act_e, act_o, bsums32, q45k_chunk, q45k_finish, q6k_finish, q6k_pair, scale_pair } from "./dot_q8k";
+import { act_e, act_o, bsums32, q45k_chunk, q45k_finish, q6k_finish, q6k_pair } from "./dot_q8k";
 import { qtiles16, x16Chunk } from "./matmul_quant";
 import { q4k_sb_f32 } from "./matmul_q4k";
 import { q5k_sb_f32, q6k_sb_f32 } from "./matmul_q56k";
@@ -63,20 +63,10 @@ export function kquant_takes_q8_k(n: i32, scratch: usize): bool {
         const v0 = v128.load(x), v1 = v128.load(x, 16), v2 = v128.load(x, 32), v3 = v128.load(x, 48);
         const e0 = act_e(v0), o0 = act_o(v0), e1 = act_e(v1), o1 = act_o(v1);
         const e2 = act_e(v2), o2 = act_o(v2), e3 = act_e(v3), o3 = act_o(v3);
-        let s = i16x8.splat(<i16>scale_pair(wb, p));
-        i0 = i32x4.add(i0, q45k_chunk(K, wb, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
-        if (nr > 1) {
-          s = i16x8.splat(<i16>scale_pair(wb + ws, p));
-          i1 = i32x4.add(i1, q45k_chunk(K, wb + ws, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
-        }
-        if (nr > 2) {
-          s = i16x8.splat(<i16>scale_pair(wb + 2 * ws, p));
-          i2 = i32x4.add(i2, q45k_chunk(K, wb + 2 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
-        }
-        if (nr > 3) {
-          s = i16x8.splat(<i16>scale_pair(wb + 3 * ws, p));
-          i3 = i32x4.add(i3, q45k_chunk(K, wb + 3 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3, v128.and(s, i16x8.splat(0xff)), i16x8.shr_u(s, 8)));
-        }
+        i0 = i32x4.add(i0, q45k_chunk(K, wb, p, e0, o0, e1, o1, e2, o2, e3, o3));
+        if (nr > 1) i1 = i32x4.add(i1, q45k_chunk(K, wb + ws, p, e0, o0, e1, o1, e2, o2, e3, o3));
+        if (nr > 2) i2 = i32x4.add(i2, q45k_chunk(K, wb + 2 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3));
+        if (nr > 3) i3 = i32x4.add(i3, q45k_chunk(K, wb + 3 * ws, p, e0, o0, e1, o1, e2, o2, e3, o3));
       }
       const bs = bsums32(xb);
       a0 = q45k_finish(wb, xb, i0, bs, a0);
