@@ -3,7 +3,7 @@
 // the bpe test tokenizer (vocab 3000, model vocab_size to match), starts `pangu serve` on it as a
 // separate process, and times streamed /v1/completions requests of G tokens each (ignore_eos, so
 // every stream runs its full length).
-//   node dist/bench/serve.js [--concurrency 1,4,16] [--gen 128] [--prompt 16 (words)] [--threads N] [--json]
+//   node dist/bench/serve.js [--concurrency 1,4,16] [--gen 128] [--prompt 16 (words)] [--threads N] [--quant q8_0|q4_0] [--json]
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -35,9 +35,10 @@ function diskBytes(dir: string): number {
   return fs.readdirSync(dir).filter((f) => f.endsWith('.safetensors')).reduce((a, f) => a + fs.statSync(path.join(dir, f)).size, 0);
 }
 
-async function startServer(dir: string, parallel: number, threads: number): Promise<{ url: string; stop: () => Promise<void> }> {
+async function startServer(dir: string, parallel: number, threads: number, quant?: string): Promise<{ url: string; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [path.join(REPO, 'bin', 'pangu.js'), 'serve', '--model', dir, '--port', '0',
-    '--parallel', String(parallel), '--ctx', '1024', '--threads', String(threads), '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--parallel', String(parallel), '--ctx', '1024', '--threads', String(threads), ...(quant ? ['--quant', quant] : []), '--quiet'],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   let out = '';
   const url = await new Promise<string>((resolve, reject) => {
@@ -86,12 +87,12 @@ async function main(): Promise<void> {
   const { values } = parseArgs({ options: {
     concurrency: { type: 'string', default: '1,4,16' }, gen: { type: 'string', default: '128' },
     prompt: { type: 'string', default: '16' }, threads: { type: 'string', default: String(os.availableParallelism()) },
-    json: { type: 'boolean' },
+    quant: { type: 'string' }, json: { type: 'boolean' },
   } });
   const levels = values.concurrency!.split(',').map(Number);
   const gen = Number(values.gen), words = Number(values.prompt), threads = Number(values.threads);
   const dir = modelDir();
-  const server = await startServer(dir, Math.max(...levels), threads);
+  const server = await startServer(dir, Math.max(...levels), threads, values.quant);
   const rows: Record<string, number>[] = [];
   try {
     await stream(server.url, 'warm up', 8, performance.now());
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   } finally {
     await server.stop();
   }
-  const head = `model: synthetic Pangu Embedded (12 x 1024, MLP 2816, vocab 3000), ${(diskBytes(dir) / 1e6).toFixed(0)} MB bf16 on disk; ` +
+  const head = `model: synthetic Pangu Embedded (12 x 1024, MLP 2816, vocab 3000), ${(diskBytes(dir) / 1e6).toFixed(0)} MB bf16 on disk${values.quant ? `, quantized to ${values.quant} at load` : ''}; ` +
     `cpu backend, ${threads} threads, ${os.cpus()[0]?.model ?? 'cpu'}; ${words}-word prompts, ${gen} tokens per stream, greedy`;
   if (values.json) {
     process.stdout.write(`${JSON.stringify({ setup: head, rows })}\n`);

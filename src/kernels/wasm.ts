@@ -355,11 +355,11 @@ function checkDim(what: string, name: string, v: number): void {
 export type ActivationType = 'q8_0' | 'q8_k';
 
 /** Smallest n at which the K-quant matmuls (with a scratch) run the 16 x 2 tiles on Q8_0 activations. */
-const KQUANT_TILES_MIN_N = 3;
+const KQUANT_TILES_MIN_N = 6;
 
 /**
  * Which activations Kernels.matmul of a block-quantized `type` over n rows reads: Q8_0 and Q4_0
- * always Q8_0; the K-quants Q8_K for their dot products (n < 3, or no scratch: the matvec, as
+ * always Q8_0; the K-quants Q8_K for their dot products (n < 6, or no scratch: the matvec, as
  * llama.cpp's vec_dot_q*_K_q8_K) and Q8_0 for the prompt tiles.
  */
 export function activationType(type: QuantWeightType, n: number, scratch: boolean): ActivationType {

@@ -35,10 +35,10 @@ const quantShapes: Shape[] = [
   // and (81 x 6400) two activation chunks
   [8, 64, 16], [12, 96, 37], [13, 256, 20], [4, 160, 35], [81, 6400, 18],
 ];
-// n >= 3 with scratch: the 16 x 2 tiles as for q8_0 / q4_0 above
+// n >= 6 with scratch: the 16 x 2 tiles as for q8_0 / q4_0 above; below, the Q8_K matvec per activation row
 const q4kShapes: Shape[] = [
   [1, 256, 1], [1, 256, 5], [2, 512, 7], [3, 768, 4], [1, 4096, 9], [5, 256, 3], [3, 256, 17],
-  [4, 256, 5], [8, 256, 16], [12, 512, 37], [13, 256, 20], [81, 6400, 18],
+  [4, 256, 5], [6, 256, 19], [7, 512, 5], [8, 256, 16], [12, 512, 37], [13, 256, 20], [81, 6400, 18],
 ];
 const kShapes: Shape[] = [...q4kShapes, [1, 1024, 8], [1, 512, 3], [9, 512, 6]];
 
@@ -380,14 +380,18 @@ describe('matmul row-range splitting', () => {
       const all = arena.alloc(n * rows * 4);
       k.matmul(type, all, xq, wp, n, inDim, rows, 0, rows, sp);
       const xb = (inDim / 32) * 34;
-      // q8_0 / q4_0: a row alone (the matvec) too, which rounds like the tiles.
-      // The K-quants take the tiles from n = 3 on (their matvec reads Q8_K activations).
-      const parts: (readonly [number, number])[] = [[2, 3], [5, 4], [9, 4], [0, 8], [3, 10]];
-      if (!type.endsWith('_k')) parts.push([0, 2], [0, 1], [6, 1], [12, 1]);
+      // q8_0 / q4_0: rows alone and in pairs (the matvec kernels) too, which round like the tiles.
+      // The K-quants take the tiles from n = 6 on (their matvec reads Q8_K activations).
+      const parts: (readonly [number, number])[] = [[0, 8], [3, 10], [2, 6], [7, 6]];
+      if (!type.endsWith('_k')) parts.push([2, 3], [5, 4], [9, 4], [0, 2], [0, 1], [6, 1], [12, 1], [4, 5], [1, 7]);
       for (const [j0, m] of parts) {
         const part = arena.alloc(m * rows * 4);
         k.matmul(type, part, xq + j0 * xb, wp, m, inDim, rows, 0, rows, sp);
         assert.deepEqual(arena.f32(part, m * rows), arena.f32(all + j0 * rows * 4, m * rows), `${type} rows [${j0}, ${j0 + m})`);
+        if (type.endsWith('_k')) continue;
+        // and without a scratch: the matvec kernels on pairs of rows for any n
+        k.matmul(type, part, xq + j0 * xb, wp, m, inDim, rows, 0, rows, 0);
+        assert.deepEqual(arena.f32(part, m * rows), arena.f32(all + j0 * rows * 4, m * rows), `${type} rows [${j0}, ${j0 + m}) without scratch`);
       }
     });
   }

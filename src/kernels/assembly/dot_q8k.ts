@@ -1,5 +1,5 @@
 // Super-block dots of the K-quant weights (Q4_K, Q5_K, Q6_K) with Q8_K
-// activations, as llama.cpp's vec_dot_q*_K_q8_K: the matvec and n < 3 path.
+// activations, as llama.cpp's vec_dot_q*_K_q8_K: the matvec and n < 6 path.
 //
 // Q8_K activation block (ggml block_q8_K, 292 bytes, convert.ts):
 //   { f32 d; i8 qs[256]; i16 bsums[16] }   bsums[j] = sum of qs[16j .. 16j+16)

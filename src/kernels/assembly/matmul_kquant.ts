@@ -1,6 +1,6 @@
 // The matmul drivers of the K-quant weights (Q4_K, Q5_K, Q6_K; super-blocks of 256), W rows [r0, r1):
-//   n < 3 or no scratch:  out[n][rows] f32 = xk[n][in/256] Q8_K . W[rows][in/256] ^T  (dot_q8k.ts)
-//   n >= 3 with scratch:  out[n][rows] f32 = xq[n][in/32] Q8_0 . W^T, on 16 x 2 tiles   (tiles16.ts)
+//   n < 6 or no scratch:  out[n][rows] f32 = xk[n][in/256] Q8_K . W[rows][in/256] ^T  (dot_q8k.ts)
+//   n >= 6 with scratch:  out[n][rows] f32 = xq[n][in/32] Q8_0 . W^T, on 16 x 2 tiles   (tiles16.ts)
 //   f32 path:             out[n][rows] f32 = x[n][in] f32 . dequant(W[rows][in/256]) ^T
 // K is a compile-time constant at each call, so every export inlines its own type's dot.
 
@@ -16,8 +16,11 @@ const Q5_K: i32 = 5;
 const Q6_K: i32 = 6;
 const Q8_0_BYTES: usize = 34;
 
-/** Smallest n that takes the tiles (with a scratch): below it the weight repack costs more than it saves. */
-const TILES16_MIN_N_K: i32 = 3;
+/**
+ * Smallest n that takes the tiles (with a scratch): below it the Q8_K matvec once per activation row
+ * costs less (one thread, 8192 x 4096 from DRAM: the tiles win from n = 5-8 by type and build).
+ */
+const TILES16_MIN_N_K: i32 = 6;
 
 /** True when a K-quant matmul of n activation rows reads Q8_K activations (else Q8_0 ones, for the tiles). */
 export function kquant_takes_q8_k(n: i32, scratch: usize): bool {

@@ -16,18 +16,22 @@
 //     x0 = x[0,2,..,14]  x1 = x[1,3,..,15]  x2 = x[16,18,..,30]  x3 = x[17,..,31]
 //     so that the nibbles decode with 16-bit shifts only: i16 lane t of qs is
 //     { e(2t) | e(16+2t) << 4 | e(2t+1) << 8 | e(17+2t) << 12 }.
-// Each row keeps its own f32x4 accumulator (lane = partial sums), scaled per
-// block by d_w * d_x; the four rows are reduced once at the end.
+// The matvec (qdot4v) runs four weight rows at once and reduces their integer
+// block dots together; per block each output gets f32(dot) * (d_w * d_x).
 //
-// n > 1 with a scratch (see src/kernels/README.md): large n repacks both sides
-// to i16 with four weight rows side by side per element pair (qtiles16:
-// 16 x 2 tiles, lanes = outputs, no horizontal sums; Q4_0 decoded to q - 8 in
-// the repack; the relaxed build runs Q4_0 on the raw nibbles with 8-bit dots);
-// small n uses the quad tiles (q8tile_packed / q4tile_packed).
+// Small n (below TILES16_MIN_N_*, or no scratch): the matvec kernels on pairs
+// of activation rows (qdot4v2: each weight block loaded and decoded once for
+// both), the same arithmetic, so an activation row's outputs are the same
+// bits alone and in a batch.
+// Large n with a scratch (see src/kernels/README.md): both sides repacked to
+// i16 with four weight rows side by side per element pair (qtiles16: 16 x 2
+// tiles, lanes = outputs, no horizontal sums; Q4_0 decoded to q - 8 in the
+// repack; the relaxed build runs Q4_0 on the raw nibbles with 8-bit dots),
+// again the same arithmetic.
 
-import { dot_u4x32, even_s8, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4, hsum4_i32, odd_s8, store_quarters } from "./common";
+import { dot_u4x32, even_s8, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4_i32, odd_s8, store_quarters } from "./common";
 import { kquant_repack16 } from "./repack_kquant";
-import { QUAD_BLOCK, QUAD_BLOCK4, repack_quads, X_I16, X_I8, X_Q4, X_Q8, XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
+import { repack_quads, X_I16, X_I8, XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
 import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
 
 // weight types (the K-quants' numbers as in matmul_kquant.ts)
@@ -60,24 +64,42 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
+ * Weight vector i (0..3) of the block at wb as i16x8, in the order of xvec(qt, ., i); q: the Q4_0
+ * block's 16 nibble bytes (v128.load(wb, 2)), unused for Q8_0. Q4_0 nibbles count 0..15 here (the
+ * -8 is applied by the caller through sum(x)).
+ */
+// @ts-ignore: decorator
+@inline function wvec(qt: i32, wb: usize, q: v128, i: i32): v128 {
+  if (qt == Q8_0) {
+    return i == 0 ? v128.load8x8_s(wb, 2) : i == 1 ? v128.load8x8_s(wb, 10) : i == 2 ? v128.load8x8_s(wb, 18) : v128.load8x8_s(wb, 26);
+  }
+  const m = i16x8.splat(0x000f);
+  return i == 0 ? v128.and(q, m) : i == 1 ? v128.and(i16x8.shr_u(q, 8), m) : i == 2 ? v128.and(i16x8.shr_u(q, 4), m) : i16x8.shr_u(q, 12);
+}
+
+/** The Q4_0 block's nibble bytes for wvec (zero for Q8_0). */
+// @ts-ignore: decorator
+@inline function wnibs(qt: i32, wb: usize): v128 {
+  return qt == Q4_0 ? v128.load(wb, 2) : i32x4.splat(0);
+}
+
+/** i32x4 partials of sum_i w_i . x_i (i16 lanes). */
+// @ts-ignore: decorator
+@inline function dot4x(w0: v128, w1: v128, w2: v128, w3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
+  let p = i32x4.dot_i16x8_s(w0, x0);
+  p = i32x4.add(p, i32x4.dot_i16x8_s(w1, x1));
+  p = i32x4.add(p, i32x4.dot_i16x8_s(w2, x2));
+  return i32x4.add(p, i32x4.dot_i16x8_s(w3, x3));
+}
+
+/**
  * Integer dot of one weight block at wb with the prepared activation block
- * x0..x3, as i32x4 partial sums; Q4_0 nibbles count 0..15 here (the -8 is
- * applied by the caller through sum(x)).
+ * x0..x3, as i32x4 partial sums (Q4_0: nibbles 0..15, see wvec).
  */
 // @ts-ignore: decorator
 @inline function wdot(qt: i32, wb: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  if (qt == Q8_0) {
-    let p = i32x4.dot_i16x8_s(v128.load8x8_s(wb, 2), x0);
-    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 10), x1));
-    p = i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 18), x2));
-    return i32x4.add(p, i32x4.dot_i16x8_s(v128.load8x8_s(wb, 26), x3));
-  }
-  const q = v128.load(wb, 2);
-  const m = i16x8.splat(0x000f);
-  let p = i32x4.dot_i16x8_s(v128.and(q, m), x0);
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 8), m), x1));
-  p = i32x4.add(p, i32x4.dot_i16x8_s(v128.and(i16x8.shr_u(q, 4), m), x2));
-  return i32x4.add(p, i32x4.dot_i16x8_s(i16x8.shr_u(q, 12), x3));
+  const q = wnibs(qt, wb);
+  return dot4x(wvec(qt, wb, q, 0), wvec(qt, wb, q, 1), wvec(qt, wb, q, 2), wvec(qt, wb, q, 3), x0, x1, x2, x3);
 }
 
 /** Q4_0 offset: i32x4 partials of 8 * sum(x) (zero for Q8_0). */
@@ -87,68 +109,39 @@ const Q6_K_BYTES: usize = 210;
   return i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(8));
 }
 
-/** acc + (block dot - offset) * d_w * d_x, for the weight block at wb. */
-// @ts-ignore: decorator
-@inline function accum(qt: i32, wb: usize, dx: f32, x0: v128, x1: v128, x2: v128, x3: v128, off: v128, acc: v128): v128 {
-  let p = wdot(qt, wb, x0, x1, x2, x3);
-  if (qt == Q4_0) p = i32x4.sub(p, off);
-  return fmadd(f32x4.convert_i32x4_s(p), f32x4.splat(dx * f16_to_f32(load<u16>(wb))), acc);
-}
-
 // ---------------------------------------------------------------- Q8_0 / Q4_0 x Q8_0
 
-/**
- * One Q8_0 activation row xq[nb blocks] against four weight rows
- * (w + i*ws): returns [dot_0, dot_1, dot_2, dot_3] in f32.
- */
+/** The f16 d_w of one block of four weight rows (wb + i*ws) as f32x4. */
 // @ts-ignore: decorator
-@inline function qdot4x1(qt: i32, xq: usize, w: usize, ws: usize, nb: i32): v128 {
-  const bw = wblock(qt);
-  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
-  let xb = xq;
-  let wb = w;
-  for (let b = 0; b < nb; b++) {
-    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
-    const off = xoff(qt, x0, x1, x2, x3);
-    const dx = f16_to_f32(load<u16>(xb));
-    a0 = accum(qt, wb, dx, x0, x1, x2, x3, off, a0);
-    a1 = accum(qt, wb + ws, dx, x0, x1, x2, x3, off, a1);
-    a2 = accum(qt, wb + 2 * ws, dx, x0, x1, x2, x3, off, a2);
-    a3 = accum(qt, wb + 3 * ws, dx, x0, x1, x2, x3, off, a3);
-    xb += Q8_0_BYTES;
-    wb += bw;
-  }
-  return hsum4(a0, a1, a2, a3);
-}
-
-/** One Q8_0 activation row against one weight row; same rounding as a lane of qdot4x1. */
-// @ts-ignore: decorator
-@inline function qdot1x1(qt: i32, xq: usize, w: usize, nb: i32): f32 {
-  const bw = wblock(qt);
-  let a = f32x4.splat(0);
-  let xb = xq;
-  let wb = w;
-  for (let b = 0; b < nb; b++) {
-    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
-    a = accum(qt, wb, f16_to_f32(load<u16>(xb)), x0, x1, x2, x3, xoff(qt, x0, x1, x2, x3), a);
-    xb += Q8_0_BYTES;
-    wb += bw;
-  }
-  return hsum(a);
-}
-
-/**
- * acc + f32(d) * (d_x * d_w) for one block of four weight rows: d = their
- * exact integer block dots, d_x the f16 at xb, d_w the f16 at wb + i*ws.
- */
-// @ts-ignore: decorator
-@inline function add_scaled4(acc: v128, d: v128, xb: usize, wb: usize, ws: usize): v128 {
+@inline function wscale4(wb: usize, ws: usize): v128 {
   let h = i16x8.replace_lane(i32x4.splat(0), 0, load<i16>(wb));
   h = i16x8.replace_lane(h, 1, load<i16>(wb + ws));
   h = i16x8.replace_lane(h, 2, load<i16>(wb + 2 * ws));
   h = i16x8.replace_lane(h, 3, load<i16>(wb + 3 * ws));
+  return f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h));
+}
+
+/**
+ * acc + f32(d) * (d_x * d_w) for one block of four weight rows: d = their
+ * exact integer block dots, d_x the f16 at xb, dw = wscale4.
+ */
+// @ts-ignore: decorator
+@inline function add_scaled(acc: v128, d: v128, xb: usize, dw: v128): v128 {
   const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
-  return fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h))), acc);
+  return fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, dw), acc);
+}
+
+/** add_scaled with d_w from the block at wb + i*ws. */
+// @ts-ignore: decorator
+@inline function add_scaled4(acc: v128, d: v128, xb: usize, wb: usize, ws: usize): v128 {
+  return add_scaled(acc, d, xb, wscale4(wb, ws));
+}
+
+/** Q4_0: d - 8 * sum(x) in every lane, the offsets o = xoff(...) of the same activation block. */
+// @ts-ignore: decorator
+@inline function minus_off(d: v128, o: v128): v128 {
+  o = i32x4.add(o, i32x4.shuffle(o, o, 2, 3, 0, 1));
+  return i32x4.sub(d, i32x4.add(o, i32x4.shuffle(o, o, 1, 0, 3, 2)));
 }
 
 /**
@@ -170,12 +163,7 @@ const Q6_K_BYTES: usize = 210;
     const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
     let d = hsum4_i32(wdot(qt, wb, x0, x1, x2, x3), wdot(qt, wb + ws, x0, x1, x2, x3),
       wdot(qt, wb + 2 * ws, x0, x1, x2, x3), wdot(qt, wb + 3 * ws, x0, x1, x2, x3));
-    if (qt == Q4_0) {
-      // 8 * sum(x) in every lane
-      let o = xoff(qt, x0, x1, x2, x3);
-      o = i32x4.add(o, i32x4.shuffle(o, o, 2, 3, 0, 1));
-      d = i32x4.sub(d, i32x4.add(o, i32x4.shuffle(o, o, 1, 0, 3, 2)));
-    }
+    if (qt == Q4_0) d = minus_off(d, xoff(qt, x0, x1, x2, x3));
     acc = add_scaled4(acc, d, xb, wb, ws);
     xb += Q8_0_BYTES;
     wb += wblock(qt);
@@ -200,11 +188,8 @@ const Q6_K_BYTES: usize = 210;
   let wb = w;
   for (let b = 0; b < nb; b++) {
     const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
-    let o = dot4add(xl, eight, dot4add(xh, eight, z));
-    o = i32x4.add(o, i32x4.shuffle(o, o, 2, 3, 0, 1));
-    o = i32x4.add(o, i32x4.shuffle(o, o, 1, 0, 3, 2));
-    const d = i32x4.sub(hsum4_i32(nibdot(wb, xl, xh, m), nibdot(wb + ws, xl, xh, m),
-      nibdot(wb + 2 * ws, xl, xh, m), nibdot(wb + 3 * ws, xl, xh, m)), o);
+    const d = minus_off(hsum4_i32(nibdot(wb, xl, xh, m), nibdot(wb + ws, xl, xh, m),
+      nibdot(wb + 2 * ws, xl, xh, m), nibdot(wb + 3 * ws, xl, xh, m)), dot4add(xl, eight, dot4add(xh, eight, z)));
     acc = add_scaled4(acc, d, xb, wb, ws);
     xb += Q8_0_BYTES;
     wb += Q4_0_BYTES;
@@ -219,226 +204,96 @@ const Q6_K_BYTES: usize = 210;
   return dot_u4x32(xl, xh, v128.and(q, m), v128.and(i16x8.shr_u(q, 4), m));
 }
 
+// ---------------------------------------------------------------- n = 2..: the matvec on pairs of rows
+
+/**
+ * qdot4v for two activation rows (xq and xq + xs) at once: each weight block
+ * is loaded (Q4_0: and decoded) once for both, and its d_w converted once.
+ * Every output's arithmetic is qdot4v's, so a token's outputs are the same
+ * bits in a small batch as alone. Stores the first row's four dots at
+ * out + 4*(r, r+q, r+2q, r+3q) (store_quarters), the second's os bytes after;
+ * tail (ws = 0, one weight row): lane 0 only, at out + 4r.
+ */
+// @ts-ignore: decorator
+@inline function qdot4v2(qt: i32, out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
+  let acc = f32x4.splat(0), acc2 = f32x4.splat(0);
+  let xb = xq;
+  let wb = w;
+  for (let b = 0; b < nb; b++) {
+    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
+    const y0 = xvec(qt, xb + xs, 0), y1 = xvec(qt, xb + xs, 1), y2 = xvec(qt, xb + xs, 2), y3 = xvec(qt, xb + xs, 3);
+    // weight row i: its four vectors against both activation rows
+    let n = wnibs(qt, wb);
+    let a0 = wvec(qt, wb, n, 0), a1 = wvec(qt, wb, n, 1), a2 = wvec(qt, wb, n, 2), a3 = wvec(qt, wb, n, 3);
+    const p0 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s0 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+    n = wnibs(qt, wb + ws);
+    a0 = wvec(qt, wb + ws, n, 0); a1 = wvec(qt, wb + ws, n, 1); a2 = wvec(qt, wb + ws, n, 2); a3 = wvec(qt, wb + ws, n, 3);
+    const p1 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s1 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+    n = wnibs(qt, wb + 2 * ws);
+    a0 = wvec(qt, wb + 2 * ws, n, 0); a1 = wvec(qt, wb + 2 * ws, n, 1); a2 = wvec(qt, wb + 2 * ws, n, 2); a3 = wvec(qt, wb + 2 * ws, n, 3);
+    const p2 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s2 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+    n = wnibs(qt, wb + 3 * ws);
+    a0 = wvec(qt, wb + 3 * ws, n, 0); a1 = wvec(qt, wb + 3 * ws, n, 1); a2 = wvec(qt, wb + 3 * ws, n, 2); a3 = wvec(qt, wb + 3 * ws, n, 3);
+    const p3 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s3 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+    let d = hsum4_i32(p0, p1, p2, p3), d2 = hsum4_i32(s0, s1, s2, s3);
+    if (qt == Q4_0) {
+      d = minus_off(d, xoff(qt, x0, x1, x2, x3));
+      d2 = minus_off(d2, xoff(qt, y0, y1, y2, y3));
+    }
+    const dw = wscale4(wb, ws);
+    acc = add_scaled(acc, d, xb, dw);
+    acc2 = add_scaled(acc2, d2, xb + xs, dw);
+    xb += Q8_0_BYTES;
+    wb += wblock(qt);
+  }
+  store_pair(out, os, r, q, tail, acc, acc2);
+}
+
+/** The two activation rows' results of a paired kernel (see qdot4v2). */
+// @ts-ignore: decorator
+@inline function store_pair(out: usize, os: usize, r: i32, q: i32, tail: bool, a: v128, b: v128): void {
+  if (tail) {
+    store<f32>(out + (<usize>r << 2), f32x4.extract_lane(a, 0));
+    store<f32>(out + os + (<usize>r << 2), f32x4.extract_lane(b, 0));
+  } else {
+    store_quarters(out, r, q, a);
+    store_quarters(out + os, r, q, b);
+  }
+}
+
+/** q4rdot4x1 for two activation rows (xq and xq + xs), as qdot4v2: each block's nibbles decoded once for both (relaxed build). */
+// @ts-ignore: decorator
+@inline function q4rdot4v2(out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
+  const m = i8x16.splat(0x0f), eight = i8x16.splat(8), z = i32x4.splat(0);
+  let acc = f32x4.splat(0), acc2 = f32x4.splat(0);
+  let xb = xq;
+  let wb = w;
+  for (let b = 0; b < nb; b++) {
+    const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
+    const yl = v128.load(xb + xs, 2), yh = v128.load(xb + xs, 18);
+    let n = v128.load(wb, 2);
+    let lo = v128.and(n, m), hi = v128.and(i16x8.shr_u(n, 4), m);
+    const p0 = dot_u4x32(xl, xh, lo, hi), s0 = dot_u4x32(yl, yh, lo, hi);
+    n = v128.load(wb + ws, 2); lo = v128.and(n, m); hi = v128.and(i16x8.shr_u(n, 4), m);
+    const p1 = dot_u4x32(xl, xh, lo, hi), s1 = dot_u4x32(yl, yh, lo, hi);
+    n = v128.load(wb + 2 * ws, 2); lo = v128.and(n, m); hi = v128.and(i16x8.shr_u(n, 4), m);
+    const p2 = dot_u4x32(xl, xh, lo, hi), s2 = dot_u4x32(yl, yh, lo, hi);
+    n = v128.load(wb + 3 * ws, 2); lo = v128.and(n, m); hi = v128.and(i16x8.shr_u(n, 4), m);
+    const p3 = dot_u4x32(xl, xh, lo, hi), s3 = dot_u4x32(yl, yh, lo, hi);
+    const d = minus_off(hsum4_i32(p0, p1, p2, p3), dot4add(xl, eight, dot4add(xh, eight, z)));
+    const d2 = minus_off(hsum4_i32(s0, s1, s2, s3), dot4add(yl, eight, dot4add(yh, eight, z)));
+    const dw = wscale4(wb, ws);
+    acc = add_scaled(acc, d, xb, dw);
+    acc2 = add_scaled(acc2, d2, xb + xs, dw);
+    xb += Q8_0_BYTES;
+    wb += Q4_0_BYTES;
+  }
+  store_pair(out, os, r, q, tail, acc, acc2);
+}
+
 // ---------------------------------------------------------------- n > 1: register tiles
 
-/** Lane j (< J) of a to out + j * os. */
-// @ts-ignore: decorator
-@inline function store_lanes(J: i32, out: usize, os: usize, a: v128): void {
-  store<f32>(out, f32x4.extract_lane(a, 0));
-  if (J > 1) store<f32>(out + os, f32x4.extract_lane(a, 1));
-  if (J > 2) store<f32>(out + 2 * os, f32x4.extract_lane(a, 2));
-  if (J > 3) store<f32>(out + 3 * os, f32x4.extract_lane(a, 3));
-}
 
-/**
- * Q8_0 tile: R (1..2) weight rows (w, w + ws) x J (1..4) activation rows
- * (xq + j * xs), all nb blocks. Each weight quarter (8 values) is
- * sign-extended once and used by the J activation rows; the integer block
- * dots of one weight row against the J activation rows are reduced together
- * (hsum4_i32), converted once and scaled by d_w * [d_x(j)] (the f16 scales of
- * the tile converted together, once per block). Lane j of each row's
- * accumulator is that output, so the rounding of an output does not depend
- * on the tiling. Writes out[j][r], out[j][r + 1] (out at row r, os = out row
- * stride).
- */
-// @ts-ignore: decorator
-@inline function q8tile(R: i32, J: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
-  const z = i32x4.splat(0);
-  let aA = f32x4.splat(0), aB = f32x4.splat(0);
-  let x0 = xq, x1 = xq + xs, x2 = xq + 2 * xs, x3 = xq + 3 * xs;
-  let wa = w, wbB = w + ws;
-  for (let b = 0; b < nb; b++) {
-    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
-    for (let o: usize = 2; o < 34; o += 8) {
-      const wA = v128.load8x8_s(wa + o);
-      const wB = R > 1 ? v128.load8x8_s(wbB + o) : z;
-      let x = v128.load8x8_s(x0 + o);
-      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
-      if (J > 1) {
-        x = v128.load8x8_s(x1 + o);
-        pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
-        if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
-      }
-      if (J > 2) {
-        x = v128.load8x8_s(x2 + o);
-        pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
-        if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
-      }
-      if (J > 3) {
-        x = v128.load8x8_s(x3 + o);
-        pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
-        if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
-      }
-    }
-      // scales: lanes 0..3 d_x(j), lanes 4, 5 d_w(A), d_w(B)
-      let h = i16x8.replace_lane(z, 0, load<i16>(x0));
-      if (J > 1) h = i16x8.replace_lane(h, 1, load<i16>(x1));
-      if (J > 2) h = i16x8.replace_lane(h, 2, load<i16>(x2));
-      if (J > 3) h = i16x8.replace_lane(h, 3, load<i16>(x3));
-      h = i16x8.replace_lane(h, 4, load<i16>(wa));
-      if (R > 1) h = i16x8.replace_lane(h, 5, load<i16>(wbB));
-      const dx = f16x4_to_f32x4(i32x4.extend_low_i16x8_s(h));
-      const dw = f16x4_to_f32x4(i32x4.extend_high_i16x8_s(h));
-      aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 0, 0, 0, 0)), aA);
-      if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, i32x4.shuffle(dw, dw, 1, 1, 1, 1)), aB);
-    x0 += Q8_0_BYTES;
-    x1 += Q8_0_BYTES;
-    x2 += Q8_0_BYTES;
-    x3 += Q8_0_BYTES;
-    wa += Q8_0_BYTES;
-    wbB += Q8_0_BYTES;
-  }
-  store_lanes(J, out, os, aA);
-  if (R > 1) store_lanes(J, out + 4, os, aB);
-}
-
-/**
- * Like q8tile, with the activations repacked in scratch (repack_quads, X_Q8): px is a
- * quad of activation rows, QUAD_BLOCK bytes per block, and sw holds the f32
- * d_w of the R weight rows per block (nb x 2 f32). All four lanes are
- * computed (padding rows are zero); J of them are stored.
- */
-// @ts-ignore: decorator
-@inline function q8tile_packed(R: i32, J: i32, out: usize, os: usize, px: usize, w: usize, ws: usize, nb: i32, sw: usize): void {
-  const z = i32x4.splat(0);
-  let aA = f32x4.splat(0), aB = f32x4.splat(0);
-  let p = px;
-  let wa = w, wbB = w + ws;
-  let s = sw;
-  for (let b = 0; b < nb; b++) {
-    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
-    for (let o: usize = 0; o < 32; o += 8) {
-      const wA = v128.load8x8_s(wa + o, 2);
-      const wB = R > 1 ? v128.load8x8_s(wbB + o, 2) : z;
-      const q = p + o;
-      let x = v128.load8x8_s(q, 16);
-      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
-      x = v128.load8x8_s(q, 48);
-      pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
-      x = v128.load8x8_s(q, 80);
-      pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
-      x = v128.load8x8_s(q, 112);
-      pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
-    }
-    const dx = v128.load(p);
-    aA = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pA0, pA1, pA2, pA3)), f32x4.mul(dx, v128.load32_splat(s)), aA);
-    if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(hsum4_i32(pB0, pB1, pB2, pB3)), f32x4.mul(dx, v128.load32_splat(s, 4)), aB);
-    p += QUAD_BLOCK;
-    wa += Q8_0_BYTES;
-    wbB += Q8_0_BYTES;
-    s += 8;
-  }
-  store_lanes(J, out, os, aA);
-  if (R > 1) store_lanes(J, out + 4, os, aB);
-}
-
-/** sw[b][0..R) = d_w of weight rows w (+ ws) of type qt in f32, nb blocks (the other lane 0). */
-// @ts-ignore: decorator
-@inline function wscales(qt: i32, R: i32, sw: usize, w: usize, ws: usize, nb: i32): void {
-  for (let b = 0; b < nb; b++) {
-    const o = <usize>b * wblock(qt);
-    store<f32>(sw + (<usize>b << 3), f16_to_f32(load<u16>(w + o)));
-    store<f32>(sw + (<usize>b << 3), R > 1 ? f16_to_f32(load<u16>(w + ws + o)) : 0, 4);
-  }
-}
-
-/**
- * Q4_0 tile on repacked activations (repack_quads, X_Q4): R (1..2) weight rows x a
- * quad of activation rows. The nibbles of a weight block are decoded once
- * (shifts and masks, 0..15) and used by the four rows; the -8 is applied
- * after the reduction through the stored 8 * sum(x). Lane j of each row's
- * accumulator is output j.
- */
-// @ts-ignore: decorator
-@inline function q4tile_packed(R: i32, J: i32, out: usize, os: usize, px: usize, w: usize, ws: usize, nb: i32, sw: usize): void {
-  const z = i32x4.splat(0);
-  const m = i16x8.splat(0x000f);
-  let aA = f32x4.splat(0), aB = f32x4.splat(0);
-  let p = px;
-  let wa = w, wbB = w + ws;
-  let s = sw;
-  for (let b = 0; b < nb; b++) {
-    const qa = v128.load(wa, 2);
-    const qb = R > 1 ? v128.load(wbB, 2) : z;
-    let pA0 = z, pA1 = z, pA2 = z, pA3 = z, pB0 = z, pB1 = z, pB2 = z, pB3 = z;
-    let q = p;
-    for (let t = 0; t < 4; t++) {
-      // quarter t of the decode order: (q & 15), (q >> 8) & 15, (q >> 4) & 15, q >> 12
-      const sh = t == 0 ? 0 : t == 1 ? 8 : t == 2 ? 4 : 12;
-      const wA = t == 3 ? i16x8.shr_u(qa, 12) : v128.and(i16x8.shr_u(qa, sh), m);
-      const wB = R > 1 ? (t == 3 ? i16x8.shr_u(qb, 12) : v128.and(i16x8.shr_u(qb, sh), m)) : z;
-      let x = v128.load(q, 32);
-      pA0 = i32x4.add(pA0, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB0 = i32x4.add(pB0, i32x4.dot_i16x8_s(wB, x));
-      x = v128.load(q, 96);
-      pA1 = i32x4.add(pA1, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB1 = i32x4.add(pB1, i32x4.dot_i16x8_s(wB, x));
-      x = v128.load(q, 160);
-      pA2 = i32x4.add(pA2, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB2 = i32x4.add(pB2, i32x4.dot_i16x8_s(wB, x));
-      x = v128.load(q, 224);
-      pA3 = i32x4.add(pA3, i32x4.dot_i16x8_s(wA, x));
-      if (R > 1) pB3 = i32x4.add(pB3, i32x4.dot_i16x8_s(wB, x));
-      q += 16;
-    }
-    const dx = v128.load(p);
-    const off = v128.load(p, 16);
-    aA = fmadd(f32x4.convert_i32x4_s(i32x4.sub(hsum4_i32(pA0, pA1, pA2, pA3), off)), f32x4.mul(dx, v128.load32_splat(s)), aA);
-    if (R > 1) aB = fmadd(f32x4.convert_i32x4_s(i32x4.sub(hsum4_i32(pB0, pB1, pB2, pB3), off)), f32x4.mul(dx, v128.load32_splat(s, 4)), aB);
-    p += QUAD_BLOCK4;
-    wa += Q4_0_BYTES;
-    wbB += Q4_0_BYTES;
-    s += 8;
-  }
-  store_lanes(J, out, os, aA);
-  if (R > 1) store_lanes(J, out + 4, os, aB);
-}
-
-
-
-/** One quad tile of type qt: q8tile_packed or q4tile_packed. */
-// @ts-ignore: decorator
-@inline function quad_tile(qt: i32, R: i32, J: i32, out: usize, os: usize, px: usize, w: usize, ws: usize, nb: i32, sw: usize): void {
-  if (qt == Q8_0) q8tile_packed(R, J, out, os, px, w, ws, nb, sw);
-  else q4tile_packed(R, J, out, os, px, w, ws, nb, sw);
-}
-
-/** R (1..2) weight rows from row r against the repacked activation quads at sx, J = 4 at a time then the rest. */
-// @ts-ignore: decorator
-@inline function quad_row_pass(qt: i32, R: i32, out: usize, os: usize, sx: usize, qs: usize, w: usize, ws: usize, nb: i32, r: i32, j0: i32, j1: i32, sw: usize): void {
-  const wr = w + <usize>r * ws;
-  const oc = out + (<usize>r << 2);
-  wscales(qt, R, sw, wr, ws, nb);
-  let j = j0;
-  let px = sx;
-  for (; j + 4 <= j1; j += 4) {
-    quad_tile(qt, R, 4, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-    px += qs;
-  }
-  if (j1 - j == 3) quad_tile(qt, R, 3, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-  else if (j1 - j == 2) quad_tile(qt, R, 2, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-  else if (j1 - j == 1) quad_tile(qt, R, 1, oc + <usize>j * os, os, px, wr, ws, nb, sw);
-}
-
-/**
- * Weight rows [r0, r1) of type qt against activation rows [j0, j1) by quad tiles (2 weight rows x
- * 4 activation rows; scratch: qmatmul_scratch_bytes): the activations repacked once (repack_quads), each weight-row pair's d_w converted once.
- */
-// @ts-ignore: decorator
-@inline function quad_tiles(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
-  const sw = scratch;
-  const sx = scratch + (<usize>nb << 3);
-  const qs = <usize>nb * (qt == Q8_0 ? QUAD_BLOCK : QUAD_BLOCK4);
-  repack_quads(qt == Q8_0 ? X_Q8 : X_Q4, false, sx, xq, xs, nb, j0, j1);
-  let r = r0;
-  for (; r + 2 <= r1; r += 2) quad_row_pass(qt, 2, out, os, sx, qs, w, ws, nb, r, j0, j1, sw);
-  if (r < r1) quad_row_pass(qt, 1, out, os, sx, qs, w, ws, nb, r, j0, j1, sw);
-}
 
 // ---------------------------------------------------------------- n > 1: 16 x 2 tiles, i16 repack of both sides
 
@@ -586,28 +441,6 @@ const Q6_K_BYTES: usize = 210;
   }
 }
 
-/** Q8_0 weight rows [r0, r1) against activation rows [j0, j1), by q8tile tiles (no scratch). */
-// @ts-ignore: decorator
-@inline function q8tiles(out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32): void {
-  let r = r0;
-  for (; r + 2 <= r1; r += 2) {
-    const wr = w + <usize>r * ws;
-    const oc = out + (<usize>r << 2);
-    let j = j0;
-    for (; j + 4 <= j1; j += 4) q8tile(2, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    if (j1 - j == 3) q8tile(2, 3, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    else if (j1 - j == 2) q8tile(2, 2, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    else if (j1 - j == 1) q8tile(2, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-  }
-  if (r < r1) {
-    const wr = w + <usize>r * ws;
-    const oc = out + (<usize>r << 2);
-    let j = j0;
-    for (; j + 4 <= j1; j += 4) q8tile(1, 4, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-    for (; j < j1; j++) q8tile(1, 1, oc + <usize>j * os, os, xq + <usize>j * xs, xs, wr, ws, nb);
-  }
-}
-
 /** Activation rows per pass so that the chunk (~256 KiB) stays in L2. */
 // @ts-ignore: decorator
 @inline function xChunkBytes(rowBytes: i32): i32 {
@@ -618,11 +451,8 @@ const Q6_K_BYTES: usize = 210;
 export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   if (n <= 1) return 0;
   const nb = inDim >> 5;
-  const j8 = min<i32>(n, xChunkBytes(nb * <i32>Q8_0_BYTES)); // Q8_0 chunk rows
-  const j4 = min<i32>(n, xChunkBytes(nb * 72)); //              Q4_0 chunk rows (i16 activations)
-  const old = (nb << 3) + max<i32>(((j8 + 3) >> 2) * <i32>QUAD_BLOCK, ((j4 + 3) >> 2) * <i32>QUAD_BLOCK4) * nb;
   const j16 = x16Chunk(n, nb);
-  return max<i32>(old, nb * <i32>W16M_BLOCK + ((j16 + 3) >> 2) * <i32>XQM_BLOCK * nb); // the tiles' layouts with mins: the largest
+  return nb * <i32>W16M_BLOCK + ((j16 + 3) >> 2) * <i32>XQM_BLOCK * nb; // the tiles' layouts with mins: the largest
 }
 
 /** Activation rows per pass of qtiles16: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */
@@ -636,9 +466,12 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
 /** Bytes of repacked activations per pass of qtiles16. */
 const X16_CHUNK: i32 = 1048576;
 
-/** Smallest n that takes the qtiles16 path (with a scratch): below it the weight repack costs more than it saves. */
+/**
+ * Smallest n that takes the qtiles16 path (with a scratch); below it the matvec kernels on pairs of
+ * activation rows cost less (one thread, 8192 x 4096 from DRAM, src/kernels/README.md).
+ */
 const TILES16_MIN_N_Q8: i32 = 8;
-const TILES16_MIN_N_Q4: i32 = 4;
+const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
 
 // @ts-ignore: decorator
 @inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
@@ -646,21 +479,6 @@ const TILES16_MIN_N_Q4: i32 = 4;
   const ws = <usize>nb * wblock(qt); //     W row stride (bytes)
   const xs = <usize>nb * Q8_0_BYTES; //     xq row stride
   const os = <usize>rows << 2; //           out row stride
-  if (n == 1) {
-    // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
-    const q = (r1 - r0) >> 2;
-    const qs = <usize>q * ws;
-    if (ASC_FEATURE_RELAXED_SIMD) {
-      if (qt == Q4_0) {
-        for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, q4rdot4x1(xq, w + <usize>r * ws, qs, nb));
-        for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(q4rdot4x1(xq, w + <usize>r * ws, 0, nb), 0));
-        return;
-      }
-    }
-    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, qdot4v(qt, xq, w + <usize>r * ws, qs, nb));
-    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(qdot4v(qt, xq, w + <usize>r * ws, 0, nb), 0));
-    return;
-  }
   if (scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
     const jc = x16Chunk(n, nb);
     for (let j0 = 0; j0 < n; j0 += jc) {
@@ -668,32 +486,34 @@ const TILES16_MIN_N_Q4: i32 = 4;
     }
     return;
   }
-  const jc = xChunkBytes(nb * (qt == Q4_0 && scratch != 0 ? 72 : <i32>Q8_0_BYTES));
+  // the matvec kernels: rows of the four quarters of [r0, r1) together (four sequential streams),
+  // activation rows in pairs, in chunks that stay in L2
+  const q = (r1 - r0) >> 2;
+  const qs = <usize>q * ws;
+  const jc = xChunkBytes(nb * <i32>Q8_0_BYTES);
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
-    if (qt == Q8_0) {
-      if (scratch != 0) quad_tiles(Q8_0, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
-      else q8tiles(out, os, xq, xs, w, ws, nb, r0, r1, j0, j1);
-      continue;
-    }
-    if (scratch != 0) {
-      quad_tiles(Q4_0, out, os, xq, xs, w, ws, nb, r0, r1, j0, j1, scratch);
-      continue;
-    }
-    let r = r0;
-    for (; r + 4 <= r1; r += 4) {
-      const wr = w + <usize>r * ws;
-      const oc = out + (<usize>r << 2);
-      for (let j = j0; j < j1; j++) {
-        v128.store(oc + <usize>j * os, qdot4x1(qt, xq + <usize>j * xs, wr, ws, nb));
-      }
-    }
-    for (; r < r1; r++) {
-      const wr = w + <usize>r * ws;
-      for (let j = j0; j < j1; j++) {
-        store<f32>(out + <usize>j * os + (<usize>r << 2), qdot1x1(qt, xq + <usize>j * xs, wr, nb));
-      }
-    }
+    for (let r = r0; r < r0 + q; r++) qvec_pass(qt, out, os, r, q, false, xq, xs, w + <usize>r * ws, qs, nb, j0, j1);
+    for (let r = r0 + 4 * q; r < r1; r++) qvec_pass(qt, out, os, r, 0, true, xq, xs, w + <usize>r * ws, 0, nb, j0, j1);
+  }
+}
+
+/**
+ * Four weight rows (w + i*ws; tail: one row, ws = 0) against activation rows [j0, j1): pairs by
+ * qdot4v2 / q4rdot4v2, the last odd one by qdot4v / q4rdot4x1; stored as store_pair does.
+ */
+// @ts-ignore: decorator
+@inline function qvec_pass(qt: i32, out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, j0: i32, j1: i32): void {
+  const R4 = ASC_FEATURE_RELAXED_SIMD && qt == Q4_0;
+  let j = j0;
+  for (; j + 2 <= j1; j += 2) {
+    if (R4) q4rdot4v2(out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
+    else qdot4v2(qt, out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
+  }
+  if (j < j1) {
+    const a = R4 ? q4rdot4x1(xq + <usize>j * xs, w, ws, nb) : qdot4v(qt, xq + <usize>j * xs, w, ws, nb);
+    if (tail) store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(a, 0));
+    else store_quarters(out + <usize>j * os, r, q, a);
   }
 }
 

@@ -1,24 +1,16 @@
 // Q8_0 activation rows repacked, per chunk of a matmul, into quads of rows in
 // the layout each tile reads (one block of XB bytes per 32 values and quad;
 // rows past the end of the chunk, up to a multiple of four, are zeros):
-//   X_Q8  (q8tile_packed):  f32 d_x[4]; i8 x[4][32]                            QUAD_BLOCK
-//   X_Q4  (q4tile_packed):  f32 d_x[4]; i32 8 * sum(x)[4]; per row the block as
-//                           four i16x8 in the order Q4_0 nibbles decode
-//                           (even / odd values of each half)                  QUAD_BLOCK4
 //   X_I16 (qtile16x2):      f32 d_x[4]; i16 x[4][32]; mins: f32 s_x[4]         XQ_BLOCK / XQM_BLOCK
 //   X_I8  (qtile16x2, R8):  f32 d_x[4]; i32 8 * sum(x)[4] (mins: f32 s_x[4]);
 //                           i8 x[4][32]                                        XQ8_BLOCK
 // where s_x = d_x * sum(x) (the activation side of Q4_K / Q5_K's mins).
 
-import { even_s8, f16_to_f32, hsum_i32, odd_s8 } from "./common";
+import { f16_to_f32, hsum_i32 } from "./common";
 
-export const X_Q8: i32 = 0;
-export const X_Q4: i32 = 1;
-export const X_I16: i32 = 2;
-export const X_I8: i32 = 3;
+export const X_I16: i32 = 0;
+export const X_I8: i32 = 1;
 
-export const QUAD_BLOCK: usize = 144;
-export const QUAD_BLOCK4: usize = 288;
 export const XQ_BLOCK: usize = 272;
 export const XQM_BLOCK: usize = 288;
 export const XQ8_BLOCK: usize = 160;
@@ -28,7 +20,7 @@ const Q8_0_BYTES: usize = 34;
 /** Bytes per block of a quad in layout L. */
 // @ts-ignore: decorator
 @inline export function quad_block_bytes(L: i32, MINS: bool): usize {
-  return L == X_Q8 ? QUAD_BLOCK : L == X_Q4 ? QUAD_BLOCK4 : L == X_I16 ? (MINS ? XQM_BLOCK : XQ_BLOCK) : XQ8_BLOCK;
+  return L == X_I16 ? (MINS ? XQM_BLOCK : XQ_BLOCK) : XQ8_BLOCK;
 }
 
 /** Row l of a quad's block at d from the Q8_0 block at xr (zeros when !valid: xr is not read). */
@@ -38,21 +30,9 @@ const Q8_0_BYTES: usize = 34;
   const v0 = valid ? v128.load(xr, 2) : z, v1 = valid ? v128.load(xr, 18) : z;
   const dx: f32 = valid ? f16_to_f32(load<u16>(xr)) : 0;
   store<f32>(d + (l << 2), dx);
-  if (L == X_Q8) {
-    v128.store(d + (l << 5), v0, 16);
-    v128.store(d + (l << 5), v1, 32);
-    return;
-  }
   // |sum| <= 32 * 128: exact in i16
   const sum = hsum_i32(i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.extadd_pairwise_i8x16_s(v0), i16x8.extadd_pairwise_i8x16_s(v1))));
-  if (L == X_Q4) {
-    store<i32>(d + (l << 2), sum << 3, 16);
-    const e = d + (l << 6);
-    v128.store(e, even_s8(v0), 32);
-    v128.store(e, odd_s8(v0), 48);
-    v128.store(e, even_s8(v1), 64);
-    v128.store(e, odd_s8(v1), 80);
-  } else if (L == X_I16) {
+  if (L == X_I16) {
     const e = d + (l << 6);
     v128.store(e, i16x8.extend_low_i8x16_s(v0), 16);
     v128.store(e, i16x8.extend_high_i8x16_s(v0), 32);

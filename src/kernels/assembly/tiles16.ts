@@ -70,7 +70,7 @@ export const W8M_BLOCK: usize = 640;
  * of an accumulator are already four outputs: no horizontal sums. 8 i32
  * accumulators + 4 weight vectors + 1 splat fit the 15 xmm registers V8
  * allocates on x64. Per block each output gets f32(int dot) * (d_w * d_x)
- * added (the same rounding as q8tile / q8tile_packed / q4tile_packed), with
+ * added (the same rounding as the matvec kernels qdot4v / qdot4v2), with
  * MINS then m_w * s_x. Stores jv (<= 2) rows of rv (<= 16) outputs.
  *   R8 = false: i16 layouts (repack_quads X_I16, W16_BLOCK / W16M_BLOCK), i32x4.dot_i16x8_s.
  *   R8 = true (relaxed build): 8-bit layouts (repack_quads X_I8, W8_BLOCK / W8M_BLOCK),
