@@ -95,27 +95,18 @@ export function kquant_takes_q8_k(n: i32, scratch: usize): bool {
     return;
   }
   const xs = <usize>nsb * Q8_K_BYTES; // x row stride (Q8_K)
-  if (n == 1) {
-    // matvec: rows of the four quarters of [r0, r1) together (four sequential streams)
-    const q = (r1 - r0) >> 2;
-    const qs = <usize>q * ws;
-    for (let r = r0; r < r0 + q; r++) store_quarters(out, r, q, dot4(K, x, w + <usize>r * ws, qs, nsb, 4));
-    for (let r = r0 + 4 * q; r < r1; r++) store<f32>(out + (<usize>r << 2), f32x4.extract_lane(dot4(K, x, w + <usize>r * ws, ws, nsb, 1), 0));
-    return;
-  }
-  const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1); // activation rows per L2-sized pass
+  // rows of the four quarters of [r0, r1) together (four sequential streams), each against every
+  // activation row of a pass (the four rows' blocks then come from L1), passes that stay in L2
+  const q = (r1 - r0) >> 2;
+  const qs = <usize>q * ws;
+  const jc = max<i32>(262144 / max<i32>(<i32>xs, 1), 1);
   for (let j0 = 0; j0 < n; j0 += jc) {
     const j1 = min<i32>(n, j0 + jc);
-    let r = r0;
-    for (; r + 4 <= r1; r += 4) {
-      for (let j = j0; j < j1; j++) {
-        v128.store(out + <usize>j * os + (<usize>r << 2), dot4(K, x + <usize>j * xs, w + <usize>r * ws, ws, nsb, 4));
-      }
+    for (let r = r0; r < r0 + q; r++) {
+      for (let j = j0; j < j1; j++) store_quarters(out + <usize>j * os, r, q, dot4(K, x + <usize>j * xs, w + <usize>r * ws, qs, nsb, 4));
     }
-    for (; r < r1; r++) {
-      for (let j = j0; j < j1; j++) {
-        store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(dot4(K, x + <usize>j * xs, w + <usize>r * ws, ws, nsb, 1), 0));
-      }
+    for (let r = r0 + 4 * q; r < r1; r++) {
+      for (let j = j0; j < j1; j++) store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(dot4(K, x + <usize>j * xs, w + <usize>r * ws, ws, nsb, 1), 0));
     }
   }
 }
