@@ -10,7 +10,8 @@ import { generate } from '../../src/engine/generate.js';
 import { GgufFile } from '../../src/formats/gguf.js';
 import { convertToGguf } from '../../src/models/convert.js';
 import { loadModel } from '../../src/models/load.js';
-import { panguEmbeddedConfig } from '../../src/models/synthetic.js';
+import { FusedAttention } from '../../src/models/layers/attention.js';
+import { panguEmbeddedConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
 import { FIXTURES, maxAbsDiff, tempDir } from '../helpers.js';
 import { writeClearModel } from './gguf-helpers.js';
 
@@ -73,4 +74,32 @@ test('pangu convert --type q4_k_m of the same checkpoint equals llama-quantize\'
     a.close();
     b.close();
   }
+});
+
+test('Q4_K_M attention whose shards\' heads end off o_proj\'s 256-blocks: the fused block (o_proj cut by rows) computes the very logits of the composed one', async () => {
+  const tmp = tempDir();
+  const hf = path.join(tmp, 'hf');
+  // 6 heads of 128 over 2 kv heads: 2 shards hold 3 heads each, o_proj columns [0, 384) and [384, 768)
+  writeSyntheticModel(hf, panguEmbeddedConfig({
+    vocab_size: 256, hidden_size: 768, intermediate_size: 512, num_hidden_layers: 2, num_attention_heads: 6, num_key_value_heads: 2,
+  }), { seed: 3, dtype: 'F32' });
+  const gguf = path.join(tmp, 'model.gguf');
+  convertToGguf(hf, gguf, { type: 'q4_k_m' });
+  const tokens = Array.from({ length: 24 }, (_, i) => (i * 53 + 7) % 256);
+  const runs: Float32Array[][] = [];
+  for (const fuseAttention of [true, false]) {
+    const backend = await CpuBackend.create({ threads: 2, shards: 2, fuseAttention, smallMatrixBytes: fuseAttention ? undefined : 0 });
+    try {
+      const model = loadModel(gguf, { backend });
+      assert.equal(model.layers[0]!.self_attn instanceof FusedAttention, fuseAttention);
+      const cache = model.newCache(32);
+      // a prompt (tiles), a step of 3 rows and single tokens (the Q8_K matvec)
+      const out = [model.forward(tokens.slice(0, 18), cache, 'all'), model.forward(tokens.slice(18, 21), cache, 'all')];
+      for (const t of tokens.slice(21)) out.push(model.forward([t], cache, 'last'));
+      runs.push(out);
+    } finally {
+      await backend.close();
+    }
+  }
+  runs[0]!.forEach((want, i) => assert.deepEqual(runs[1]![i], want, `output ${i}`));
 });

@@ -19,7 +19,7 @@ import { f32ToBf16, f32ToF16 } from '../../formats/dtype.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, KV_TYPES, rowBytes, type KernelVariant, type KVType, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { AK_SLOT, chunkAlign, cut, DIR_WORDS, isQuantized, Op, PHASES_OF, q8kBytes, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, XK_SLOT, type JobContext } from './ops.js';
+import { AK_SLOT, chunkAlign, cut, DIR_WORDS, isQuantized, Op, PHASES_OF, q8kBytes, ROW_ALIGN, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, XK_SLOT, type JobContext } from './ops.js';
 import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
 import type { CpuWorkerPayload } from './worker.js';
@@ -91,7 +91,8 @@ interface CpuKVStore extends KVStore {
 /** A shard's heads of an attention block: kv heads [kv0, kv1), their query heads' q/k/v rows and o_proj columns. */
 interface AttentionPart {
   p: number; kv0: number; kv1: number;
-  q: number; k: number; v: number; o: number;
+  /** o_proj: columns of this part's heads, or (oRows) the output rows [o0, o1) over every head. */
+  q: number; k: number; v: number; o: number; o0: number; o1: number;
   /** f32 bias slices in the shard's memory (0: none). */
   qBias: number; kBias: number; vBias: number;
   /** Weight bytes of this part, for the bandwidth counter. */
@@ -102,6 +103,12 @@ interface CpuAttentionBlock extends AttentionBlock {
   hidden: number;
   q: WeightType; k: WeightType; v: WeightType; o: WeightType;
   parts: AttentionPart[];
+  /**
+   * o_proj cut by output rows instead of by the parts' head columns: those columns do not fall on
+   * o's block boundaries (e.g. 5 heads of 128 against Q4_K's 256). Each part then gathers every
+   * part's attention output before its rows of o_proj.
+   */
+  oRows: boolean;
   oBias?: Float32Array;
 }
 
@@ -317,25 +324,31 @@ export class CpuBackend extends HostActivations implements Backend {
     const group = heads / kvHeads, hidden = t.q.shape[1]!;
     const types = { q: this.projectionType(t.q), k: this.projectionType(t.k), v: this.projectionType(t.v), o: this.projectionType(t.o) };
     const ranges = splitRange(kvHeads, this.shards.length);
-    // o_proj is cut by columns (each shard's heads): block formats need the cuts on block boundaries.
-    if (ranges.some(([kv0]) => (kv0 * group * headDim) % blockOf(types.o) !== 0)) return null;
+    // o_proj is cut by columns (each shard's heads) when the cuts fall on its block boundaries,
+    // else by output rows (every shard then needs all heads' outputs: each has some heads).
+    const oRows = ranges.some(([kv0]) => (kv0 * group * headDim) % blockOf(types.o) !== 0);
+    if (oRows && ranges.some(([kv0, kv1]) => kv1 === kv0)) return null;
+    const oRanges = splitRange(hidden, this.shards.length, ROW_ALIGN);
+    const width = heads * headDim;
     const bias = (p: number, b: HostTensor | undefined, r0: number, r1: number) =>
       b ? this.placeFloats(p, decodeToFloat32(b.dtype, b.bytes).subarray(r0, r1)) : 0;
     const parts = ranges.map(([kv0, kv1], p): AttentionPart => {
       const q0 = kv0 * group * headDim, q1 = kv1 * group * headDim, k0 = kv0 * headDim, k1 = kv1 * headDim;
-      if (kv1 === kv0) return { p, kv0, kv1, q: 0, k: 0, v: 0, o: 0, qBias: 0, kBias: 0, vBias: 0, bytes: 0 };
+      if (kv1 === kv0) return { p, kv0, kv1, q: 0, k: 0, v: 0, o: 0, o0: 0, o1: 0, qBias: 0, kBias: 0, vBias: 0, bytes: 0 };
+      const [o0, o1] = oRows ? oRanges[p]! : [0, hidden];
       return {
         p, kv0, kv1,
         q: this.place(p, t.q, types.q, q0, q1, 0, hidden),
         k: this.place(p, t.k, types.k, k0, k1, 0, hidden),
         v: this.place(p, t.v, types.v, k0, k1, 0, hidden),
-        o: this.place(p, t.o, types.o, 0, hidden, q0, q1),
+        o: oRows ? this.place(p, t.o, types.o, o0, o1, 0, width) : this.place(p, t.o, types.o, 0, hidden, q0, q1),
+        o0, o1,
         qBias: bias(p, t.qBias, q0, q1), kBias: bias(p, t.kBias, k0, k1), vBias: bias(p, t.vBias, k0, k1),
         bytes: rowBytes(types.q, hidden) * (q1 - q0) + (rowBytes(types.k, hidden) + rowBytes(types.v, hidden)) * (k1 - k0) +
-          rowBytes(types.o, q1 - q0) * hidden,
+          (oRows ? rowBytes(types.o, width) * (o1 - o0) : rowBytes(types.o, q1 - q0) * hidden),
       };
     });
-    const block: CpuAttentionBlock = { shape, hidden, ...types, parts };
+    const block: CpuAttentionBlock = { shape, hidden, ...types, parts, oRows };
     if (t.oBias) block.oBias = decodeToFloat32(t.oBias.dtype, t.oBias.bytes);
     return block;
   }
@@ -564,23 +577,37 @@ export class CpuBackend extends HostActivations implements Backend {
       a[19] = this.buf(p, 'attn.q', n * qd * 4);
       a[20] = this.buf(p, 'attn.k', n * kvd * 4);
       a[21] = this.buf(p, 'attn.v', n * kvd * 4);
+      // o_proj's input: this part's heads (y), or with oRows every part's heads (yAll, which the
+      // parts fill in phase 2), quantized in yq / yk as o reads it
+      const width = heads * headDim, oIn = b.oRows ? width : qd;
       a[22] = this.buf(p, 'attn.y', n * qd * 4);
-      a[23] = this.buf(p, 'attn.yq', q8Bytes(n * qd));
-      a[AK_SLOT] = this.buf(p, 'attn.yk', q8kBytes(n * qd));
+      a[23] = this.buf(p, 'attn.yq', q8Bytes(n * oIn));
+      a[AK_SLOT] = this.buf(p, 'attn.yk', q8kBytes(n * oIn));
       a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(longest, 0, hLocal));
-      a[25] = this.buf(p, 'attn.out', n * hidden * 4);
+      a[25] = this.buf(p, 'attn.out', n * (b.oRows ? part.o1 - part.o0 : hidden) * 4);
       a[26] = segments.length; a[27] = tableP; a[28] = kv;
+      a[29] = b.oRows ? 1 : 0; a[30] = width; a[31] = kv0 * group * headDim; a[33] = part.o1 - part.o0;
+      a[32] = b.oRows ? this.buf(p, 'attn.yAll', n * width * 4) : 0;
     }
     this.scratchFor(n, Math.max(hidden, heads * headDim));
-    // q/k/v and o_proj are cut into chunks by the bytes of the largest part.
+    // q/k/v and o_proj are cut into chunks by the bytes of the largest part (o_proj by rows: one
+    // chunk per share, which first quantizes the gathered heads).
     let qkvBytes = 0, oBytes = 0;
     for (const part of b.parts) {
       const qd = (part.kv1 - part.kv0) * group * headDim;
-      oBytes = Math.max(oBytes, rowBytes(b.o, qd) * hidden);
-      qkvBytes = Math.max(qkvBytes, part.bytes - rowBytes(b.o, qd) * hidden);
+      const o = b.oRows ? rowBytes(b.o, heads * headDim) * (part.o1 - part.o0) : rowBytes(b.o, qd) * hidden;
+      oBytes = Math.max(oBytes, o);
+      qkvBytes = Math.max(qkvBytes, part.bytes - o);
     }
-    this.run(Op.SelfAttention, [1, this.chunksFor(qkvBytes, n), 1, this.chunksFor(oBytes, n)]);
-    this.sumPartials(out, n * hidden, busy, (p) => this.pool.args(p)[25]!);
+    this.run(Op.SelfAttention, [1, this.chunksFor(qkvBytes, n), 1, b.oRows ? 1 : this.chunksFor(oBytes, n)]);
+    if (b.oRows) {
+      for (const { p, o0, o1 } of b.parts) {
+        const rows = o1 - o0, src = this.f32(p, this.pool.args(p)[25]!, n * rows);
+        for (let i = 0; i < n; i++) out.set(src.subarray(i * rows, (i + 1) * rows), i * hidden + o0);
+      }
+    } else {
+      this.sumPartials(out, n * hidden, busy, (p) => this.pool.args(p)[25]!);
+    }
     if (b.oBias) for (let i = 0; i < n; i++) for (let c = 0; c < hidden; c++) out[i * hidden + c]! += b.oBias[c]!;
   }
 

@@ -177,11 +177,15 @@ function addBias(k: Kernels, rows: number, bias: number, n: number, dim: number,
  * sequence's cache, attention, and o_proj over its heads' columns (a partial sum of the output).
  * a: n, hidden, x, xq, hLocal, kvLocal, headDim, ropeTheta, then (type, w, bias) for q, k, v,
  *    then o type, o w, buffers q, k, v, y, yq, attention scratch, out, then segment count, table,
- *    and the KV cache's element type (its index in KV_TYPES).
+ *    and the KV cache's element type (its index in KV_TYPES); 29 oRows, 30 the width of every
+ *    head (heads * headDim), 31 this shard's first column in it, 32 yAll, 33 o's rows here.
  * Phases: 0 quantizes x; 1 computes q/k/v, by chunks of rows; 2 runs rope, the KV store and
- * attention; 3 computes o_proj, by chunks of its output rows.
+ * attention; 3 computes o_proj, by chunks of its output rows. With oRows (o_proj cut by output
+ * rows, see CpuAttentionBlock) phase 2 also writes this shard's heads into every shard's yAll
+ * [n, width], and phase 3 (one chunk per share) quantizes yAll and runs this shard's rows of o_proj
+ * over all of it: out [n, rows here].
  */
-function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
+function selfAttention(ctx: JobContext, k: Kernels, a: Float64Array, unit: Unit): void {
   const n = a[0]!, hidden = a[1]!, x = a[2]!, xq = a[3]!, hLocal = a[4]!, kvLocal = a[5]!, hd = a[6]!, theta = a[7]!;
   const xk = a[XK_SLOT]!, yk = a[AK_SLOT]!;
   if (hLocal === 0) return;
@@ -218,10 +222,28 @@ function selfAttention(k: Kernels, a: Float64Array, unit: Unit): void {
         k.storeKV(kv, vCache + pos0 * kvd * elem, vb + start * kvd * 4, m * kvd);
         k.attentionKernel(kv)(y + start * qd * 4, q + start * qd * 4, kCache, vCache, attnScratch, m, pos0, hLocal, kvLocal, hd, 1 / Math.sqrt(hd), 0, hLocal);
       }
-      quantizeInput(k, reads(oType, n, a), y, yq, yk, n * qd);
+      if (a[29] === 0) {
+        quantizeInput(k, reads(oType, n, a), y, yq, yk, n * qd);
+        return;
+      }
+      // yAll[:, c0 .. c0 + qd) of every shard = y
+      const width = a[30]!, c0 = a[31]!, mine = new Float32Array(buf, y, n * qd);
+      for (let s = 0; s < ctx.args.length; s++) {
+        const yAll = ctx.args[s]![32]!;
+        if (ctx.args[s]![4] === 0 || yAll === 0) continue;
+        const dst = new Float32Array(ctx.kernels[s]!.memory.buffer, yAll, n * width);
+        for (let i = 0; i < n; i++) dst.set(mine.subarray(i * qd, (i + 1) * qd), i * width + c0);
+      }
       return;
     }
     default: {
+      if (a[29] !== 0) {
+        // out[n, rows here] = yAll[n, width] · Wo[rows here, :]^T (one chunk per share: yAll quantized once)
+        const width = a[30]!, yAll = a[32]!, rows = a[33]!;
+        quantizeInput(k, reads(oType, n, a), yAll, yq, yk, n * width);
+        matmul(k, oType, out, yAll, yq, yk, a[18]!, n, width, rows, 0, rows, scratch);
+        return;
+      }
       // out[n, hidden] = y[n, hLocal*hd] · Wo[:, heads]^T: this shard's part of o_proj (no bias), rows of this chunk
       const [h0, h1] = chunkRows(hidden, unit, ROW_ALIGN);
       matmul(k, oType, out, y, yq, yk, a[18]!, n, qd, hidden, h0, h1, scratch);
@@ -468,7 +490,7 @@ export function runOp(ctx: JobContext, op: Op, share: number, unit: Unit): void 
       experts(k, a, unit);
       return;
     case Op.SelfAttention:
-      selfAttention(k, a, unit);
+      selfAttention(ctx, k, a, unit);
       return;
     case Op.Moge:
       moge(k, a, unit, share, ctx);
