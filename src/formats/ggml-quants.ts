@@ -8,7 +8,7 @@
 import { f16ToF32, f32ToF16, toFloat32, type DType } from './dtype.js';
 
 /** The block-quantized types this project reads and writes. */
-export type BlockDType = 'Q8_0' | 'Q4_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
+export type BlockDType = 'Q8_0' | 'Q4_0' | 'Q5_0' | 'Q4_K' | 'Q5_K' | 'Q6_K';
 /** Any element type a weight tensor can have: a plain dtype or a block type. */
 export type TensorDType = DType | BlockDType;
 
@@ -78,10 +78,10 @@ export function ggmlType(name: string): GgmlType {
 }
 
 /** GGML types whose values this project can decode to float32. */
-export const SUPPORTED_TYPES: readonly TensorDType[] = ['F32', 'F16', 'BF16', 'F64', 'Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'];
+export const SUPPORTED_TYPES: readonly TensorDType[] = ['F32', 'F16', 'BF16', 'F64', 'Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q5_K', 'Q6_K'];
 
 export function isBlockDType(t: string): t is BlockDType {
-  return t === 'Q8_0' || t === 'Q4_0' || t === 'Q4_K' || t === 'Q5_K' || t === 'Q6_K';
+  return t === 'Q8_0' || t === 'Q4_0' || t === 'Q5_0' || t === 'Q4_K' || t === 'Q5_K' || t === 'Q6_K';
 }
 
 /** Bytes of a row-major tensor of `dtype` with `shape` (last dimension innermost). */
@@ -100,6 +100,7 @@ export function decodeToFloat32(dtype: TensorDType, bytes: Uint8Array): Float32A
   switch (dtype) {
     case 'Q8_0': return dequantizeQ8_0(bytes);
     case 'Q4_0': return dequantizeQ4_0(bytes);
+    case 'Q5_0': return dequantizeQ5_0(bytes);
     case 'Q4_K': return dequantizeQ4_K(bytes);
     case 'Q5_K': return dequantizeQ5_K(bytes);
     case 'Q6_K': return dequantizeQ6_K(bytes);
@@ -112,6 +113,7 @@ export function quantize(dtype: BlockDType, x: Float32Array): Uint8Array {
   switch (dtype) {
     case 'Q8_0': return quantizeQ8_0(x);
     case 'Q4_0': return quantizeQ4_0(x);
+    case 'Q5_0': return quantizeQ5_0(x);
     case 'Q4_K': return quantizeQ4_K(x);
     case 'Q5_K': return quantizeQ5_K(x);
     case 'Q6_K': return quantizeQ6_K(x);
@@ -257,6 +259,57 @@ export function dequantizeQ4_0(bytes: Uint8Array): Float32Array {
       const b = bytes[i * 18 + 2 + j]!;
       out[i * 32 + j] = ((b & 0x0f) - 8) * d;
       out[i * 32 + 16 + j] = ((b >> 4) - 8) * d;
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Q5_0: per 32 values, d (f16), qh (u32: bit j is the fifth bit of q[j]), then 16 bytes as Q4_0's
+// (byte j: q[j] low nibble, q[j+16] high); x = (q - 16) * d, d = -max/16. llama-quantize's
+// fallback for Q4_K rows that are not a whole number of 256-value super-blocks.
+
+/** Q5_0 blocks of x, written into `out` (x.length / 32 * 22 bytes; a new array by default). */
+export function quantizeQ5_0(x: Float32Array, out?: Uint8Array): Uint8Array {
+  checkWhole('Q5_0', x.length, 32);
+  const nb = x.length / 32;
+  out = checkOut('Q5_0', out, nb * 22);
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const o = i * 32;
+    let amax = 0, max = 0;
+    for (let j = 0; j < 32; j++) {
+      const v = x[o + j]!;
+      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+    }
+    const d = Math.fround(max / -16);
+    const id = d ? Math.fround(1 / d) : 0;
+    view.setUint16(i * 22, f32ToF16(d), true);
+    let qh = 0;
+    for (let j = 0; j < 16; j++) {
+      // (int8_t)(x*id + 16.5f): truncation toward zero, then at most 31.
+      const q0 = Math.min(31, Math.trunc(Math.fround(Math.fround(x[o + j]! * id) + 16.5)));
+      const q1 = Math.min(31, Math.trunc(Math.fround(Math.fround(x[o + 16 + j]! * id) + 16.5)));
+      out[i * 22 + 6 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
+      qh |= ((q0 >> 4) & 1) << j;
+      qh |= ((q1 >> 4) & 1) << (j + 16);
+    }
+    view.setUint32(i * 22 + 2, qh >>> 0, true);
+  }
+  return out;
+}
+
+export function dequantizeQ5_0(bytes: Uint8Array): Float32Array {
+  const nb = checkBytes('Q5_0', bytes, 22);
+  const out = new Float32Array(nb * 32);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  for (let i = 0; i < nb; i++) {
+    const d = f16ToF32(view.getUint16(i * 22, true));
+    const qh = view.getUint32(i * 22 + 2, true);
+    for (let j = 0; j < 16; j++) {
+      const b = bytes[i * 22 + 6 + j]!;
+      out[i * 32 + j] = (((b & 0x0f) | (((qh >>> j) & 1) << 4)) - 16) * d;
+      out[i * 32 + 16 + j] = (((b >> 4) | (((qh >>> (j + 16)) & 1) << 4)) - 16) * d;
     }
   }
   return out;

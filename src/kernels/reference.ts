@@ -46,6 +46,8 @@ export const QK_K = 256;
 export const Q8_0_BYTES = 34;
 /** Bytes per Q4_0 block: f16 d + 16 bytes of nibbles. */
 export const Q4_0_BYTES = 18;
+/** Bytes per Q5_0 block: f16 d, u32 of fifth bits, 16 bytes of nibbles. */
+export const Q5_0_BYTES = 22;
 /** Bytes per Q4_K super-block: f16 d, f16 dmin, 12 bytes of 6-bit scales/mins, 128 bytes of nibbles. */
 export const Q4_K_BYTES = 144;
 /** Bytes per Q5_K super-block: Q4_K's plus 32 bytes of fifth bits. */
@@ -54,7 +56,7 @@ export const Q5_K_BYTES = 176;
 export const Q6_K_BYTES = 210;
 
 /** The block-quantized weight types (their matmul takes quantized activations: Q8_0, or Q8_K for the K-quants' dot products). */
-export type QuantWeightType = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
+export type QuantWeightType = 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k';
 export type WeightType = 'f32' | 'bf16' | 'f16' | QuantWeightType;
 
 /** Bytes of one weight row of `inDim` elements. Throws if inDim does not fit the block size. */
@@ -71,6 +73,9 @@ export function rowBytes(type: WeightType, inDim: number): number {
     case 'q4_0':
       checkBlocks(type, inDim, QK);
       return (inDim / QK) * Q4_0_BYTES;
+    case 'q5_0':
+      checkBlocks(type, inDim, QK);
+      return (inDim / QK) * Q5_0_BYTES;
     case 'q4_k':
       checkBlocks(type, inDim, QK_K);
       return (inDim / QK_K) * Q4_K_BYTES;
@@ -92,6 +97,10 @@ export function checkBlocks(type: string, count: number, block: number): void {
 
 function readU16(b: Uint8Array, o: number): number {
   return b[o]! | (b[o + 1]! << 8);
+}
+
+function readU32(b: Uint8Array, o: number): number {
+  return (b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)) >>> 0;
 }
 
 /** Copies `src` into `dst` when given (the kernels' calling convention), else returns it. */
@@ -234,17 +243,18 @@ export function matmulQ4_0F32(out: Float32Array, x: Float32Array, w: Uint8Array,
 }
 
 /**
- * Integer-path matmul: xq = quantizeQ8_0(x) rows [n][in/32], W Q8_0 or Q4_0.
+ * Integer-path matmul: xq = quantizeQ8_0(x) rows [n][in/32], W Q8_0, Q4_0 or Q5_0.
  * out = sum over blocks b of d_w(b) * d_x(b) * sum_k qw[k] * qx[k], where
- * Q4_0 qw = nibble - 8. Block dots are exact integers, accumulation in f64.
+ * Q4_0 qw = nibble - 8, Q5_0 qw = (nibble | fifth bit << 4) - 16. Block dots are
+ * exact integers, accumulation in f64.
  */
 function matmulQuantQ8(
-  type: 'q8_0' | 'q4_0', out: Float32Array, xq: Uint8Array, w: Uint8Array,
+  type: 'q8_0' | 'q4_0' | 'q5_0', out: Float32Array, xq: Uint8Array, w: Uint8Array,
   n: number, inDim: number, rows: number, r0: number, r1: number,
 ): void {
   checkBlocks(type, inDim, QK);
   const nb = inDim / QK;
-  const wb = type === 'q8_0' ? Q8_0_BYTES : Q4_0_BYTES;
+  const wb = type === 'q8_0' ? Q8_0_BYTES : type === 'q4_0' ? Q4_0_BYTES : Q5_0_BYTES;
   for (let j = 0; j < n; j++) {
     for (let r = r0; r < r1; r++) {
       let s = 0;
@@ -256,7 +266,8 @@ function matmulQuantQ8(
           const qx = (xq[xo + 2 + k]! << 24) >> 24;
           let qw: number;
           if (type === 'q8_0') qw = (w[wo + 2 + k]! << 24) >> 24;
-          else qw = (k < 16 ? w[wo + 2 + k]! & 0x0f : w[wo + 2 + k - 16]! >> 4) - 8;
+          else if (type === 'q4_0') qw = (k < 16 ? w[wo + 2 + k]! & 0x0f : w[wo + 2 + k - 16]! >> 4) - 8;
+          else qw = ((k < 16 ? w[wo + 6 + k]! & 0x0f : w[wo + 6 + k - 16]! >> 4) | (((readU32(w, wo + 2) >>> k) & 1) << 4)) - 16;
           isum += qw * qx;
         }
         s += f16ToF32(readU16(w, wo)) * f16ToF32(readU16(xq, xo)) * isum;
@@ -274,6 +285,11 @@ export function matmulQ8_0(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: 
 /** out[n][rows] = xq[n] Q8_0 . W[rows] Q4_0 ^T (integer path; xq = quantizeQ8_0(x)). */
 export function matmulQ4_0(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
   matmulQuantQ8('q4_0', out, xq, w, n, inDim, rows, r0, r1);
+}
+
+/** out[n][rows] = xq[n] Q8_0 . W[rows] Q5_0 ^T (integer path; xq = quantizeQ8_0(x)). */
+export function matmulQ5_0(out: Float32Array, xq: Uint8Array, w: Uint8Array, n: number, inDim: number, rows: number, r0 = 0, r1 = rows): void {
+  matmulQuantQ8('q5_0', out, xq, w, n, inDim, rows, r0, r1);
 }
 
 /**

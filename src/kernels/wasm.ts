@@ -73,6 +73,7 @@ export interface KernelExports {
   // scratch (all five): 0 or qmatmul_scratch_bytes(n, inDim) bytes, 16-aligned, one per thread (faster n > 1)
   matmul_q8_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   matmul_q4_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  matmul_q5_0(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   qmatmul_scratch_bytes(n: number, inDim: number): number;
   /** K-quants: xq is Q8_K activations [n][inDim/256] where kquant_takes_q8_k(n, scratch), else Q8_0 (the tiles). */
   kquant_takes_q8_k(n: number, scratch: number): number;
@@ -363,7 +364,7 @@ const KQUANT_TILES_MIN_N = 6;
  * llama.cpp's vec_dot_q*_K_q8_K) and Q8_0 for the prompt tiles.
  */
 export function activationType(type: QuantWeightType, n: number, scratch: boolean): ActivationType {
-  if (type === 'q8_0' || type === 'q4_0') return 'q8_0';
+  if (type === 'q8_0' || type === 'q4_0' || type === 'q5_0') return 'q8_0';
   return scratch && n >= KQUANT_TILES_MIN_N ? 'q8_0' : 'q8_k';
 }
 
@@ -453,6 +454,9 @@ export class Kernels {
       case 'q4_0':
         checkBlocks('matmul q4_0', inDim, QK);
         return e.matmul_q4_0(out, x, w, n, inDim, rows, r0, r1, scratch);
+      case 'q5_0':
+        checkBlocks('matmul q5_0', inDim, QK);
+        return e.matmul_q5_0(out, x, w, n, inDim, rows, r0, r1, scratch);
       case 'q4_k':
         checkBlocks('matmul q4_k', inDim, QK_K);
         return e.matmul_q4_k(out, x, w, n, inDim, rows, r0, r1, scratch);
@@ -484,6 +488,7 @@ export class Kernels {
     checkDim('matmulF32Act', 'n', n);
     checkDim('matmulF32Act', 'rows', rows);
     checkRange('matmulF32Act', r0, r1, rows);
+    if (type === 'q5_0') throw new Error('matmulF32Act: no f32-activation kernel for q5_0 (it runs on Q8_0 activations only)');
     checkBlocks(`matmulF32Act ${type}`, inDim, type === 'q8_0' || type === 'q4_0' ? QK : QK_K);
     const e = this.exports;
     if (type === 'q8_0') e.matmul_q8_0_f32(out, x, w, n, inDim, rows, r0, r1);
@@ -522,6 +527,7 @@ export class Kernels {
    * quantizers (quantize_row_*_ref); scratch: KQUANT_SCRATCH_BYTES (the K-quants' search state).
    */
   quantize(type: QuantWeightType, dst: number, src: number, count: number, scratch: number): void {
+    if (type === 'q5_0') throw new Error('quantize: no q5_0 kernel (src/formats/ggml-quants.ts quantizes Q5_0)');
     checkBlocks(`quantize ${type}`, count, type === 'q8_0' || type === 'q4_0' ? QK : QK_K);
     if (type === 'q8_0') this.exports.quantize_q8_0(dst, src, count);
     else if (type === 'q4_0') this.exports.quantize_q4_0(dst, src, count);
@@ -532,6 +538,7 @@ export class Kernels {
 
   /** dst: count f32 from Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K blocks at src. */
   dequantize(type: QuantWeightType, dst: number, src: number, count: number): void {
+    if (type === 'q5_0') throw new Error('dequantize: no q5_0 kernel (src/formats/ggml-quants.ts dequantizes Q5_0)');
     checkBlocks(`dequantize ${type}`, count, type === 'q8_0' || type === 'q4_0' ? QK : QK_K);
     if (type === 'q8_0') this.exports.dequantize_q8_0(dst, src, count);
     else if (type === 'q4_0') this.exports.dequantize_q4_0(dst, src, count);

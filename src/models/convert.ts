@@ -38,9 +38,9 @@ function useMoreBits(layer: number, layers: number): boolean {
  *    except attn_v and ffn_down of the layers use_more_bits picks (the first and last eighth and
  *    every third layer between), Q6_K;
  *  - every other matrix, token_embd included: the file's type;
- *  - a block type whose block does not divide the row length falls back: the K-quants -> Q8_0
- *    (llama.cpp: Q5_0 for Q4_K, Q5_1 for Q5_K, Q8_0 for Q6_K), then to F16 (llama.cpp's
- *    converter and quantizer do the same).
+ *  - a block type whose block does not divide the row length falls back as llama-quantize's
+ *    tensor_type_fallback: Q4_K -> Q5_0, Q6_K -> Q8_0, Q5_K -> Q8_0 (llama.cpp: Q5_1, which this
+ *    project does not implement), then to F16 (llama.cpp's converter and quantizer do the same).
  */
 export function tensorTypeFor(ggufName: string, shape: readonly number[], type: ConvertType, layers = 1): string {
   if (isAlwaysF32(ggufName, shape)) return 'F32';
@@ -50,7 +50,7 @@ export function tensorTypeFor(ggufName: string, shape: readonly number[], type: 
   const blk = /^blk\.(\d+)\.(attn_v|ffn_down|ffn_down_exps|ffn_down_shexp)\.weight$/.exec(ggufName);
   if (blk && (type === 'q4_k_m' || type === 'q5_k_m') && useMoreBits(Number(blk[1]), layers)) t = 'Q6_K';
   const row = shape[shape.length - 1]!;
-  if (t.endsWith('_K') && row % ggmlType(t).blockSize !== 0) t = 'Q8_0';
+  if (t.endsWith('_K') && row % ggmlType(t).blockSize !== 0) t = t === 'Q4_K' ? 'Q5_0' : 'Q8_0';
   if (row % ggmlType(t).blockSize !== 0) t = 'F16';
   return t;
 }

@@ -98,6 +98,10 @@ test('quantization error against float32 stays within the documented bounds', ()
   const q4 = worstError(x, decodeToFloat32('Q4_0', quantize('Q4_0', x)), 32,
     (b) => { const d = amax(b) / 8; return d + 8 * Math.max(d * 2 ** -11, 2 ** -25); });
   assert.ok(q4 <= 1, `Q4_0 error ${q4} of the bound`);
+  // Q5_0: likewise one 5-bit step d = amax / 16 (the other sign clamps at +15).
+  const q5 = worstError(x, decodeToFloat32('Q5_0', quantize('Q5_0', x)), 32,
+    (b) => { const d = amax(b) / 16; return d + 16 * Math.max(d * 2 ** -11, 2 ** -25); });
+  assert.ok(q5 <= 1, `Q5_0 error ${q5} of the bound`);
   // Q4_K: no closed form (a searched fit). Measured below 0.047 of each super-block's range
   // (max(x, 0) - min(x, 0)) on 2^20 values of four distributions; the bound tested is one 4-bit
   // step, range / 15, plus the f16 floor of d * sc * q and dmin * m ((63 * 15 + 63) * 2^-25).
@@ -120,7 +124,7 @@ test('quantization error against float32 stays within the documented bounds', ()
 });
 
 test('quantizers refuse partial blocks and dequantizers partial byte blocks', () => {
-  for (const t of ['Q8_0', 'Q4_0', 'Q4_K', 'Q5_K', 'Q6_K'] as BlockDType[]) {
+  for (const t of ['Q8_0', 'Q4_0', 'Q5_0', 'Q4_K', 'Q5_K', 'Q6_K'] as BlockDType[]) {
     assert.throws(() => quantize(t, new Float32Array(16)), /not a whole number of blocks/);
     assert.throws(() => decodeToFloat32(t, new Uint8Array(7)), /not a whole number of \d+-byte blocks/);
   }

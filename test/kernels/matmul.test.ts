@@ -3,7 +3,7 @@
 // Tolerances, per output element, relative to S = sum_k |x_k * w_k| (the
 // natural scale of f32 rounding in a dot product):
 //   f32 / bf16 / f16 weights:                  |wasm - ref| <= 1e-5 * S
-//   Q8_0 / Q4_0 / Q4_K / Q5_K / Q6_K (integer path) against the reference of the same
+//   Q8_0 / Q4_0 / Q5_0 / Q4_K / Q5_K / Q6_K (integer path) against the reference of the same
 //   quantized math (the same Q8_0 or, for the K-quants' dots, Q8_K activations): |wasm - ref| <= 1e-5 * S_q
 //   f32-activation quantized paths vs f32 matmul of the dequantized W: 1e-5 * S
 // and separately the quantization error against plain f32 math is bounded
@@ -15,7 +15,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, it } from 'node:test';
-import { quantizeQ5_K, quantizeQ6_K } from '../../src/formats/ggml-quants.js';
+import { dequantizeQ5_0, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K } from '../../src/formats/ggml-quants.js';
 import * as ref from '../../src/kernels/reference.js';
 import { activationBytes, activationType, type Kernels, type QuantWeightType, type WeightType } from '../../src/kernels/wasm.js';
 import { FIXTURES } from '../helpers.js';
@@ -90,6 +90,19 @@ function makeWeights(type: WeightType, r: () => number, rows: number, inDim: num
       const b = ref.quantizeQ4_0(wf);
       return { bytes: b, deq: ref.dequantizeQ4_0(b, wf.length) };
     }
+    case 'q5_0': {
+      // ggml's quantizer half of the time, else random bytes (every level and fifth bit) with modest d
+      let b = quantizeQ5_0(wf);
+      if (r() < 0.5) {
+        b = new Uint8Array(b.length).map(() => Math.floor(r() * 256));
+        for (let i = 0; i < b.length; i += 22) {
+          const d = ref.f32ToF16(0.004 * (0.5 + r()));
+          b[i] = d & 0xff;
+          b[i + 1] = d >> 8;
+        }
+      }
+      return { bytes: b, deq: dequantizeQ5_0(b) };
+    }
     case 'q4_k': {
       // random Q4_K blocks (no reference quantizer): random nibbles and 6-bit scales, modest d / dmin
       const nsb = (rows * inDim) / 256;
@@ -119,7 +132,7 @@ function makeWeights(type: WeightType, r: () => number, rows: number, inDim: num
 }
 
 const refFloat = { f32: ref.matmulF32, bf16: ref.matmulBf16, f16: ref.matmulF16 } as const;
-const refQuant = { q8_0: ref.matmulQ8_0, q4_0: ref.matmulQ4_0, q4_k: ref.matmulQ4_K, q5_k: ref.matmulQ5_K, q6_k: ref.matmulQ6_K } as const;
+const refQuant = { q8_0: ref.matmulQ8_0, q4_0: ref.matmulQ4_0, q5_0: ref.matmulQ5_0, q4_k: ref.matmulQ4_K, q5_k: ref.matmulQ5_K, q6_k: ref.matmulQ6_K } as const;
 const refF32Act = { q8_0: ref.matmulQ8_0F32, q4_0: ref.matmulQ4_0F32, q4_k: ref.matmulQ4_KF32, q5_k: ref.matmulQ5_KF32, q6_k: ref.matmulQ6_KF32 } as const;
 
 describe('matmul, float weights', () => {
@@ -156,7 +169,7 @@ function quantizedActivations(k: Kernels, arena: ReturnType<typeof setup>['arena
 }
 
 describe('matmul, quantized weights (integer path with Q8_0 / Q8_K activations)', () => {
-  for (const type of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
+  for (const type of ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
     const shapes = type === 'q4_k' ? q4kShapes : type === 'q5_k' || type === 'q6_k' ? kShapes : quantShapes;
     it(`${type}: wasm matches the reference of the same quantized math (1e-5)`, () => {
       const r = rng(23);
@@ -192,7 +205,7 @@ describe('matmul, quantized weights (integer path with Q8_0 / Q8_K activations)'
       }
     });
 
-    it(`${type}: f32-activation path matches f32 matmul of the dequantized weights (1e-5)`, () => {
+    if (type !== 'q5_0') it(`${type}: f32-activation path matches f32 matmul of the dequantized weights (1e-5)`, () => {
       const r = rng(29);
       for (const [n, inDim, rows] of shapes) {
         const { k, arena } = setup();
@@ -212,7 +225,7 @@ describe('matmul, quantized weights (integer path with Q8_0 / Q8_K activations)'
 
   it('reads no byte past a weight that ends the memory (rows not a multiple of 4)', () => {
     const r = rng(37);
-    for (const type of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
+    for (const type of ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
       for (const n of [1, 2]) {
         const [inDim, rows] = [256, 5];
         const { k, arena } = setup(1 << 20);
@@ -363,7 +376,7 @@ describe('matmul row-range splitting', () => {
     });
   }
 
-  for (const type of ['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
+  for (const type of ['q8_0', 'q4_0', 'q5_0', 'q4_k', 'q5_k', 'q6_k'] as const) {
     it(`${type} with scratch: an activation row's outputs do not depend on n (tile choice, chunks)`, () => {
       const r = rng(41);
       const inDim = 256;

@@ -156,11 +156,14 @@ test('tensor types: norms, biases, router and router scale stay F32; output is Q
   assert.equal(tensorTypeFor('token_embd.weight', [512, 64], 'q4_0'), 'Q4_0');
   assert.equal(tensorTypeFor('output.weight', [512, 64], 'q4_0'), 'Q8_0');
   assert.equal(tensorTypeFor('output.weight', [512, 256], 'q4_k'), 'Q8_0');
-  assert.equal(tensorTypeFor('blk.0.ffn_down_exps.weight', [64, 5120, 1344], 'q4_k'), 'Q8_0'); // 1344 % 256 != 0
+  assert.equal(tensorTypeFor('blk.0.ffn_down_exps.weight', [64, 5120, 1344], 'q4_k'), 'Q5_0'); // 1344 % 256 != 0
+  assert.equal(tensorTypeFor('blk.0.ffn_down_exps.weight', [64, 5120, 1344], 'q5_k'), 'Q8_0'); // llama.cpp: Q5_1
+  assert.equal(tensorTypeFor('blk.0.ffn_down_exps.weight', [64, 5120, 1344], 'q6_k'), 'Q8_0');
   assert.equal(tensorTypeFor('blk.0.ffn_up.weight', [160, 60], 'q8_0'), 'F16'); // 60 % 32 != 0
   assert.equal(tensorTypeFor('blk.0.ffn_up.weight', [160, 60], 'bf16'), 'BF16');
   // llama-quantize's Q4_K_M / Q5_K_M: output Q6_K; attn_v and ffn_down Q6_K in the layers of use_more_bits
-  // (32 layers: 0-3, 28-31 and 6, 9, ..., 27), else the base type; K-quants that do not fit fall back to Q8_0.
+  // (32 layers: 0-3, 28-31 and 6, 9, ..., 27), else the base type; rows that do not fit fall back
+  // as llama-quantize's: Q4_K -> Q5_0, Q6_K -> Q8_0.
   assert.equal(tensorTypeFor('output.weight', [512, 256], 'q4_k_m', 32), 'Q6_K');
   assert.equal(tensorTypeFor('token_embd.weight', [512, 256], 'q4_k_m', 32), 'Q4_K');
   const sixes = Array.from({ length: 32 }, (_, i) => i).filter((i) => tensorTypeFor(`blk.${i}.ffn_down.weight`, [256, 512], 'q4_k_m', 32) === 'Q6_K');
@@ -168,7 +171,8 @@ test('tensor types: norms, biases, router and router scale stay F32; output is Q
   assert.equal(tensorTypeFor('blk.6.attn_v.weight', [64, 256], 'q5_k_m', 32), 'Q6_K');
   assert.equal(tensorTypeFor('blk.5.attn_v.weight', [64, 256], 'q5_k_m', 32), 'Q5_K');
   assert.equal(tensorTypeFor('blk.5.attn_q.weight', [256, 256], 'q4_k_m', 32), 'Q4_K');
-  assert.equal(tensorTypeFor('blk.0.ffn_down.weight', [256, 320], 'q4_k_m', 32), 'Q8_0'); // 320 % 256 != 0
+  assert.equal(tensorTypeFor('blk.0.ffn_down.weight', [256, 320], 'q4_k_m', 32), 'Q8_0'); // 320 % 256 != 0, Q6_K here
+  assert.equal(tensorTypeFor('blk.5.ffn_down.weight', [256, 320], 'q4_k_m', 32), 'Q5_0');
   assert.equal(tensorTypeFor('blk.0.ffn_up.weight', [256, 256], 'q6_k', 32), 'Q6_K');
 });
 
@@ -254,7 +258,7 @@ test('GGUF models that cannot be run give errors naming the file, the key or the
   expect((_, t) => t.splice(t.findIndex((x) => x.name === 'blk.0.attn_q.bias'), 1),
     /tensor 'model\.layers\.0\.self_attn\.q_proj\.bias': missing from the GGUF file \(GGUF tensor 'blk\.0\.attn_q\.bias'\)/);
   expect((_, t) => { const x = t.find((y) => y.name === 'blk.1.ffn_down.weight')!; x.dtype = 'I8'; x.data = new Uint8Array(64 * 160); },
-    /tensor 'blk\.1\.ffn_down\.weight': GGML type I8 is not supported by this runtime \(supported: F32, F16, BF16, F64, Q8_0, Q4_0, Q4_K, Q5_K, Q6_K\)/);
+    /tensor 'blk\.1\.ffn_down\.weight': GGML type I8 is not supported by this runtime \(supported: F32, F16, BF16, F64, Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K\)/);
   expect((_, t) => { const x = t.find((y) => y.name === 'output.weight')!; x.shape = [500, 64]; x.data = new Uint8Array(500 * 64 * 4); },
     /tensor 'lm_head\.weight': has shape \[500,64\], expected \[512,64\]/);
 });
@@ -328,7 +332,7 @@ test('full-size plans: the released Pangu Embedded 7B and Pro MoE 72B shapes map
   const gate = moePlan.get('blk.47.ffn_gate_exps.weight')!;
   assert.deepEqual([gate.dtype, gate.shape, gate.sources.length], ['Q4_K', [64, 1344, 5120], 64]);
   const down = moePlan.get('blk.47.ffn_down_exps.weight')!;
-  assert.deepEqual([down.dtype, down.shape], ['Q8_0', [64, 5120, 1344]]); // 1344 is not a multiple of 256
+  assert.deepEqual([down.dtype, down.shape], ['Q5_0', [64, 5120, 1344]]); // 1344 is not a multiple of 256
   assert.deepEqual([moePlan.get('blk.0.ffn_gate_inp.weight')!.dtype, moePlan.get('blk.0.ffn_gate_inp.weight')!.shape], ['F32', [64, 5120]]);
   assert.deepEqual(moePlan.get('blk.0.ffn_down_exps.scale')!.shape, [64]);
   assert.deepEqual(moePlan.get('blk.0.ffn_up_shexp.weight')!.shape, [5376, 5120]);

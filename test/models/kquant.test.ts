@@ -1,6 +1,7 @@
-// A Q4_K_M file written by llama.cpp's llama-quantize (test/fixtures/gguf/kquant/README.md):
-// pangu-ts loads it on the reference and cpu backends and decodes llama.cpp's greedy tokens, and
-// its own q4_k_m conversion of the same checkpoint is byte-identical.
+// Q4_K_M files written by llama.cpp's llama-quantize (test/fixtures/gguf/kquant/README.md), one of
+// them with Q5_0 and Q8_0 fallbacks: pangu-ts loads them on the reference and cpu backends and
+// decodes llama.cpp's greedy tokens, and its own q4_k_m conversion of the same checkpoint is
+// byte-identical.
 import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -16,65 +17,78 @@ import { FIXTURES, maxAbsDiff, tempDir } from '../helpers.js';
 import { writeClearModel } from './gguf-helpers.js';
 
 const dir = path.join(FIXTURES, 'gguf', 'kquant');
-const expected = JSON.parse(fs.readFileSync(path.join(dir, 'expected.json'), 'utf8')) as {
+
+interface Fixture {
   file: string; tensor_types: Record<string, number>; prompt: number[]; greedy_llama_cpp: number[];
-};
-const file = path.join(dir, expected.file);
+}
 
-test('llama-quantize Q4_K_M file: Q4_K and Q6_K tensors; the reference backend decodes llama.cpp\'s 64 greedy tokens', () => {
-  const g = GgufFile.open(file);
-  const types: Record<string, number> = {};
-  try {
-    for (const t of g.tensors.values()) types[t.dtype] = (types[t.dtype] ?? 0) + 1;
-    assert.equal(g.tensors.get('output.weight')!.dtype, 'Q6_K');
-    assert.equal(g.tensors.get('blk.1.ffn_down.weight')!.dtype, 'Q6_K');
-  } finally {
-    g.close();
-  }
-  assert.deepEqual(types, expected.tensor_types);
-  const model = loadModel(file);
-  assert.deepEqual([...generate(model, expected.prompt, { maxTokens: 64, temperature: 0 })], expected.greedy_llama_cpp);
-});
+// The checkpoints of the fixtures, as tools/gguf/make-kquant-fixture.ts writes them: every row a
+// whole number of 256-blocks, and (ffn320) ffn_down rows of 320 values, which llama-quantize's
+// Q4_K_M stores as Q5_0 (layer 0) and Q8_0 (layer 1, Q6_K by use_more_bits).
+const FIXTURES_KQ = [
+  { json: 'expected.json', config: { vocab_size: 256, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2 }, down: ['Q4_K', 'Q6_K'] },
+  { json: 'expected-ffn320.json', config: { vocab_size: 256, hidden_size: 256, intermediate_size: 320, num_hidden_layers: 2 }, down: ['Q5_0', 'Q8_0'] },
+];
 
-test('llama-quantize Q4_K_M file on the cpu backend: logits within 5% of the dequantized model, llama.cpp\'s greedy tokens', async () => {
-  const exact = loadModel(file);
-  const sequence = [...expected.prompt, ...expected.greedy_llama_cpp.slice(0, 12)];
-  const want = exact.forward(sequence, exact.newCache(sequence.length), 'all');
-  const scale = Math.sqrt(want.reduce((s, x) => s + x * x, 0) / want.length);
-  // Two threads: the MLP's intermediate dimension (512) is split at 256, so the Q6_K ffn_down of
-  // layer 1 is cut between its super-blocks.
-  const backend = await CpuBackend.create({ threads: 2 });
-  try {
-    const fast = loadModel(file, { backend });
-    const got = fast.forward(sequence, fast.newCache(sequence.length), 'all');
-    // Only the Q8_0 rounding of the activations differs (measured 3.5% at the worst logit).
-    const rel = maxAbsDiff(got, want) / scale;
-    assert.ok(rel <= 0.05, `max abs diff ${rel} of the logits' RMS`);
-    assert.deepEqual([...generate(fast, expected.prompt, { maxTokens: 64, temperature: 0 })], expected.greedy_llama_cpp);
-  } finally {
-    await backend.close();
-  }
-});
+for (const { json, config, down } of FIXTURES_KQ) {
+  const expected = JSON.parse(fs.readFileSync(path.join(dir, json), 'utf8')) as Fixture;
+  const file = path.join(dir, expected.file);
 
-test('pangu convert --type q4_k_m of the same checkpoint equals llama-quantize\'s file tensor by tensor', () => {
-  const tmp = tempDir();
-  const hf = path.join(tmp, 'hf');
-  // as tools/gguf/make-kquant-fixture.ts
-  writeClearModel(hf, panguEmbeddedConfig({ vocab_size: 256, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2 }), { seed: 7, dtype: 'F32' });
-  const ours = path.join(tmp, 'ours.gguf');
-  convertToGguf(hf, ours, { type: 'q4_k_m' });
-  const a = GgufFile.open(file), b = GgufFile.open(ours);
-  try {
-    assert.deepEqual([...b.tensors.keys()].sort(), [...a.tensors.keys()].sort());
-    for (const [name, t] of a.tensors) {
-      assert.equal(b.tensors.get(name)!.dtype, t.dtype, name);
-      assert.ok(Buffer.from(b.read(name)).equals(Buffer.from(a.read(name))), `${name} (${t.dtype}) bytes`);
+  test(`llama-quantize Q4_K_M file ${expected.file}: its tensor types; the reference backend decodes llama.cpp's 64 greedy tokens`, () => {
+    const g = GgufFile.open(file);
+    const types: Record<string, number> = {};
+    try {
+      for (const t of g.tensors.values()) types[t.dtype] = (types[t.dtype] ?? 0) + 1;
+      assert.equal(g.tensors.get('output.weight')!.dtype, 'Q6_K');
+      assert.equal(g.tensors.get('blk.0.ffn_down.weight')!.dtype, down[0]);
+      assert.equal(g.tensors.get('blk.1.ffn_down.weight')!.dtype, down[1]);
+    } finally {
+      g.close();
     }
-  } finally {
-    a.close();
-    b.close();
-  }
-});
+    assert.deepEqual(types, expected.tensor_types);
+    const model = loadModel(file);
+    assert.deepEqual([...generate(model, expected.prompt, { maxTokens: 64, temperature: 0 })], expected.greedy_llama_cpp);
+  });
+
+  test(`llama-quantize Q4_K_M file ${expected.file} on the cpu backend: logits within 5% of the dequantized model, llama.cpp's greedy tokens`, async () => {
+    const exact = loadModel(file);
+    const sequence = [...expected.prompt, ...expected.greedy_llama_cpp.slice(0, 12)];
+    const want = exact.forward(sequence, exact.newCache(sequence.length), 'all');
+    const scale = Math.sqrt(want.reduce((s, x) => s + x * x, 0) / want.length);
+    // Two threads: the MLP's intermediate dimension is split between them (512: at 256, so the
+    // Q6_K ffn_down of layer 1 is cut between its super-blocks; 320: at 160, in Q5_0's blocks).
+    const backend = await CpuBackend.create({ threads: 2 });
+    try {
+      const fast = loadModel(file, { backend });
+      const got = fast.forward(sequence, fast.newCache(sequence.length), 'all');
+      // Only the rounding of the activations (Q8_0 / Q8_K) differs (measured 3.5% at the worst logit).
+      const rel = maxAbsDiff(got, want) / scale;
+      assert.ok(rel <= 0.05, `max abs diff ${rel} of the logits' RMS`);
+      assert.deepEqual([...generate(fast, expected.prompt, { maxTokens: 64, temperature: 0 })], expected.greedy_llama_cpp);
+    } finally {
+      await backend.close();
+    }
+  });
+
+  test(`pangu convert --type q4_k_m of the same checkpoint equals llama-quantize's ${expected.file} tensor by tensor`, () => {
+    const tmp = tempDir();
+    const hf = path.join(tmp, 'hf');
+    writeClearModel(hf, panguEmbeddedConfig(config), { seed: 7, dtype: 'F32' });
+    const ours = path.join(tmp, 'ours.gguf');
+    convertToGguf(hf, ours, { type: 'q4_k_m' });
+    const a = GgufFile.open(file), b = GgufFile.open(ours);
+    try {
+      assert.deepEqual([...b.tensors.keys()].sort(), [...a.tensors.keys()].sort());
+      for (const [name, t] of a.tensors) {
+        assert.equal(b.tensors.get(name)!.dtype, t.dtype, name);
+        assert.ok(Buffer.from(b.read(name)).equals(Buffer.from(a.read(name))), `${name} (${t.dtype}) bytes`);
+      }
+    } finally {
+      a.close();
+      b.close();
+    }
+  });
+}
 
 test('Q4_K_M attention whose shards\' heads end off o_proj\'s 256-blocks: the fused block (o_proj cut by rows) computes the very logits of the composed one', async () => {
   const tmp = tempDir();

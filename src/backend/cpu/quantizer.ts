@@ -3,7 +3,7 @@
 // worker threads on one shared memory: what `pangu convert` runs. The K-quants' searched fits
 // cost hundreds of operations per value, so this is where a conversion spends its time.
 import * as os from 'node:os';
-import { ggmlType, type BlockDType } from '../../formats/ggml-quants.js';
+import { ggmlType, quantize as quantizeReference, type BlockDType } from '../../formats/ggml-quants.js';
 import { Arena, compileKernelsSync, createSharedMemory, Kernels, KQUANT_SCRATCH_BYTES, type KernelVariant, type QuantWeightType, type WasmMemory, type WasmModule } from '../../kernels/wasm.js';
 import { cut } from './ops.js';
 import { ThreadPool, type Unit } from './pool.js';
@@ -55,6 +55,7 @@ export class WasmQuantizer {
   /** x (a whole number of blocks) as blocks of dtype. */
   quantize(dtype: BlockDType, x: Float32Array): Uint8Array {
     const type = dtype.toLowerCase() as QuantWeightType;
+    if (!TYPES.includes(type)) return quantizeReference(dtype, x); // Q5_0: a plain rounding, no search to spread
     const { blockSize: blockValues, typeSize: blockBytes } = ggmlType(dtype);
     if (x.length % blockValues !== 0) throw new Error(`${dtype}: ${x.length} values are not a whole number of blocks of ${blockValues}`);
     const out = new Uint8Array((x.length / blockValues) * blockBytes);

@@ -11,12 +11,12 @@ import { rowBytes, type WeightType } from '../../kernels/wasm.js';
 
 /** The kernel weight type of each checkpoint dtype stored as is. */
 export const TYPE_OF: Record<string, WeightType> = {
-  F32: 'f32', BF16: 'bf16', F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q4_K: 'q4_k', Q5_K: 'q5_k', Q6_K: 'q6_k',
+  F32: 'f32', BF16: 'bf16', F16: 'f16', Q8_0: 'q8_0', Q4_0: 'q4_0', Q5_0: 'q5_0', Q4_K: 'q4_k', Q5_K: 'q5_k', Q6_K: 'q6_k',
 };
 
 /** Values per block of a weight type (the K-quants: super-blocks of 256). */
 export function blockOf(type: WeightType): number {
-  return type === 'q4_k' || type === 'q5_k' || type === 'q6_k' ? 256 : type === 'q8_0' || type === 'q4_0' ? 32 : 1;
+  return type === 'q4_k' || type === 'q5_k' || type === 'q6_k' ? 256 : type === 'q8_0' || type === 'q4_0' || type === 'q5_0' ? 32 : 1;
 }
 
 /** Bytes of source rows a conversion handles at once (at least one row). */

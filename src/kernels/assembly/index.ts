@@ -3,7 +3,7 @@
 // module has no data segments, so any number of instances (one per thread)
 // can share one memory.
 export { matmul_f32, matmul_bf16, matmul_f16, float_matmul_scratch_bytes } from "./matmul_float";
-export { matmul_q8_0, matmul_q4_0, matmul_q8_0_f32, matmul_q4_0_f32, qmatmul_scratch_bytes } from "./matmul_quant";
+export { matmul_q8_0, matmul_q4_0, matmul_q5_0, matmul_q8_0_f32, matmul_q4_0_f32, qmatmul_scratch_bytes } from "./matmul_quant";
 export {
   f32_to_bf16_row, bf16_to_f32_row, f32_to_f16_row, f16_to_f32_row,
   quantize_q8_0, dequantize_q8_0, quantize_q8_k, quantize_q4_0, dequantize_q4_0,

@@ -37,11 +37,13 @@ import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_
 // weight types (the K-quants' numbers as in matmul_kquant.ts)
 const Q8_0: i32 = 0;
 const Q4_0: i32 = 1;
+const Q5_0: i32 = 2;
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
 
 const Q8_0_BYTES: usize = 34;
 const Q4_0_BYTES: usize = 18;
+const Q5_0_BYTES: usize = 22;
 const Q4_K_BYTES: usize = 144;
 const Q5_K_BYTES: usize = 176;
 const Q6_K_BYTES: usize = 210;
@@ -49,7 +51,13 @@ const Q6_K_BYTES: usize = 210;
 /** Bytes per 32-element weight block. */
 // @ts-ignore: decorator
 @inline function wblock(qt: i32): usize {
-  return qt == Q8_0 ? Q8_0_BYTES : Q4_0_BYTES;
+  return qt == Q8_0 ? Q8_0_BYTES : qt == Q4_0 ? Q4_0_BYTES : Q5_0_BYTES;
+}
+
+/** Offset of a Q4_0 / Q5_0 block's 16 nibble bytes (Q5_0: after d and its u32 of fifth bits). */
+// @ts-ignore: decorator
+@inline function nib_offset(qt: i32): usize {
+  return qt == Q5_0 ? 6 : 2;
 }
 
 // ---------------------------------------------------------------- block dots
@@ -64,9 +72,9 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
- * Weight vector i (0..3) of the block at wb as i16x8, in the order of xvec(qt, ., i); q: the Q4_0
- * block's 16 nibble bytes (v128.load(wb, 2)), unused for Q8_0. Q4_0 nibbles count 0..15 here (the
- * -8 is applied by the caller through sum(x)).
+ * Weight vector i (0..3) of the block at wb as i16x8, in the order of xvec(qt, ., i); q: the Q4_0 /
+ * Q5_0 block's 16 nibble bytes (wnibs), unused for Q8_0. Q4_0 / Q5_0 levels count 0..15 / 0..31
+ * here (the -8 / -16 is applied by the caller through sum(x)).
  */
 // @ts-ignore: decorator
 @inline function wvec(qt: i32, wb: usize, q: v128, i: i32): v128 {
@@ -74,13 +82,36 @@ const Q6_K_BYTES: usize = 210;
     return i == 0 ? v128.load8x8_s(wb, 2) : i == 1 ? v128.load8x8_s(wb, 10) : i == 2 ? v128.load8x8_s(wb, 18) : v128.load8x8_s(wb, 26);
   }
   const m = i16x8.splat(0x000f);
-  return i == 0 ? v128.and(q, m) : i == 1 ? v128.and(i16x8.shr_u(q, 8), m) : i == 2 ? v128.and(i16x8.shr_u(q, 4), m) : i16x8.shr_u(q, 12);
+  const n = i == 0 ? v128.and(q, m) : i == 1 ? v128.and(i16x8.shr_u(q, 8), m) : i == 2 ? v128.and(i16x8.shr_u(q, 4), m) : i16x8.shr_u(q, 12);
+  return qt == Q5_0 ? v128.or(n, fifth16(wb, i)) : n;
 }
 
-/** The Q4_0 block's nibble bytes for wvec (zero for Q8_0). */
+/**
+ * Q5_0, plain layout: the fifth bits of wvec i's elements as 16 in their i16 lanes. Lane t holds
+ * element 2t (i = 0), 2t + 1 (1), 16 + 2t (2), 17 + 2t (3): bit 2t or 2t + 1 of qh's low (i < 2)
+ * or high 16 bits.
+ */
+// @ts-ignore: decorator
+@inline function fifth16(wb: usize, i: i32): v128 {
+  const b = v128.load16_splat(wb + (i < 2 ? 2 : 4));
+  const m = (i & 1) == 0 ? i16x8(1, 4, 16, 64, 256, 1024, 4096, 16384) : i16x8(2, 8, 32, 128, 512, 2048, 8192, -32768);
+  return v128.and(i16x8.eq(v128.and(b, m), m), i16x8.splat(0x10));
+}
+
+/** Q5_0, natural order (relaxed build): the fifth bits of elements 16h .. 16h + 15 as 0x10 bytes. */
+// @ts-ignore: decorator
+@inline function fifth8(wb: usize, h: i32): v128 {
+  const v = v128.load32_zero(wb, 2);
+  const b = h == 0 ? i8x16.shuffle(v, v, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1)
+    : i8x16.shuffle(v, v, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+  const m = i8x16(1, 2, 4, 8, 16, 32, 64, -128, 1, 2, 4, 8, 16, 32, 64, -128);
+  return v128.and(i8x16.eq(v128.and(b, m), m), i8x16.splat(0x10));
+}
+
+/** The Q4_0 / Q5_0 block's nibble bytes for wvec (zero for Q8_0). */
 // @ts-ignore: decorator
 @inline function wnibs(qt: i32, wb: usize): v128 {
-  return qt == Q4_0 ? v128.load(wb, 2) : i32x4.splat(0);
+  return qt == Q8_0 ? i32x4.splat(0) : v128.load(wb + nib_offset(qt));
 }
 
 /** i32x4 partials of sum_i w_i . x_i (i16 lanes). */
@@ -102,11 +133,11 @@ const Q6_K_BYTES: usize = 210;
   return dot4x(wvec(qt, wb, q, 0), wvec(qt, wb, q, 1), wvec(qt, wb, q, 2), wvec(qt, wb, q, 3), x0, x1, x2, x3);
 }
 
-/** Q4_0 offset: i32x4 partials of 8 * sum(x) (zero for Q8_0). */
+/** Q4_0 / Q5_0 offset: i32x4 partials of 8 * sum(x) / 16 * sum(x) (zero for Q8_0). */
 // @ts-ignore: decorator
 @inline function xoff(qt: i32, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
   if (qt == Q8_0) return i32x4.splat(0);
-  return i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(8));
+  return i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(qt == Q5_0 ? 16 : 8));
 }
 
 // ---------------------------------------------------------------- Q8_0 / Q4_0 x Q8_0
@@ -163,7 +194,7 @@ const Q6_K_BYTES: usize = 210;
     const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
     let d = hsum4_i32(wdot(qt, wb, x0, x1, x2, x3), wdot(qt, wb + ws, x0, x1, x2, x3),
       wdot(qt, wb + 2 * ws, x0, x1, x2, x3), wdot(qt, wb + 3 * ws, x0, x1, x2, x3));
-    if (qt == Q4_0) d = minus_off(d, xoff(qt, x0, x1, x2, x3));
+    if (qt != Q8_0) d = minus_off(d, xoff(qt, x0, x1, x2, x3));
     acc = add_scaled4(acc, d, xb, wb, ws);
     xb += Q8_0_BYTES;
     wb += wblock(qt);
@@ -172,36 +203,45 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
- * Q4_0 matvec step of the relaxed build: one activation row against four
- * weight rows (w + i*ws), with 8-bit dots (i16x8.relaxed_dot_i8x16_i7x16_s,
- * vpmaddubsw) of the raw nibbles (0..15, the 7-bit operand, so the result does
- * not depend on the engine) and the activations in their natural order; half
- * the operations of the i16 path. Per block the four rows' integer dots are
- * reduced together, minus 8 * sum(x), and scaled by d_w * d_x: the arithmetic
- * of the tiles (q4rtile16x2), so a token's outputs do not depend on the batch.
+ * Q4_0 / Q5_0 matvec step of the relaxed build: one activation row against
+ * four weight rows (w + i*ws), with 8-bit dots (i16x8.relaxed_dot_i8x16_i7x16_s,
+ * vpmaddubsw) of the raw levels (0..15 / 0..31, the 7-bit operand, so the
+ * result does not depend on the engine) and the activations in their natural
+ * order; half the operations of the i16 path. Per block the four rows' integer
+ * dots are reduced together, minus 8 (16) * sum(x), and scaled by d_w * d_x:
+ * the arithmetic of the tiles (q4rtile16x2) and of the plain build, so a
+ * token's outputs do not depend on the batch.
  */
 // @ts-ignore: decorator
-@inline function q4rdot4x1(xq: usize, w: usize, ws: usize, nb: i32): v128 {
-  const m = i8x16.splat(0x0f), eight = i8x16.splat(8), z = i32x4.splat(0);
+@inline function q4rdot4x1(qt: i32, xq: usize, w: usize, ws: usize, nb: i32): v128 {
+  const c = i8x16.splat(qt == Q5_0 ? 16 : 8), z = i32x4.splat(0);
   let acc = f32x4.splat(0);
   let xb = xq;
   let wb = w;
   for (let b = 0; b < nb; b++) {
     const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
-    const d = minus_off(hsum4_i32(nibdot(wb, xl, xh, m), nibdot(wb + ws, xl, xh, m),
-      nibdot(wb + 2 * ws, xl, xh, m), nibdot(wb + 3 * ws, xl, xh, m)), dot4add(xl, eight, dot4add(xh, eight, z)));
+    const d = minus_off(hsum4_i32(levdot(qt, wb, xl, xh), levdot(qt, wb + ws, xl, xh),
+      levdot(qt, wb + 2 * ws, xl, xh), levdot(qt, wb + 3 * ws, xl, xh)), dot4add(xl, c, dot4add(xh, c, z)));
     acc = add_scaled4(acc, d, xb, wb, ws);
     xb += Q8_0_BYTES;
-    wb += Q4_0_BYTES;
+    wb += wblock(qt);
   }
   return acc;
 }
 
-/** Integer dot (i32x4 partials) of the Q4_0 block at wb's nibbles (0..15) with the activations xl = x[0..16), xh = x[16..32) (relaxed build). */
+/** The levels of the Q4_0 / Q5_0 block at wb, values 0..15 (h = 0) or 16..31 (h = 1), as u8x16 (relaxed build). */
 // @ts-ignore: decorator
-@inline function nibdot(wb: usize, xl: v128, xh: v128, m: v128): v128 {
-  const q = v128.load(wb, 2);
-  return dot_u4x32(xl, xh, v128.and(q, m), v128.and(i16x8.shr_u(q, 4), m));
+@inline function levels8(qt: i32, wb: usize, h: i32): v128 {
+  const q = v128.load(wb + nib_offset(qt));
+  const m = i8x16.splat(0x0f);
+  const n = h == 0 ? v128.and(q, m) : v128.and(i16x8.shr_u(q, 4), m);
+  return qt == Q5_0 ? v128.or(n, fifth8(wb, h)) : n;
+}
+
+/** Integer dot (i32x4 partials) of the levels of the Q4_0 / Q5_0 block at wb with the activations xl = x[0..16), xh = x[16..32) (relaxed build). */
+// @ts-ignore: decorator
+@inline function levdot(qt: i32, wb: usize, xl: v128, xh: v128): v128 {
+  return dot_u4x32(xl, xh, levels8(qt, wb, 0), levels8(qt, wb, 1));
 }
 
 // ---------------------------------------------------------------- n = 2..: the matvec on pairs of rows
@@ -236,7 +276,7 @@ const Q6_K_BYTES: usize = 210;
     a0 = wvec(qt, wb + 3 * ws, n, 0); a1 = wvec(qt, wb + 3 * ws, n, 1); a2 = wvec(qt, wb + 3 * ws, n, 2); a3 = wvec(qt, wb + 3 * ws, n, 3);
     const p3 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s3 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
     let d = hsum4_i32(p0, p1, p2, p3), d2 = hsum4_i32(s0, s1, s2, s3);
-    if (qt == Q4_0) {
+    if (qt != Q8_0) {
       d = minus_off(d, xoff(qt, x0, x1, x2, x3));
       d2 = minus_off(d2, xoff(qt, y0, y1, y2, y3));
     }
@@ -261,32 +301,31 @@ const Q6_K_BYTES: usize = 210;
   }
 }
 
-/** q4rdot4x1 for two activation rows (xq and xq + xs), as qdot4v2: each block's nibbles decoded once for both (relaxed build). */
+/** q4rdot4x1 for two activation rows (xq and xq + xs), as qdot4v2: each block's levels decoded once for both (relaxed build). */
 // @ts-ignore: decorator
-@inline function q4rdot4v2(out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
-  const m = i8x16.splat(0x0f), eight = i8x16.splat(8), z = i32x4.splat(0);
+@inline function q4rdot4v2(qt: i32, out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
+  const c = i8x16.splat(qt == Q5_0 ? 16 : 8), z = i32x4.splat(0);
   let acc = f32x4.splat(0), acc2 = f32x4.splat(0);
   let xb = xq;
   let wb = w;
   for (let b = 0; b < nb; b++) {
     const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
     const yl = v128.load(xb + xs, 2), yh = v128.load(xb + xs, 18);
-    let n = v128.load(wb, 2);
-    let lo = v128.and(n, m), hi = v128.and(i16x8.shr_u(n, 4), m);
+    let lo = levels8(qt, wb, 0), hi = levels8(qt, wb, 1);
     const p0 = dot_u4x32(xl, xh, lo, hi), s0 = dot_u4x32(yl, yh, lo, hi);
-    n = v128.load(wb + ws, 2); lo = v128.and(n, m); hi = v128.and(i16x8.shr_u(n, 4), m);
+    lo = levels8(qt, wb + ws, 0); hi = levels8(qt, wb + ws, 1);
     const p1 = dot_u4x32(xl, xh, lo, hi), s1 = dot_u4x32(yl, yh, lo, hi);
-    n = v128.load(wb + 2 * ws, 2); lo = v128.and(n, m); hi = v128.and(i16x8.shr_u(n, 4), m);
+    lo = levels8(qt, wb + 2 * ws, 0); hi = levels8(qt, wb + 2 * ws, 1);
     const p2 = dot_u4x32(xl, xh, lo, hi), s2 = dot_u4x32(yl, yh, lo, hi);
-    n = v128.load(wb + 3 * ws, 2); lo = v128.and(n, m); hi = v128.and(i16x8.shr_u(n, 4), m);
+    lo = levels8(qt, wb + 3 * ws, 0); hi = levels8(qt, wb + 3 * ws, 1);
     const p3 = dot_u4x32(xl, xh, lo, hi), s3 = dot_u4x32(yl, yh, lo, hi);
-    const d = minus_off(hsum4_i32(p0, p1, p2, p3), dot4add(xl, eight, dot4add(xh, eight, z)));
-    const d2 = minus_off(hsum4_i32(s0, s1, s2, s3), dot4add(yl, eight, dot4add(yh, eight, z)));
+    const d = minus_off(hsum4_i32(p0, p1, p2, p3), dot4add(xl, c, dot4add(xh, c, z)));
+    const d2 = minus_off(hsum4_i32(s0, s1, s2, s3), dot4add(yl, c, dot4add(yh, c, z)));
     const dw = wscale4(wb, ws);
     acc = add_scaled(acc, d, xb, dw);
     acc2 = add_scaled(acc2, d2, xb + xs, dw);
     xb += Q8_0_BYTES;
-    wb += Q4_0_BYTES;
+    wb += wblock(qt);
   }
   store_pair(out, os, r, q, tail, acc, acc2);
 }
@@ -479,7 +518,8 @@ const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
   const ws = <usize>nb * wblock(qt); //     W row stride (bytes)
   const xs = <usize>nb * Q8_0_BYTES; //     xq row stride
   const os = <usize>rows << 2; //           out row stride
-  if (scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
+  // (Q5_0 has no tiles yet: the matvec kernels take every n)
+  if (qt != Q5_0 && scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
     const jc = x16Chunk(n, nb);
     for (let j0 = 0; j0 < n; j0 += jc) {
       qtiles16(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
@@ -504,14 +544,14 @@ const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
  */
 // @ts-ignore: decorator
 @inline function qvec_pass(qt: i32, out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, j0: i32, j1: i32): void {
-  const R4 = ASC_FEATURE_RELAXED_SIMD && qt == Q4_0;
+  const R4 = ASC_FEATURE_RELAXED_SIMD && qt != Q8_0;
   let j = j0;
   for (; j + 2 <= j1; j += 2) {
-    if (R4) q4rdot4v2(out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
+    if (R4) q4rdot4v2(qt, out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
     else qdot4v2(qt, out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
   }
   if (j < j1) {
-    const a = R4 ? q4rdot4x1(xq + <usize>j * xs, w, ws, nb) : qdot4v(qt, xq + <usize>j * xs, w, ws, nb);
+    const a = R4 ? q4rdot4x1(qt, xq + <usize>j * xs, w, ws, nb) : qdot4v(qt, xq + <usize>j * xs, w, ws, nb);
     if (tail) store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(a, 0));
     else store_quarters(out + <usize>j * os, r, q, a);
   }
@@ -529,6 +569,14 @@ export function matmul_q8_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32,
 /** out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q4_0 ^T, W rows [r0, r1). */
 export function matmul_q4_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
   qmatmul(Q4_0, out, xq, w, n, inDim, rows, r0, r1, scratch);
+}
+
+/**
+ * out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows][in/32] Q5_0 ^T, W rows [r0, r1) (ggml's
+ * vec_dot_q5_0_q8_0; every n on the matvec kernels, the same bits alone and in a batch).
+ */
+export function matmul_q5_0(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  qmatmul(Q5_0, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 // ---------------------------------------------------------------- f32 activations
