@@ -231,22 +231,29 @@ export function quantizeQ4_0(x: Float32Array, out?: Uint8Array): Uint8Array {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < nb; i++) {
     const o = i * 32;
-    let amax = 0, max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[o + j]!;
-      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-    }
-    const d = Math.fround(max / -8);
+    const d = Math.fround(extreme32(x, o) / -8);
     const id = d ? Math.fround(1 / d) : 0;
     view.setUint16(i * 18, f32ToF16(d), true);
     for (let j = 0; j < 16; j++) {
-      // (int8_t)(x*id + 8.5f): truncation toward zero, then at most 15.
-      const q0 = Math.min(15, Math.trunc(Math.fround(Math.fround(x[o + j]! * id) + 8.5)));
-      const q1 = Math.min(15, Math.trunc(Math.fround(Math.fround(x[o + 16 + j]! * id) + 8.5)));
-      out[i * 18 + 2 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
+      out[i * 18 + 2 + j] = (level(x[o + j]!, id, 8, 15) & 0x0f) | ((level(x[o + 16 + j]!, id, 8, 15) & 0x0f) << 4);
     }
   }
   return out;
+}
+
+/** The value of largest magnitude among x[o .. o + 32) (the first one on ties): the scale Q4_0 / Q5_0 derive d from. */
+function extreme32(x: Float32Array, o: number): number {
+  let amax = 0, max = 0;
+  for (let j = 0; j < 32; j++) {
+    const v = x[o + j]!;
+    if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
+  }
+  return max;
+}
+
+/** Q4_0 / Q5_0's level of v: (int8_t)(v * id + (half + 0.5f)), a truncation toward zero, then at most top. */
+function level(v: number, id: number, half: number, top: number): number {
+  return Math.min(top, Math.trunc(Math.fround(Math.fround(v * id) + (half + 0.5))));
 }
 
 export function dequantizeQ4_0(bytes: Uint8Array): Float32Array {
@@ -277,19 +284,12 @@ export function quantizeQ5_0(x: Float32Array, out?: Uint8Array): Uint8Array {
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
   for (let i = 0; i < nb; i++) {
     const o = i * 32;
-    let amax = 0, max = 0;
-    for (let j = 0; j < 32; j++) {
-      const v = x[o + j]!;
-      if (amax < Math.abs(v)) { amax = Math.abs(v); max = v; }
-    }
-    const d = Math.fround(max / -16);
+    const d = Math.fround(extreme32(x, o) / -16);
     const id = d ? Math.fround(1 / d) : 0;
     view.setUint16(i * 22, f32ToF16(d), true);
     let qh = 0;
     for (let j = 0; j < 16; j++) {
-      // (int8_t)(x*id + 16.5f): truncation toward zero, then at most 31.
-      const q0 = Math.min(31, Math.trunc(Math.fround(Math.fround(x[o + j]! * id) + 16.5)));
-      const q1 = Math.min(31, Math.trunc(Math.fround(Math.fround(x[o + 16 + j]! * id) + 16.5)));
+      const q0 = level(x[o + j]!, id, 16, 31), q1 = level(x[o + 16 + j]!, id, 16, 31);
       out[i * 22 + 6 + j] = (q0 & 0x0f) | ((q1 & 0x0f) << 4);
       qh |= ((q0 >> 4) & 1) << j;
       qh |= ((q1 >> 4) & 1) << (j + 16);

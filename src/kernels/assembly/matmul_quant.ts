@@ -247,8 +247,9 @@ const Q6_K_BYTES: usize = 210;
 // ---------------------------------------------------------------- n = 2..: the matvec on pairs of rows
 
 /**
- * qdot4v for two activation rows (xq and xq + xs) at once: each weight block
- * is loaded (Q4_0: and decoded) once for both, and its d_w converted once.
+ * qdot4v (the relaxed build's Q4_0 / Q5_0: q4rdot4x1) for two activation rows
+ * (xq and xq + xs) at once: each weight block is loaded (Q4_0 / Q5_0: and
+ * decoded) once for both, and its d_w converted once.
  * Every output's arithmetic is qdot4v's, so a token's outputs are the same
  * bits in a small batch as alone. Stores the first row's four dots at
  * out + 4*(r, r+q, r+2q, r+3q) (store_quarters), the second's os bytes after;
@@ -260,25 +261,44 @@ const Q6_K_BYTES: usize = 210;
   let xb = xq;
   let wb = w;
   for (let b = 0; b < nb; b++) {
-    const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
-    const y0 = xvec(qt, xb + xs, 0), y1 = xvec(qt, xb + xs, 1), y2 = xvec(qt, xb + xs, 2), y3 = xvec(qt, xb + xs, 3);
-    // weight row i: its four vectors against both activation rows
-    let n = wnibs(qt, wb);
-    let a0 = wvec(qt, wb, n, 0), a1 = wvec(qt, wb, n, 1), a2 = wvec(qt, wb, n, 2), a3 = wvec(qt, wb, n, 3);
-    const p0 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s0 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
-    n = wnibs(qt, wb + ws);
-    a0 = wvec(qt, wb + ws, n, 0); a1 = wvec(qt, wb + ws, n, 1); a2 = wvec(qt, wb + ws, n, 2); a3 = wvec(qt, wb + ws, n, 3);
-    const p1 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s1 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
-    n = wnibs(qt, wb + 2 * ws);
-    a0 = wvec(qt, wb + 2 * ws, n, 0); a1 = wvec(qt, wb + 2 * ws, n, 1); a2 = wvec(qt, wb + 2 * ws, n, 2); a3 = wvec(qt, wb + 2 * ws, n, 3);
-    const p2 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s2 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
-    n = wnibs(qt, wb + 3 * ws);
-    a0 = wvec(qt, wb + 3 * ws, n, 0); a1 = wvec(qt, wb + 3 * ws, n, 1); a2 = wvec(qt, wb + 3 * ws, n, 2); a3 = wvec(qt, wb + 3 * ws, n, 3);
-    const p3 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s3 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
-    let d = hsum4_i32(p0, p1, p2, p3), d2 = hsum4_i32(s0, s1, s2, s3);
-    if (qt != Q8_0) {
-      d = minus_off(d, xoff(qt, x0, x1, x2, x3));
-      d2 = minus_off(d2, xoff(qt, y0, y1, y2, y3));
+    let d: v128, d2: v128;
+    if (ASC_FEATURE_RELAXED_SIMD && qt != Q8_0) {
+      // the relaxed build's Q4_0 / Q5_0: q4rdot4x1's 8-bit dots of the levels, each row's levels decoded once
+      const c = i8x16.splat(qt == Q5_0 ? 16 : 8), z = i32x4.splat(0);
+      const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
+      const yl = v128.load(xb + xs, 2), yh = v128.load(xb + xs, 18);
+      let lo = levels8(qt, wb, 0), hi = levels8(qt, wb, 1);
+      const p0 = dot_u4x32(xl, xh, lo, hi), s0 = dot_u4x32(yl, yh, lo, hi);
+      lo = levels8(qt, wb + ws, 0); hi = levels8(qt, wb + ws, 1);
+      const p1 = dot_u4x32(xl, xh, lo, hi), s1 = dot_u4x32(yl, yh, lo, hi);
+      lo = levels8(qt, wb + 2 * ws, 0); hi = levels8(qt, wb + 2 * ws, 1);
+      const p2 = dot_u4x32(xl, xh, lo, hi), s2 = dot_u4x32(yl, yh, lo, hi);
+      lo = levels8(qt, wb + 3 * ws, 0); hi = levels8(qt, wb + 3 * ws, 1);
+      const p3 = dot_u4x32(xl, xh, lo, hi), s3 = dot_u4x32(yl, yh, lo, hi);
+      d = minus_off(hsum4_i32(p0, p1, p2, p3), dot4add(xl, c, dot4add(xh, c, z)));
+      d2 = minus_off(hsum4_i32(s0, s1, s2, s3), dot4add(yl, c, dot4add(yh, c, z)));
+    } else {
+      const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
+      const y0 = xvec(qt, xb + xs, 0), y1 = xvec(qt, xb + xs, 1), y2 = xvec(qt, xb + xs, 2), y3 = xvec(qt, xb + xs, 3);
+      // weight row i: its four vectors against both activation rows
+      let n = wnibs(qt, wb);
+      let a0 = wvec(qt, wb, n, 0), a1 = wvec(qt, wb, n, 1), a2 = wvec(qt, wb, n, 2), a3 = wvec(qt, wb, n, 3);
+      const p0 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s0 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+      n = wnibs(qt, wb + ws);
+      a0 = wvec(qt, wb + ws, n, 0); a1 = wvec(qt, wb + ws, n, 1); a2 = wvec(qt, wb + ws, n, 2); a3 = wvec(qt, wb + ws, n, 3);
+      const p1 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s1 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+      n = wnibs(qt, wb + 2 * ws);
+      a0 = wvec(qt, wb + 2 * ws, n, 0); a1 = wvec(qt, wb + 2 * ws, n, 1); a2 = wvec(qt, wb + 2 * ws, n, 2); a3 = wvec(qt, wb + 2 * ws, n, 3);
+      const p2 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s2 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+      n = wnibs(qt, wb + 3 * ws);
+      a0 = wvec(qt, wb + 3 * ws, n, 0); a1 = wvec(qt, wb + 3 * ws, n, 1); a2 = wvec(qt, wb + 3 * ws, n, 2); a3 = wvec(qt, wb + 3 * ws, n, 3);
+      const p3 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s3 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
+      d = hsum4_i32(p0, p1, p2, p3);
+      d2 = hsum4_i32(s0, s1, s2, s3);
+      if (qt != Q8_0) {
+        d = minus_off(d, xoff(qt, x0, x1, x2, x3));
+        d2 = minus_off(d2, xoff(qt, y0, y1, y2, y3));
+      }
     }
     const dw = wscale4(wb, ws);
     acc = add_scaled(acc, d, xb, dw);
@@ -299,35 +319,6 @@ const Q6_K_BYTES: usize = 210;
     store_quarters(out, r, q, a);
     store_quarters(out + os, r, q, b);
   }
-}
-
-/** q4rdot4x1 for two activation rows (xq and xq + xs), as qdot4v2: each block's levels decoded once for both (relaxed build). */
-// @ts-ignore: decorator
-@inline function q4rdot4v2(qt: i32, out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32): void {
-  const c = i8x16.splat(qt == Q5_0 ? 16 : 8), z = i32x4.splat(0);
-  let acc = f32x4.splat(0), acc2 = f32x4.splat(0);
-  let xb = xq;
-  let wb = w;
-  for (let b = 0; b < nb; b++) {
-    const xl = v128.load(xb, 2), xh = v128.load(xb, 18);
-    const yl = v128.load(xb + xs, 2), yh = v128.load(xb + xs, 18);
-    let lo = levels8(qt, wb, 0), hi = levels8(qt, wb, 1);
-    const p0 = dot_u4x32(xl, xh, lo, hi), s0 = dot_u4x32(yl, yh, lo, hi);
-    lo = levels8(qt, wb + ws, 0); hi = levels8(qt, wb + ws, 1);
-    const p1 = dot_u4x32(xl, xh, lo, hi), s1 = dot_u4x32(yl, yh, lo, hi);
-    lo = levels8(qt, wb + 2 * ws, 0); hi = levels8(qt, wb + 2 * ws, 1);
-    const p2 = dot_u4x32(xl, xh, lo, hi), s2 = dot_u4x32(yl, yh, lo, hi);
-    lo = levels8(qt, wb + 3 * ws, 0); hi = levels8(qt, wb + 3 * ws, 1);
-    const p3 = dot_u4x32(xl, xh, lo, hi), s3 = dot_u4x32(yl, yh, lo, hi);
-    const d = minus_off(hsum4_i32(p0, p1, p2, p3), dot4add(xl, c, dot4add(xh, c, z)));
-    const d2 = minus_off(hsum4_i32(s0, s1, s2, s3), dot4add(yl, c, dot4add(yh, c, z)));
-    const dw = wscale4(wb, ws);
-    acc = add_scaled(acc, d, xb, dw);
-    acc2 = add_scaled(acc2, d2, xb + xs, dw);
-    xb += Q8_0_BYTES;
-    wb += wblock(qt);
-  }
-  store_pair(out, os, r, q, tail, acc, acc2);
 }
 
 // ---------------------------------------------------------------- n > 1: register tiles
@@ -540,16 +531,13 @@ const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
 
 /**
  * Four weight rows (w + i*ws; tail: one row, ws = 0) against activation rows [j0, j1): pairs by
- * qdot4v2 / q4rdot4v2, the last odd one by qdot4v / q4rdot4x1; stored as store_pair does.
+ * qdot4v2, the last odd one by qdot4v / q4rdot4x1; stored as store_pair does.
  */
 // @ts-ignore: decorator
 @inline function qvec_pass(qt: i32, out: usize, os: usize, r: i32, q: i32, tail: bool, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, j0: i32, j1: i32): void {
   const R4 = ASC_FEATURE_RELAXED_SIMD && qt != Q8_0;
   let j = j0;
-  for (; j + 2 <= j1; j += 2) {
-    if (R4) q4rdot4v2(qt, out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
-    else qdot4v2(qt, out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
-  }
+  for (; j + 2 <= j1; j += 2) qdot4v2(qt, out + <usize>j * os, os, r, q, tail, xq + <usize>j * xs, xs, w, ws, nb);
   if (j < j1) {
     const a = R4 ? q4rdot4x1(qt, xq + <usize>j * xs, w, ws, nb) : qdot4v(qt, xq + <usize>j * xs, w, ws, nb);
     if (tail) store<f32>(out + <usize>j * os + (<usize>r << 2), f32x4.extract_lane(a, 0));
