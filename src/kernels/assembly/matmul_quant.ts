@@ -327,11 +327,12 @@ const Q6_K_BYTES: usize = 210;
 
 // ---------------------------------------------------------------- n > 1: 16 x 2 tiles, i16 repack of both sides
 
-/** Weight values 0..15 (hi = 0) or 16..31 (hi = 1) of the block at p as i8x16 (Q4_0: q - 8); zero when !valid. */
+/** Weight values 0..15 (hi = 0) or 16..31 (hi = 1) of the block at p as i8x16 (Q4_0: q - 8, Q5_0: q - 16); zero when !valid. */
 // @ts-ignore: decorator
 @inline function wvals(qt: i32, p: usize, hi: i32, valid: bool): v128 {
   if (!valid) return i32x4.splat(0);
   if (qt == Q8_0) return hi ? v128.load(p, 18) : v128.load(p, 2);
+  if (qt == Q5_0) return i8x16.sub(levels8(qt, p, hi), i8x16.splat(16));
   const q = v128.load(p, 2);
   return i8x16.sub(hi ? i8x16.shr_u(q, 4) : v128.and(q, i8x16.splat(0x0f)), i8x16.splat(8));
 }
@@ -357,7 +358,7 @@ const Q6_K_BYTES: usize = 210;
  * Repacks 4 * G weight rows w + i * ws (i < rv, the others zero) into sw:
  * per block 272 * G bytes { f32 d_w[4G]; then for each element pair k
  * (0..15): G groups of four rows as i16[2] (one i32 lane each) }. Q4_0
- * nibbles are decoded to q - 8 here.
+ * nibbles are decoded to q - 8 here, Q5_0 levels to q - 16.
  */
 // @ts-ignore: decorator
 @inline function wg_repack(G: i32, qt: i32, sw: usize, w: usize, ws: usize, nb: i32, rv: i32, full: bool): void {
@@ -386,8 +387,8 @@ const Q6_K_BYTES: usize = 210;
 
 /**
  * Weight rows [r0, r1) against activation rows [j0, j1) by qtile16x2 tiles
- * (qt: Q8_0, Q4_0 or a K-quant; scratch: qmatmul_scratch_bytes). The relaxed
- * build runs Q4_0, Q4_K and Q5_K on the 8-bit layouts (R8).
+ * (qt: Q8_0, Q4_0, Q5_0 or a K-quant; scratch: qmatmul_scratch_bytes). The
+ * relaxed build runs Q4_0, Q4_K and Q5_K on the 8-bit layouts (R8).
  */
 // @ts-ignore: decorator
 @inline export function qtiles16(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
@@ -407,7 +408,7 @@ const Q6_K_BYTES: usize = 210;
   for (let r = r0; r < r1; r += 16) {
     const rv = min<i32>(16, r1 - r);
     const wr = w + <usize>r * ws;
-    if (qt == Q8_0 || qt == Q4_0) {
+    if (qt == Q8_0 || qt == Q4_0 || qt == Q5_0) {
       if (R8) {
         if (rv == 16) w4r_repack(sw, wr, ws, nb, 16, true);
         else w4r_repack(sw, wr, ws, nb, rv, false);
@@ -502,6 +503,7 @@ const X16_CHUNK: i32 = 1048576;
  */
 const TILES16_MIN_N_Q8: i32 = 8;
 const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
+const TILES16_MIN_N_Q5: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 3;
 
 // @ts-ignore: decorator
 @inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
@@ -509,8 +511,7 @@ const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
   const ws = <usize>nb * wblock(qt); //     W row stride (bytes)
   const xs = <usize>nb * Q8_0_BYTES; //     xq row stride
   const os = <usize>rows << 2; //           out row stride
-  // (Q5_0 has no tiles yet: the matvec kernels take every n)
-  if (qt != Q5_0 && scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q4)) {
+  if (scratch != 0 && n >= (qt == Q8_0 ? TILES16_MIN_N_Q8 : qt == Q4_0 ? TILES16_MIN_N_Q4 : TILES16_MIN_N_Q5)) {
     const jc = x16Chunk(n, nb);
     for (let j0 = 0; j0 < n; j0 += jc) {
       qtiles16(qt, out, os, xq, xs, w, ws, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
