@@ -409,6 +409,27 @@ describe('matmul row-range splitting', () => {
     });
   }
 
+  it('K-quants: in batches of up to 5 rows (the Q8_K matvec) a row\'s outputs are those it has alone', () => {
+    const r = rng(47);
+    for (const type of ['q4_k', 'q5_k', 'q6_k'] as const) {
+      const [n, inDim, rows] = [5, 512, 37];
+      const { k, arena } = setup();
+      const w = makeWeights(type, r, rows, inDim);
+      const wp = arena.put(w.bytes);
+      const xa = quantizedActivations(k, arena, type, randn(r, n * inDim), n, true);
+      assert.equal(xa.act, 'q8_k');
+      const sp = arena.alloc(k.qmatmulScratchBytes(n, inDim), 16);
+      const all = arena.alloc(n * rows * 4);
+      k.matmul(type, all, xa.at, wp, n, inDim, rows, 0, rows, sp);
+      const xb = (inDim / 256) * 292;
+      for (const [j0, m] of [[0, 1], [4, 1], [1, 2], [2, 3]] as const) {
+        const part = arena.alloc(m * rows * 4);
+        k.matmul(type, part, xa.at + j0 * xb, wp, m, inDim, rows, 0, rows, sp);
+        assert.deepEqual(arena.f32(part, m * rows), arena.f32(all + j0 * rows * 4, m * rows), `${type} rows [${j0}, ${j0 + m})`);
+      }
+    }
+  });
+
   it('rejects bad row ranges', () => {
     const { k } = setup();
     assert.throws(() => k.matmul('f32', 64, 128, 256, 1, 4, 8, 5, 3), /range/);
