@@ -38,6 +38,12 @@ export async function main(argv: string[]): Promise<number> {
     process.stderr.write(`pangu: unknown command '${name}'\n\n${usage()}`);
     return 2;
   }
+  // `pangu <command> --help` (before any `--`): that command's line of the usage. tokenize has its own.
+  const flags = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest;
+  if (name !== 'tokenize' && (flags.includes('--help') || flags.includes('-h'))) {
+    process.stdout.write(`usage: pangu ${command.help}\n`);
+    return 0;
+  }
   try {
     return await command.run(rest);
   } catch (e) {

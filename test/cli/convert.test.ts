@@ -76,6 +76,15 @@ test('pangu convert: usage errors exit 2 and write nothing', () => {
   assert.ok(!fs.existsSync(out));
 });
 
+test('pangu <command> --help prints that command\'s usage and exits 0', () => {
+  for (const name of ['bench', 'run', 'convert', 'serve']) {
+    const r = runCli([name, '--help']);
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^usage: pangu ${name} `));
+  }
+  assert.match(runCli(['bench', '-h']).stdout, /^usage: pangu bench --model DIR\|FILE\.gguf/);
+});
+
 class FakeStream {
   text = '';
   constructor(readonly isTTY: boolean, readonly columns = 200) {}
