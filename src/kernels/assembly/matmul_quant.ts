@@ -72,19 +72,19 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
- * Weight vector i (0..3) of the block at wb as i16x8, in the order of xvec(qt, ., i); q = wnibs
- * (unused for Q8_0). Q4_0 / Q5_0 levels count 0..15 / 0..31 here (the -8 / -16 is applied by the
+ * Weight vector i (0..3) of the block at wb as i16x8, in the order of xvec(qt, ., i); q = wnibs,
+ * r = whigh (unused for Q8_0). Q4_0 / Q5_0 levels count 0..15 / 0..31 here (the -8 / -16 is applied by the
  * caller through sum(x)). Q5_0 goes through its levels as bytes (levels8), then even / odd i16
  * lanes: 1.25-1.36x faster than or-ing its fifth bits into each i16 vector.
  */
 // @ts-ignore: decorator
-@inline function wvec(qt: i32, wb: usize, q: v128, i: i32): v128 {
+@inline function wvec(qt: i32, wb: usize, q: v128, r: v128, i: i32): v128 {
   if (qt == Q8_0) {
     return i == 0 ? v128.load8x8_s(wb, 2) : i == 1 ? v128.load8x8_s(wb, 10) : i == 2 ? v128.load8x8_s(wb, 18) : v128.load8x8_s(wb, 26);
   }
   if (qt == Q5_0) {
-    // q: levels8 of elements 0..15 (i < 2) or 16..31, bytes split into even / odd i16 lanes
-    const lv = i < 2 ? q : levels8(qt, wb, 1);
+    // q, r: levels8 of elements 0..15 (i < 2) and 16..31, bytes split into even / odd i16 lanes
+    const lv = i < 2 ? q : r;
     return (i & 1) == 0 ? v128.and(lv, i16x8.splat(0x00ff)) : i16x8.shr_u(lv, 8);
   }
   const m = i16x8.splat(0x000f);
@@ -107,6 +107,12 @@ const Q6_K_BYTES: usize = 210;
   return qt == Q8_0 ? i32x4.splat(0) : qt == Q5_0 ? levels8(qt, wb, 0) : v128.load(wb + nib_offset(qt));
 }
 
+/** ... and the Q5_0 block's levels of elements 16..31 (zero for the others). */
+// @ts-ignore: decorator
+@inline function whigh(qt: i32, wb: usize): v128 {
+  return qt == Q5_0 ? levels8(qt, wb, 1) : i32x4.splat(0);
+}
+
 /** i32x4 partials of sum_i w_i . x_i (i16 lanes). */
 // @ts-ignore: decorator
 @inline function dot4x(w0: v128, w1: v128, w2: v128, w3: v128, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
@@ -122,8 +128,8 @@ const Q6_K_BYTES: usize = 210;
  */
 // @ts-ignore: decorator
 @inline function wdot(qt: i32, wb: usize, x0: v128, x1: v128, x2: v128, x3: v128): v128 {
-  const q = wnibs(qt, wb);
-  return dot4x(wvec(qt, wb, q, 0), wvec(qt, wb, q, 1), wvec(qt, wb, q, 2), wvec(qt, wb, q, 3), x0, x1, x2, x3);
+  const q = wnibs(qt, wb), h = whigh(qt, wb);
+  return dot4x(wvec(qt, wb, q, h, 0), wvec(qt, wb, q, h, 1), wvec(qt, wb, q, h, 2), wvec(qt, wb, q, h, 3), x0, x1, x2, x3);
 }
 
 /** Q4_0 / Q5_0 offset: i32x4 partials of 8 * sum(x) / 16 * sum(x) (zero for Q8_0). */
@@ -133,7 +139,7 @@ const Q6_K_BYTES: usize = 210;
   return i32x4.dot_i16x8_s(i16x8.add(i16x8.add(x0, x1), i16x8.add(x2, x3)), i16x8.splat(qt == Q5_0 ? 16 : 8));
 }
 
-// ---------------------------------------------------------------- Q8_0 / Q4_0 x Q8_0
+// ---------------------------------------------------------------- Q8_0 / Q4_0 / Q5_0 x Q8_0
 
 /** The f16 d_w of one block of four weight rows (wb + i*ws) as f32x4. */
 // @ts-ignore: decorator
@@ -161,7 +167,7 @@ const Q6_K_BYTES: usize = 210;
   return add_scaled(acc, d, xb, wscale4(wb, ws));
 }
 
-/** Q4_0: d - 8 * sum(x) in every lane, the offsets o = xoff(...) of the same activation block. */
+/** Q4_0 / Q5_0: d - 8 (16) * sum(x) in every lane, from the offsets' partials o (xoff or dot4add) of the same activation block. */
 // @ts-ignore: decorator
 @inline function minus_off(d: v128, o: v128): v128 {
   o = i32x4.add(o, i32x4.shuffle(o, o, 2, 3, 0, 1));
@@ -169,14 +175,14 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
- * Q8_0 / Q4_0 matvec: one activation row against four weight rows (w + i*ws)
- * as [out_0, out_1, out_2, out_3]. Per block, the four rows' integer dots are
- * reduced together (hsum4_i32), Q4_0's 8 * sum(x) taken off, converted once,
+ * Q8_0 / Q4_0 / Q5_0 matvec: one activation row against four weight rows
+ * (w + i*ws) as [out_0, out_1, out_2, out_3]. Per block, the four rows' integer
+ * dots are reduced together (hsum4_i32), Q4_0's 8 (Q5_0's 16) * sum(x) taken off, converted once,
  * and scaled by d_w * d_x with the four f16 d_w converted together: each
  * output is the sum over blocks of f32(exact integer block dot) * (d_w * d_x),
  * the arithmetic of the n > 1 tiles (and of ggml's vec_dot_q8_0_q8_0), so a
  * token's outputs are the same bits whether it runs alone or in a batch.
- * ws = 0 computes one row 4 times. (The relaxed build's Q4_0: q4rdot4x1.)
+ * ws = 0 computes one row 4 times. (The relaxed build's Q4_0 / Q5_0: q4rdot4x1.)
  */
 // @ts-ignore: decorator
 @inline function qdot4v(qt: i32, xq: usize, w: usize, ws: usize, nb: i32): v128 {
@@ -274,17 +280,17 @@ const Q6_K_BYTES: usize = 210;
       const x0 = xvec(qt, xb, 0), x1 = xvec(qt, xb, 1), x2 = xvec(qt, xb, 2), x3 = xvec(qt, xb, 3);
       const y0 = xvec(qt, xb + xs, 0), y1 = xvec(qt, xb + xs, 1), y2 = xvec(qt, xb + xs, 2), y3 = xvec(qt, xb + xs, 3);
       // weight row i: its four vectors against both activation rows
-      let n = wnibs(qt, wb);
-      let a0 = wvec(qt, wb, n, 0), a1 = wvec(qt, wb, n, 1), a2 = wvec(qt, wb, n, 2), a3 = wvec(qt, wb, n, 3);
+      let n = wnibs(qt, wb), h = whigh(qt, wb);
+      let a0 = wvec(qt, wb, n, h, 0), a1 = wvec(qt, wb, n, h, 1), a2 = wvec(qt, wb, n, h, 2), a3 = wvec(qt, wb, n, h, 3);
       const p0 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s0 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
-      n = wnibs(qt, wb + ws);
-      a0 = wvec(qt, wb + ws, n, 0); a1 = wvec(qt, wb + ws, n, 1); a2 = wvec(qt, wb + ws, n, 2); a3 = wvec(qt, wb + ws, n, 3);
+      n = wnibs(qt, wb + ws); h = whigh(qt, wb + ws);
+      a0 = wvec(qt, wb + ws, n, h, 0); a1 = wvec(qt, wb + ws, n, h, 1); a2 = wvec(qt, wb + ws, n, h, 2); a3 = wvec(qt, wb + ws, n, h, 3);
       const p1 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s1 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
-      n = wnibs(qt, wb + 2 * ws);
-      a0 = wvec(qt, wb + 2 * ws, n, 0); a1 = wvec(qt, wb + 2 * ws, n, 1); a2 = wvec(qt, wb + 2 * ws, n, 2); a3 = wvec(qt, wb + 2 * ws, n, 3);
+      n = wnibs(qt, wb + 2 * ws); h = whigh(qt, wb + 2 * ws);
+      a0 = wvec(qt, wb + 2 * ws, n, h, 0); a1 = wvec(qt, wb + 2 * ws, n, h, 1); a2 = wvec(qt, wb + 2 * ws, n, h, 2); a3 = wvec(qt, wb + 2 * ws, n, h, 3);
       const p2 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s2 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
-      n = wnibs(qt, wb + 3 * ws);
-      a0 = wvec(qt, wb + 3 * ws, n, 0); a1 = wvec(qt, wb + 3 * ws, n, 1); a2 = wvec(qt, wb + 3 * ws, n, 2); a3 = wvec(qt, wb + 3 * ws, n, 3);
+      n = wnibs(qt, wb + 3 * ws); h = whigh(qt, wb + 3 * ws);
+      a0 = wvec(qt, wb + 3 * ws, n, h, 0); a1 = wvec(qt, wb + 3 * ws, n, h, 1); a2 = wvec(qt, wb + 3 * ws, n, h, 2); a3 = wvec(qt, wb + 3 * ws, n, h, 3);
       const p3 = dot4x(a0, a1, a2, a3, x0, x1, x2, x3), s3 = dot4x(a0, a1, a2, a3, y0, y1, y2, y3);
       d = hsum4_i32(p0, p1, p2, p3);
       d2 = hsum4_i32(s0, s1, s2, s3);
@@ -313,10 +319,6 @@ const Q6_K_BYTES: usize = 210;
     store_quarters(out + os, r, q, b);
   }
 }
-
-// ---------------------------------------------------------------- n > 1: register tiles
-
-
 
 // ---------------------------------------------------------------- n > 1: 16 x 2 tiles, i16 repack of both sides
 
