@@ -10,9 +10,8 @@
 //
 // --type: the GGUF weight type of every model, any type `pangu convert` writes (default Q8_0;
 // q4_k_m is llama-quantize's recipe; rows that a K-quant block does not divide, such as the MoE's
-// expert down projection of 320, fall back to Q8_0). --variant relaxed: our runs on the
-// relaxed-SIMD kernels, which Node 22 and later pick by themselves (Node 20 needs a V8 flag, which
-// the bench then passes).
+// expert down projection of 320, fall back to Q8_0). Our runs use the kernels `pangu` picks (relaxed
+// SIMD wherever the engine has it, Node 20 included); --variant simd|relaxed forces one build.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -20,7 +19,6 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { measureBandwidth, type Bandwidth } from './bandwidth.js';
-import { relaxedSimdSupported } from '../src/kernels/wasm.js';
 import { CONVERT_TYPES, type ConvertType } from '../src/models/convert.js';
 import { BENCH_DIR, BENCH_MODELS, ensureGguf } from './models.js';
 import { writeQwen2MoeTwin } from './qwen2moe.js';
@@ -30,6 +28,7 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
 interface Sample {
   prompt_tokens_per_s: number; gen_tokens_per_s: number; gen_cold_tokens_per_s?: number; peak_rss_bytes?: number; weight_bytes?: number; kv_cache_bytes?: number;
   weight_bytes_per_token?: number; gen_jobs_per_token?: number; gen_wait_fraction?: number; gen_serial_fraction?: number;
+  backend?: string;
 }
 
 /** GNU time (Debian package `time`): the peak RSS of llama-bench, which Node cannot read of a child. */
@@ -40,22 +39,14 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
-/** Node's flags on bin/pangu.js's #! line. */
-const SHEBANG_FLAGS = ['--max-semi-space-size=1', '--v8-pool-size=1'];
-const RELAXED_FLAG = '--experimental-wasm-relaxed-simd';
-
-/** Our runs' kernel build; `flag`: Node needs RELAXED_FLAG for it (relaxed SIMD on Node 20). */
-interface KernelChoice { variant: 'simd' | 'relaxed'; flag: boolean }
-
-function ours(file: string, threads: number, p: number, n: number, { variant, flag }: KernelChoice): Sample {
+/** The command as a user runs it (its #! line sets Node's flags); `variant`: PANGU_KERNELS_VARIANT, if given. */
+function ours(file: string, threads: number, p: number, n: number, variant: string | undefined): Sample {
   const bin = path.join(REPO, 'bin', 'pangu.js');
   const args = ['bench', '--model', file, '--threads', String(threads), '-p', String(p), '-n', String(n), '--reps', '1', '--json'];
-  const options = { encoding: 'utf8', maxBuffer: 1 << 26, env: { ...process.env, PANGU_KERNELS_VARIANT: variant } } as const;
-  // The command as a user runs it (its #! line sets Node's flags); for relaxed SIMD on a Node that
-  // keeps it behind a flag, the same flags plus that one.
-  const r = flag
-    ? spawnSync(process.execPath, [...SHEBANG_FLAGS, RELAXED_FLAG, bin, ...args], options)
-    : spawnSync(bin, args, options);
+  const env = { ...process.env };
+  if (variant) env['PANGU_KERNELS_VARIANT'] = variant;
+  else delete env['PANGU_KERNELS_VARIANT'];
+  const r = spawnSync(bin, args, { encoding: 'utf8', maxBuffer: 1 << 26, env });
   if (r.status !== 0) throw new Error(`pangu bench failed on ${file}: ${r.stderr}`);
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Sample;
 }
@@ -85,11 +76,10 @@ async function main(): Promise<void> {
       type: { type: 'string' }, variant: { type: 'string' },
     },
   });
-  const type = (values.type ?? 'q8_0') as ConvertType, variant = values.variant ?? 'simd';
+  const type = (values.type ?? 'q8_0') as ConvertType, forced = values.variant;
   if (!(CONVERT_TYPES as readonly string[]).includes(type)) throw new Error(`--type must be one of ${CONVERT_TYPES.join(', ')}, got ${type}`);
-  if (variant !== 'simd' && variant !== 'relaxed') throw new Error(`--variant must be simd or relaxed, got ${variant}`);
-  // Newer Node runs relaxed SIMD without the flag (and may not know it any more).
-  const kernels: KernelChoice = { variant, flag: variant === 'relaxed' && !relaxedSimdSupported() && spawnSync(process.execPath, [RELAXED_FLAG, '-e', '0']).status === 0 };
+  if (forced !== undefined && forced !== 'simd' && forced !== 'relaxed') throw new Error(`--variant must be simd or relaxed, got ${forced}`);
+  let variant = forced ?? '';
   const reps = Number(values.reps ?? 3), threads = Number(values.threads ?? Math.min(2, os.availableParallelism()));
   const p = Number(values.prompt ?? 128), n = Number(values.gen ?? 64);
   const llamaBench = values.llama ? path.join(values.llama, 'bin', 'llama-bench') : undefined;
@@ -109,10 +99,11 @@ async function main(): Promise<void> {
     }
     const a: Sample[] = [], b: Sample[] = [];
     for (let r = 0; r < reps; r++) {
-      a.push(ours(file, threads, p, n, kernels));
+      a.push(ours(file, threads, p, n, forced));
       if (llamaBench) b.push(llama(llamaBench, peer, threads, p, n));
     }
     const last = a.at(-1)!;
+    variant = /wasm (\w+)/.exec(last.backend ?? '')?.[1] ?? '?';
     const row = {
       model: m.name, description: m.description, type, variant, threads, reps,
       weight_bytes: last.weight_bytes, weight_bytes_per_token: last.weight_bytes_per_token,

@@ -19,9 +19,9 @@ export function tempDir(prefix = 'pangu-test-'): string {
   return dir;
 }
 
-export function runCli(args: string[], input?: string): { status: number; stdout: string; stderr: string } {
+export function runCli(args: string[], input?: string, env: NodeJS.ProcessEnv = process.env): { status: number; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, [path.join(REPO, 'bin', 'pangu.js'), ...args], {
-    encoding: 'utf8', input, maxBuffer: 1 << 30,
+    encoding: 'utf8', input, maxBuffer: 1 << 30, env,
   });
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }

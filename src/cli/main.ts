@@ -4,6 +4,7 @@ import { runChat } from './chat.js';
 import { CONVERT_HELP, runConvert } from './convert.js';
 import { runGenerate } from './generate.js';
 import { runLogits } from './logits.js';
+import { enableRelaxedSimd } from '../kernels/wasm.js';
 import { UsageError } from './options.js';
 import { runRun } from './run.js';
 import { runServe, SERVE_HELP } from './serve.js';
@@ -44,6 +45,10 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage: pangu ${command.help}\n`);
     return 0;
   }
+  // The relaxed-SIMD kernels (8-bit dots, FMA) run 4-bit weights 1.15-1.45x faster; Node 20 has
+  // them behind a V8 flag, which an application may set for its process (PANGU_KERNELS_VARIANT=simd:
+  // the plain build, flag untouched).
+  if (process.env['PANGU_KERNELS_VARIANT'] !== 'simd') enableRelaxedSimd();
   try {
     return await command.run(rest);
   } catch (e) {

@@ -16,6 +16,7 @@
 
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { setFlagsFromString } from 'node:v8';
 import { checkBlocks, QK, QK_K, type QuantWeightType, type WeightType } from './reference.js';
 
 export { rowBytes, type QuantWeightType, type WeightType } from './reference.js';
@@ -172,7 +173,7 @@ function pick(requested: KernelVariant | 'auto', relaxedBytes: () => Uint8Array 
   const ok = bytes !== undefined && wasmApi.validate(bytes);
   if (want === 'relaxed' && !ok) {
     throw new Error('pangu kernels: relaxed SIMD build requested but this engine does not support relaxed SIMD ' +
-      '(Node 20 needs --experimental-wasm-relaxed-simd)');
+      '(Node 20 needs --experimental-wasm-relaxed-simd, or enableRelaxedSimd())');
   }
   return ok ? 'relaxed' : 'simd';
 }
@@ -184,6 +185,23 @@ export function relaxedSimdSupported(): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Lets an engine that keeps relaxed SIMD behind a V8 flag compile the relaxed build, by setting the
+ * flag; returns whether the relaxed build validates now. That engine is Node 20: its V8 (11.3) has
+ * the finished instruction set behind `--experimental-wasm-relaxed-simd`, which V8 11.4 (Node 22)
+ * turned on. Older V8s had earlier drafts of the proposal (other opcodes): left alone. The flag is
+ * process-wide, so the library never sets it by itself; the `pangu` command does (see cli/main.ts).
+ * Known flaw of V8 11.3 on x64 without AVX-VNNI: `i32x4.relaxed_dot_i8x16_i7x16_add_s` returns twice
+ * the dot, so the kernels do not use that instruction (see the kernels README).
+ */
+export function enableRelaxedSimd(): boolean {
+  if (relaxedSimdSupported()) return true;
+  const [major = 0, minor = 0] = (process.versions.v8 ?? '').split('.').map(Number);
+  if (major * 100 + minor < 1103) return false;
+  setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return relaxedSimdSupported();
 }
 
 /** Compiles the kernel module (see `pick` for the variant choice). */
