@@ -44,9 +44,8 @@ import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
 /** The eight sums of 32 activations of the Q8_K block at xb (bsums pairwise) as i16x8 (|sum| <= 32 * 127). */
 // @ts-ignore: decorator
 @inline export function bsums32(xb: usize): v128 {
-  const a = v128.load(xb, 260), b = v128.load(xb, 276);
-  return i16x8.add(i8x16.shuffle(a, b, 0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29),
-    i8x16.shuffle(a, b, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31));
+  // pairwise widening adds and a narrowing (exact: |sum| < 2^15), no byte shuffle (see fifth8)
+  return i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(xb, 260)), i32x4.extadd_pairwise_i16x8_s(v128.load(xb, 276)));
 }
 
 /** i16x8 products of 16 levels q (u8x16, < 128) with 16 activations: plain SIMD as even (e) / odd (o) i16 halves, relaxed as the int8 e. */
