@@ -122,6 +122,16 @@ export const TWO_POW_112: f32 = 5.192296858534828e33;
 @inline export function odd_s8(v: v128): v128 { return i16x8.shr_s(v, 8); }
 
 /**
+ * i32x4.extadd_pairwise_i16x8_s(v) (lane i = v[2i] + v[2i+1]) as a dot with ones: the same sums,
+ * but V8 (11.3, x64) lowers the extadd to a pmaddwd whose ones it re-addresses from an external
+ * constant at every use, where a splat is hoisted out of the loop (relaxed tiles 1.04-1.2x).
+ */
+// @ts-ignore: decorator
+@inline export function pairsum_i16(v: v128): v128 {
+  return i32x4.dot_i16x8_s(v, i16x8.splat(1));
+}
+
+/**
  * Integer dot (i32x4 partials) of 32 unsigned 4-bit values lo = elements
  * 0..15, hi = 16..31 (u8x16, each 0..15) with 32 int8 xl = x[0..16), xh =
  * x[16..32); relaxed build only: 8-bit dots (vpmaddubsw) with the 4-bit values
@@ -130,7 +140,7 @@ export const TWO_POW_112: f32 = 5.192296858534828e33;
  */
 // @ts-ignore: decorator
 @inline export function dot_u4x32(xl: v128, xh: v128, lo: v128, hi: v128): v128 {
-  return i32x4.extadd_pairwise_i16x8_s(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(xl, lo), i16x8.relaxed_dot_i8x16_i7x16_s(xh, hi)));
+  return pairsum_i16(i16x8.add(i16x8.relaxed_dot_i8x16_i7x16_s(xl, lo), i16x8.relaxed_dot_i8x16_i7x16_s(xh, hi)));
 }
 
 /** a * b + c; fused when built with relaxed SIMD, else separate mul + add. */

@@ -22,7 +22,7 @@
 // split) each block of activations once for the four: with the activations
 // reloaded per row the kernels ran 1.3-1.8x slower.
 
-import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
+import { even_s8, f16_to_f32, fmadd, odd_s8, pairsum_i16 } from "./common";
 
 /** acc + f32(isum) * d * d_x, d the f16 at wb + doff, d_x the Q8_K block's d. */
 // @ts-ignore: decorator
@@ -45,7 +45,7 @@ import { even_s8, f16_to_f32, fmadd, odd_s8 } from "./common";
 // @ts-ignore: decorator
 @inline export function bsums32(xb: usize): v128 {
   // pairwise widening adds and a narrowing (exact: |sum| < 2^15), no byte shuffle (see fifth8)
-  return i16x8.narrow_i32x4_s(i32x4.extadd_pairwise_i16x8_s(v128.load(xb, 260)), i32x4.extadd_pairwise_i16x8_s(v128.load(xb, 276)));
+  return i16x8.narrow_i32x4_s(pairsum_i16(v128.load(xb, 260)), pairsum_i16(v128.load(xb, 276)));
 }
 
 /** i16x8 products of 16 levels q (u8x16, < 128) with 16 activations: plain SIMD as even (e) / odd (o) i16 halves, relaxed as the int8 e. */

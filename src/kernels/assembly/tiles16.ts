@@ -12,7 +12,7 @@
 //   f32 d_w[16]; for each element pair k (0..15): 4 groups x 4 rows x i16[2]
 //   (one i32 lane per row); (mins: f32 m_w[16])
 
-import { fmadd } from "./common";
+import { fmadd, pairsum_i16 } from "./common";
 import { XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
 
 /** Bytes per block of 16 repacked weight rows: f32 d_w[16], then 16 pairs x (4 groups x 4 rows x i16[2]). */
@@ -54,11 +54,11 @@ export const W8M_BLOCK: usize = 640;
  * acc + [sum of a[4i..4i+3] * b[4i..4i+3]] for b in 0..127 (relaxed build).
  * Not i32x4.relaxed_dot_i8x16_i7x16_add_s: Node 20's V8 (11.3) returns
  * twice the dot product on x64 without AVX-VNNI. The i16 dot (pmaddubsw)
- * plus the pairwise add (pmaddwd by 1) is what that op lowers to there anyway.
+ * plus the pairwise add (pmaddwd by 1, pairsum_i16) is what that op lowers to there anyway.
  */
 // @ts-ignore: decorator
 @inline export function dot4add(a: v128, b: v128, acc: v128): v128 {
-  return i32x4.add(acc, i32x4.extadd_pairwise_i16x8_s(i16x8.relaxed_dot_i8x16_i7x16_s(a, b)));
+  return i32x4.add(acc, pairsum_i16(i16x8.relaxed_dot_i8x16_i7x16_s(a, b)));
 }
 
 // ---------------------------------------------------------------- the tile
