@@ -45,7 +45,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(`usage: pangu ${command.help}\n`);
     return 0;
   }
-  // The relaxed-SIMD kernels (8-bit dots, FMA) generate from 4-bit weights 1.2-1.4x faster; Node 20 has
+  // The relaxed-SIMD kernels (8-bit dots, FMA) generate from 4-bit weights 1.15-1.45x faster; Node 20 has
   // them behind a V8 flag, which an application may set for its process (PANGU_KERNELS_VARIANT=simd:
   // the plain build, flag untouched).
   if (process.env['PANGU_KERNELS_VARIANT'] !== 'simd') enableRelaxedSimd();
