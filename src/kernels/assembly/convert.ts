@@ -23,7 +23,9 @@ export function f32_to_bf16_row(dst: usize, src: usize, count: i32): void {
     const nb = f32x4.ne(b, b);
     const qa = v128.bitselect(v128.or(a, i32x4.splat(0x400000)), ra, na);
     const qb = v128.bitselect(v128.or(b, i32x4.splat(0x400000)), rb, nb);
-    v128.store(dst + (<usize>i << 1), i8x16.shuffle(qa, qb, 2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31));
+    // the high halves, exact through the unsigned narrowing (each < 2^16): no byte shuffle, whose
+    // pattern V8 rebuilds at every use (kernels README, "What V8 makes of it")
+    v128.store(dst + (<usize>i << 1), i16x8.narrow_i32x4_u(i32x4.shr_u(qa, 16), i32x4.shr_u(qb, 16)));
   }
   for (; i < count; i++) store<u16>(dst + (<usize>i << 1), f32_to_bf16(load<f32>(src + (<usize>i << 2))));
 }
