@@ -3,7 +3,7 @@
 // DRAM), optionally next to another build of the kernels in the same run.
 //
 //   node dist/bench/kernels/qmatmul.js [--cpu] [--quick] [--variant simd|relaxed] [--base DIR]
-//     [--types q8_0,q4_0,q4_k,q5_k,q6_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
+//     [--types q8_0,q4_0,q4_k,q4_k_x4,q5_k,q6_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
 //     [--shapes ROWSxIN,...] [--n N,...]
 //
 // --base DIR also loads DIR/kernels-<variant>.wasm (e.g. a copy of an older
@@ -13,7 +13,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bestTimes } from './timing.js';
-import { fillWeights, weightCopies } from './weights.js';
+import { weightCopies } from './weights.js';
 import { activationBytes, Arena, compileKernels, createSharedMemory, Kernels, rowBytes, wasmApi, type KernelVariant } from '../../src/kernels/wasm.js';
 
 const args = process.argv.slice(2);
@@ -48,7 +48,19 @@ if (baseDir !== undefined) {
 builds.push({ name: 'new', k: new Kernels(module, memory, chosen) });
 const arena = new Arena(memory);
 
-type QType = 'q8_0' | 'q4_0' | 'q4_k' | 'q5_k' | 'q6_k';
+type QType = 'q8_0' | 'q4_0' | 'q4_k' | 'q4_k_x4' | 'q5_k' | 'q6_k';
+
+/** Weight copies of a type; q4_k_x4: Q4_K bytes interleaved by the kernels (a build without it: skipped). */
+function copiesOf(type: QType, rows: number, inDim: number, workingSet: number): number[] {
+  const ws = weightCopies(arena, type === 'q4_k_x4' ? 'q4_k' : type, rows, inDim, workingSet);
+  if (type === 'q4_k_x4') {
+    const k = builds[builds.length - 1]!.k;
+    const tmp = arena.alloc(Kernels.interleaveTmpBytes(inDim));
+    for (const w of ws) k.interleaveQ4_K(w, rows, inDim, tmp);
+  }
+  return ws;
+}
+
 
 
 const lines: string[] = [];
@@ -65,17 +77,19 @@ function report(kernel: string, shape: string, unit: string, vals: number[]): vo
 }
 
 // The K-quants only when asked for (--types q4_k,q5_k,q6_k).
-const types = (['q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k'] as QType[]).filter((t) => (onlyTypes === undefined ? !t.endsWith('_k') : onlyTypes.includes(t)));
+const types = (['q8_0', 'q4_0', 'q4_k', 'q4_k_x4', 'q5_k', 'q6_k'] as QType[])
+  .filter((t) => (onlyTypes === undefined ? t === 'q8_0' || t === 'q4_0' : onlyTypes.includes(t)))
+  .filter((t) => t !== 'q4_k_x4' || builds.every(({ k }) => 'matmul_q4_k_x4' in k.exports));
 for (const type of types) {
   // matvec from DRAM
   if (!skipMatvec) {
     const [rowsN, inDim] = [4096, 4096];
-    const ws = weightCopies(arena, type, rowsN, inDim, WORKING_SET);
+    const ws = copiesOf(type, rowsN, inDim, WORKING_SET);
     const copies = ws.length;
     const x = arena.alloc(inDim * 4);
     arena.f32(x, inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
     // activations as each build's kernels read them (a build from before Q8_K has no kquant_takes_q8_k: Q8_0)
-    const readsQ8K = (k: Kernels) => type.endsWith('_k') && 'kquant_takes_q8_k' in k.exports && k.exports.kquant_takes_q8_k(1, 0) !== 0;
+    const readsQ8K = (k: Kernels) => type.includes('_k') && 'kquant_takes_q8_k' in k.exports && k.exports.kquant_takes_q8_k(1, 0) !== 0;
     const xin = builds.map(({ k }) => {
       const act = readsQ8K(k) ? 'q8_k' : 'q8_0';
       const at = arena.alloc(activationBytes(act, inDim));
@@ -92,9 +106,7 @@ for (const type of types) {
   }
   for (const [rowsN, inDim] of skipMatmul ? [] : shapes) {
     for (const n of ns) {
-      const wBytes = rowBytes(type, inDim) * rowsN;
-      const w = arena.alloc(wBytes);
-      fillWeights(arena, type, w, rowsN, inDim);
+      const w = copiesOf(type, rowsN, inDim, 0)[0]!;
       const x = arena.alloc(n * inDim * 4);
       arena.f32(x, n * inDim).forEach((_, i, a) => (a[i] = Math.sin(i)));
       const xq = arena.alloc(((n * inDim) / 32) * 34);

@@ -57,7 +57,12 @@ export const Q6_K_BYTES = 210;
 
 /** The block-quantized weight types (their matmul takes quantized activations: Q8_0, or Q8_K for the K-quants' dot products). */
 export type QuantWeightType = 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k';
-export type WeightType = 'f32' | 'bf16' | 'f16' | QuantWeightType;
+/**
+ * Layouts the CPU backend makes at load from a quantized type, same bytes per row: 'q4_k_x4' is Q4_K
+ * with its rows interleaved by four (src/kernels/interleave.ts), for the Q8_K matvec.
+ */
+export type PackedWeightType = 'q4_k_x4';
+export type WeightType = 'f32' | 'bf16' | 'f16' | QuantWeightType | PackedWeightType;
 
 /** Bytes of one weight row of `inDim` elements. Throws if inDim does not fit the block size. */
 export function rowBytes(type: WeightType, inDim: number): number {
@@ -77,6 +82,7 @@ export function rowBytes(type: WeightType, inDim: number): number {
       checkBlocks(type, inDim, QK);
       return (inDim / QK) * Q5_0_BYTES;
     case 'q4_k':
+    case 'q4_k_x4':
       checkBlocks(type, inDim, QK_K);
       return (inDim / QK_K) * Q4_K_BYTES;
     case 'q5_k':

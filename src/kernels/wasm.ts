@@ -17,9 +17,9 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { setFlagsFromString } from 'node:v8';
-import { checkBlocks, QK, QK_K, type QuantWeightType, type WeightType } from './reference.js';
+import { checkBlocks, QK, QK_K, rowBytes, type PackedWeightType, type QuantWeightType, type WeightType } from './reference.js';
 
-export { rowBytes, type QuantWeightType, type WeightType } from './reference.js';
+export { rowBytes, type PackedWeightType, type QuantWeightType, type WeightType } from './reference.js';
 
 // The project compiles without lib.dom, so the slice of the WebAssembly JS
 // API used here is typed locally (structurally compatible with lib.dom's).
@@ -81,6 +81,8 @@ export interface KernelExports {
   matmul_q4_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   matmul_q5_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   matmul_q6_k(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  matmul_q4_k_x4(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  interleave_q4_k(w: number, rows: number, inDim: number, tmp: number): void;
   /** x: f32 activations; weights dequantized on the fly. */
   matmul_q8_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   matmul_q4_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
@@ -381,7 +383,7 @@ const KQUANT_TILES_MIN_N = 6;
  * always Q8_0; the K-quants Q8_K for their dot products (n < 6, or no scratch: the matvec, as
  * llama.cpp's vec_dot_q*_K_q8_K) and Q8_0 for the prompt tiles.
  */
-export function activationType(type: QuantWeightType, n: number, scratch: boolean): ActivationType {
+export function activationType(type: QuantWeightType | PackedWeightType, n: number, scratch: boolean): ActivationType {
   if (type === 'q8_0' || type === 'q4_0' || type === 'q5_0') return 'q8_0';
   return scratch && n >= KQUANT_TILES_MIN_N ? 'q8_0' : 'q8_k';
 }
@@ -484,6 +486,10 @@ export class Kernels {
       case 'q6_k':
         checkBlocks('matmul q6_k', inDim, QK_K);
         return e.matmul_q6_k(out, x, w, n, inDim, rows, r0, r1, scratch);
+      case 'q4_k_x4':
+        checkBlocks('matmul q4_k_x4', inDim, QK_K);
+        if (rows % 4 !== 0 || r0 % 4 !== 0 || r1 % 4 !== 0) throw new RangeError(`matmul q4_k_x4: rows ${rows} and the range [${r0}, ${r1}) must be whole groups of 4 rows`);
+        return e.matmul_q4_k_x4(out, x, w, n, inDim, rows, r0, r1, scratch);
     }
   }
 
@@ -514,6 +520,21 @@ export class Kernels {
     else if (type === 'q4_k') e.matmul_q4_k_f32(out, x, w, n, inDim, rows, r0, r1);
     else if (type === 'q5_k') e.matmul_q5_k_f32(out, x, w, n, inDim, rows, r0, r1);
     else e.matmul_q6_k_f32(out, x, w, n, inDim, rows, r0, r1);
+  }
+
+  /** Bytes of the tmp of interleaveQ4_K: a group of four rows. */
+  static interleaveTmpBytes(inDim: number): number {
+    return 4 * rowBytes('q4_k', inDim);
+  }
+
+  /**
+   * The Q4_K matrix [rows, inDim] at w, in place, as q4_k_x4 (rows interleaved by four; the same
+   * bytes, src/kernels/interleave.ts has the layout); tmp: interleaveTmpBytes(inDim) bytes elsewhere.
+   */
+  interleaveQ4_K(w: number, rows: number, inDim: number, tmp: number): void {
+    checkBlocks('interleaveQ4_K', inDim, QK_K);
+    if (!Number.isInteger(rows) || rows < 0 || rows % 4 !== 0) throw new RangeError(`interleaveQ4_K: ${rows} rows are not whole groups of 4 rows`);
+    this.exports.interleave_q4_k(w, rows, inDim, tmp);
   }
 
   /** dst: count/32 Q8_0 blocks (34 B) from src: count f32 (ggml quantize_row_q8_0_ref). */

@@ -22,6 +22,7 @@ import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kerne
 import { AK_SLOT, chunkAlign, cut, DIR_WORDS, isQuantized, Op, PHASES_OF, q8kBytes, ROW_ALIGN, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, XK_SLOT, type JobContext } from './ops.js';
 import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
+import { q4kX4Row } from '../../kernels/interleave.js';
 import type { CpuWorkerPayload } from './worker.js';
 
 export type QuantType = 'q8_0' | 'q4_0';
@@ -48,6 +49,11 @@ export interface CpuBackendOptions {
   kvType?: KVType;
   /** Weight bytes per chunk of a generation step's matrix products (default CHUNK_BYTES; 0: one chunk per share, no stealing). */
   chunkBytes?: number;
+  /**
+   * Keep Q4_K matrices with their rows interleaved by four, q4_k_x4 (default true): the matvec
+   * reads four rows per load (src/kernels/assembly/matmul_q4k_x4.ts). false: as in the file.
+   */
+  interleaveQ4K?: boolean;
 }
 
 interface Shard {
@@ -183,6 +189,7 @@ export class CpuBackend extends HostActivations implements Backend {
   private readonly fuseMoge: boolean;
   private readonly smallMatrixBytes: number;
   private readonly chunkBytes: number;
+  private readonly interleaveQ4K: boolean;
   readonly kvType: KVType;
   /** Reusable buffers for converting weights as they are placed. */
   private readonly encodeScratch = new EncodeScratch();
@@ -190,6 +197,8 @@ export class CpuBackend extends HostActivations implements Backend {
   private readonly ctx: JobContext;
   /** Where in shard 0's memory each vector() lives. */
   private readonly vectorAt = new WeakMap<Float32Array, number>();
+  /** A row of a tied q4_k_x4 embedding, put back in order (grown as needed). */
+  private embedRowBytes = new Uint8Array(0);
   /** Matrices placed as Linears, by tensor: a tied embedding then reads its rows from the shards. */
   private readonly placed = new WeakMap<HostTensor, CpuLinear>();
 
@@ -206,6 +215,7 @@ export class CpuBackend extends HostActivations implements Backend {
     this.fuseMoge = opts.fuseMoge ?? true;
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
     this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
+    this.interleaveQ4K = opts.interleaveQ4K ?? true;
     this.kvType = opts.kvType ?? 'f32';
     this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''}${this.kvType !== 'f32' ? `, ${this.kvType} KV cache` : ''})`;
   }
@@ -263,6 +273,14 @@ export class CpuBackend extends HostActivations implements Backend {
   }
 
   /**
+   * The layout a matrix of `type` is kept in when every block of it placed has whole groups of four
+   * rows (each count of rows given, and each first row, a multiple of 4): Q4_K interleaved (q4_k_x4).
+   */
+  private layout(type: WeightType, ...rowCounts: number[]): WeightType {
+    return type === 'q4_k' && this.interleaveQ4K && rowCounts.every((n) => n % 4 === 0) ? 'q4_k_x4' : type;
+  }
+
+  /**
    * Places rows [r0, r1), columns [c0, c1) of matrix t [rows, cols] as `type` in shard p's memory,
    * read (and converted or quantized) straight into it: no copy of the tensor is left behind.
    */
@@ -277,7 +295,11 @@ export class CpuBackend extends HostActivations implements Backend {
       throw new RangeError(`weight shard ${p} is full after ${(this.weightBytes / 2 ** 30).toFixed(2)} GiB of weights: ` +
         `each of the ${this.shards.length} shards holds at most 4 GiB; use more shards (${(e as Error).message})`);
     }
-    encodeBlockInto(t, type, r0, r1, c0, c1, arena.u8(ptr, bytes), this.encodeScratch);
+    encodeBlockInto(t, type === 'q4_k_x4' ? 'q4_k' : type, r0, r1, c0, c1, arena.u8(ptr, bytes), this.encodeScratch);
+    if (type === 'q4_k_x4') {
+      this.beginOp(); // the tmp rows in the I/O region: no operation runs while loading
+      this.shards[p]!.kernels.interleaveQ4_K(ptr, r1 - r0, c1 - c0, this.buf(p, 'interleave', Kernels.interleaveTmpBytes(c1 - c0)));
+    }
     return ptr;
   }
 
@@ -300,10 +322,11 @@ export class CpuBackend extends HostActivations implements Backend {
     return this.storageType(weight, inDim, out > 256);
   }
 
-  private linearOf(weight: HostTensor, bias: HostTensor | undefined, type: WeightType): CpuLinear {
+  private linearOf(weight: HostTensor, bias: HostTensor | undefined, stored: WeightType): CpuLinear {
     const [out, inDim] = this.matrixShape(weight);
+    const type = this.layout(stored, out);
     // A small matrix stays whole on shard 0 and runs on the main thread: cheaper than a hand-off.
-    const ranges = rowBytes(type, inDim) * out <= this.smallMatrixBytes ? [[0, out] as const] : splitRange(out, this.shards.length);
+    const ranges = rowBytes(type, inDim) * out <= this.smallMatrixBytes ? [[0, out] as const] : splitRange(out, this.shards.length, type === 'q4_k_x4' ? 4 : 1);
     const shards = ranges.map(([r0, r1], p) => ({ p, r0, r1, ptr: this.place(p, weight, type, r0, r1, 0, inDim) }));
     const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
     if (bias) {
@@ -322,7 +345,11 @@ export class CpuBackend extends HostActivations implements Backend {
     if (!this.fuseAttention) return null;
     const { heads, kvHeads, headDim } = shape;
     const group = heads / kvHeads, hidden = t.q.shape[1]!;
-    const types = { q: this.projectionType(t.q), k: this.projectionType(t.k), v: this.projectionType(t.v), o: this.projectionType(t.o) };
+    // every block placed below has a multiple of headDim rows (q, k, v, o by columns: hidden; o by rows: ROW_ALIGN)
+    const types = {
+      q: this.layout(this.projectionType(t.q), headDim, hidden), k: this.layout(this.projectionType(t.k), headDim, hidden),
+      v: this.layout(this.projectionType(t.v), headDim, hidden), o: this.layout(this.projectionType(t.o), headDim, hidden),
+    };
     const ranges = splitRange(kvHeads, this.shards.length);
     // o_proj is cut by columns (each shard's heads) when the cuts fall on its block boundaries,
     // else by output rows (every shard then needs all heads' outputs: each has some heads).
@@ -366,7 +393,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const [vocab, dim] = this.matrixShape(t);
     const tied = this.placed.get(t);
     // Tied word embeddings whose output projection keeps the table's own type: one copy, in the shards.
-    if (tied && tied.type === TYPE_OF[t.dtype]) {
+    if (tied && (tied.type === TYPE_OF[t.dtype] || (tied.type === 'q4_k_x4' && TYPE_OF[t.dtype] === 'q4_k'))) {
       const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, tied };
       return e;
     }
@@ -377,8 +404,9 @@ export class CpuBackend extends HostActivations implements Backend {
 
   mlp(gate: HostTensor, up: HostTensor, down: HostTensor, placement?: ExpertPlacement): SwiGLU {
     const [inter, hidden] = this.matrixShape(gate);
-    const type = this.storageType(gate, hidden, true);
-    const downType = this.storageType(down, inter, true);
+    // gate / up blocks: [0, inter) or multiples of 32 rows; down: all `hidden` rows
+    const type = this.layout(this.storageType(gate, hidden, true), inter);
+    const downType = this.layout(this.storageType(down, inter, true), hidden);
     const ranges: [number, number][] = placement
       ? [[0, inter]]
       : splitRange(inter, this.shards.length, Math.max(blockOf(downType), 32));
@@ -478,6 +506,7 @@ export class CpuBackend extends HostActivations implements Backend {
   embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void {
     const { dtype, bytes, tied, dim, vocab } = table as CpuEmbedding;
     const rowBytesOf = bytes ? bytes.byteLength / vocab : rowBytes(tied!.type, dim);
+    if (tied?.type === 'q4_k_x4' && this.embedRowBytes.length < rowBytesOf) this.embedRowBytes = new Uint8Array(rowBytesOf);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
@@ -485,7 +514,9 @@ export class CpuBackend extends HostActivations implements Backend {
       if (bytes) row = bytes.subarray(id * rowBytesOf, (id + 1) * rowBytesOf);
       else {
         const s = tied!.shards.find((r) => id >= r.r0 && id < r.r1)!;
-        row = this.shards[s.p]!.arena.u8(s.ptr + (id - s.r0) * rowBytesOf, rowBytesOf);
+        const rows = this.shards[s.p]!.arena.u8(s.ptr, (s.r1 - s.r0) * rowBytesOf);
+        if (tied!.type === 'q4_k_x4') q4kX4Row(rows, id - s.r0, dim, (row = this.embedRowBytes.subarray(0, rowBytesOf)));
+        else row = rows.subarray((id - s.r0) * rowBytesOf, (id - s.r0 + 1) * rowBytesOf);
       }
       out.set(decodeToFloat32(dtype, row), i * dim);
     }

@@ -5,7 +5,7 @@
 // A job runs in phases (see pool.ts), and the big matrix products of a phase are cut into chunks
 // of rows that any thread may claim: the arguments say what the whole share does, `unit` which
 // chunk of which phase to run now.
-import { activationType, Q8_K_BYTES, type Kernels, type QuantWeightType, type WeightType } from '../../kernels/wasm.js';
+import { activationType, Q8_K_BYTES, type Kernels, type PackedWeightType, type QuantWeightType, type WeightType } from '../../kernels/wasm.js';
 import { softmaxRows, topKInto } from '../../models/layers/moe.js';
 import { ropeNeox } from '../host.js';
 import type { Unit } from './pool.js';
@@ -37,11 +37,11 @@ export const DIR_WORDS = 6;
 /** Words per sequence segment in the SelfAttention op's table (u32 each): start, n, pos0, K cache, V cache. */
 export const SEGMENT_WORDS = 5;
 
-export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'q5_0'];
+export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'q5_0', 'q4_k_x4'];
 
 /** True for block-quantized weights, whose matmul takes quantized activations (Q8_0 or Q8_K, see activationType). */
-export function isQuantized(type: WeightType): type is QuantWeightType {
-  return type === 'q8_0' || type === 'q4_0' || type === 'q5_0' || type === 'q4_k' || type === 'q5_k' || type === 'q6_k';
+export function isQuantized(type: WeightType): type is QuantWeightType | PackedWeightType {
+  return type !== 'f32' && type !== 'bf16' && type !== 'f16';
 }
 
 /**

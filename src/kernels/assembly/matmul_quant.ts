@@ -30,7 +30,7 @@
 // again the same arithmetic.
 
 import { dot_u4x32, even_s8, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4_i32, odd_s8, store_quarters } from "./common";
-import { kquant_repack16 } from "./repack_kquant";
+import { kquant_repack16, q4kx4_repack16 } from "./repack_kquant";
 import { repack_quads, X_I16, X_I8, XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
 import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
 
@@ -40,6 +40,8 @@ const Q4_0: i32 = 1;
 const Q5_0: i32 = 2;
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
+/** Q4_K rows interleaved by four (matmul_q4k_x4.ts); its tiles unpack them per super-block. */
+export const Q4_K_X4: i32 = 7;
 
 const Q8_0_BYTES: usize = 34;
 const Q4_0_BYTES: usize = 18;
@@ -390,7 +392,7 @@ const Q6_K_BYTES: usize = 210;
  */
 // @ts-ignore: decorator
 @inline export function qtiles16(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
-  const MINS = qt == Q4_K || qt == Q5_K;
+  const MINS = qt == Q4_K || qt == Q5_K || qt == Q4_K_X4;
   const R8 = ASC_FEATURE_RELAXED_SIMD && (qt == Q4_0 || MINS);
   const sw = scratch;
   const sx = scratch + <usize>nb * (R8 ? (MINS ? W8M_BLOCK : W8_BLOCK) : MINS ? W16M_BLOCK : W16_BLOCK);
@@ -414,6 +416,12 @@ const Q6_K_BYTES: usize = 210;
         if (rv == 16) wg_repack(4, qt, sw, wr, ws, nb, 16, true);
         else wg_repack(4, qt, sw, wr, ws, nb, rv, false);
       }
+    } else if (qt == Q4_K_X4) {
+      // ws: a quarter of a group's stride (r is a multiple of 4: wr is a group's start); the rows
+      // unpacked per super-block after the activations (qmatmul_scratch_bytes counts them)
+      const tmp = sx + <usize>((j1 - j0 + 3) >> 2) * qs;
+      if (rv == 16) q4kx4_repack16(R8, sw, wr, ws << 2, nb >> 3, 16, true, tmp);
+      else q4kx4_repack16(R8, sw, wr, ws << 2, nb >> 3, rv, false, tmp);
     } else {
       const sb = qt == Q4_K ? Q4_K_BYTES : qt == Q5_K ? Q5_K_BYTES : Q6_K_BYTES;
       if (rv == 16) kquant_repack16(qt, R8, sb, sw, wr, ws, nb >> 3, 16, true);
@@ -481,7 +489,8 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   if (n <= 1) return 0;
   const nb = inDim >> 5;
   const j16 = x16Chunk(n, nb);
-  return nb * <i32>W16M_BLOCK + ((j16 + 3) >> 2) * <i32>XQM_BLOCK * nb; // the tiles' layouts with mins: the largest
+  // the tiles' layouts with mins (the largest), then q4_k_x4's 16 rows unpacked per super-block
+  return nb * <i32>W16M_BLOCK + ((j16 + 3) >> 2) * <i32>XQM_BLOCK * nb + 16 * <i32>Q4_K_BYTES;
 }
 
 /** Activation rows per pass of qtiles16: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */

@@ -13,9 +13,11 @@ import { f16_to_f32 } from "./common";
 import { q4k_min, q4k_scale } from "./matmul_q4k";
 import { q5_levels, q6_levels } from "./matmul_q56k";
 import { pairs4_store, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
+import { X4_BYTES } from "./matmul_q4k_x4";
 
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
+const Q4_K_BYTES: usize = 144;
 
 /** Q4_K / Q5_K levels of values 16 * hi .. 16 * hi + 15 of sub-block s of the super-block at wb, as u8x16. */
 // @ts-ignore: decorator
@@ -78,31 +80,60 @@ const Q5_K: i32 = 5;
 // @ts-ignore: decorator
 @inline export function kquant_repack16(K: i32, R8: bool, SB: usize, sw: usize, w: usize, ws: usize, nsb: i32, rv: i32, full: bool): void {
   const WB = R8 ? W8M_BLOCK : K == Q4_K || K == Q5_K ? W16M_BLOCK : W16_BLOCK;
+  for (let sb = 0; sb < nsb; sb++) repack16_sb(K, R8, sw + <usize>(sb << 3) * WB, w + <usize>sb * SB, ws, rv, full);
+}
+
+/**
+ * kquant_repack16 for Q4_K rows interleaved by four (matmul_q4k_x4.ts), gs bytes per group of four:
+ * each super-block of the rv rows is first unpacked to four block_q4_K rows at tmp (2304 bytes).
+ */
+// @ts-ignore: decorator
+@inline export function q4kx4_repack16(R8: bool, sw: usize, w: usize, gs: usize, nsb: i32, rv: i32, full: bool, tmp: usize): void {
+  const WB = R8 ? W8M_BLOCK : W16M_BLOCK;
   for (let sb = 0; sb < nsb; sb++) {
-    const d = sw + <usize>(sb << 3) * WB;
-    const wsb = w + <usize>sb * SB;
-    for (let i = 0; i < 16; i++) row_scales(K, R8, d, i, wsb + <usize>i * ws, full || i < rv);
-    for (let s = 0; s < 8; s++) {
-      const db = d + <usize>s * WB;
-      for (let g = 0; g < 4; g++) {
-        const p = wsb + <usize>(4 * g) * ws;
-        const dg = db + 64 + (<usize>g << 4);
-        const ok0 = full || 4 * g < rv, ok1 = full || 4 * g + 1 < rv, ok2 = full || 4 * g + 2 < rv, ok3 = full || 4 * g + 3 < rv;
-        for (let hi = 0; hi < 2; hi++) {
-          if (R8) {
-            // element quads 4 * hi .. 4 * hi + 3
-            const z = i32x4.splat(0);
-            pairs4_store(dg + <usize>hi * 256, 64,
-              ok0 ? k45_levels(K, p, s, hi) : z, ok1 ? k45_levels(K, p + ws, s, hi) : z,
-              ok2 ? k45_levels(K, p + 2 * ws, s, hi) : z, ok3 ? k45_levels(K, p + 3 * ws, s, hi) : z);
-            continue;
-          }
-          for (let part = 0; part < 2; part++) {
-            // element pairs 8 * hi + 4 * part .. + 3
-            pairs4_store(dg + <usize>(8 * hi + 4 * part) * 64, 64,
-              row_levels(K, p, s, hi, part, ok0), row_levels(K, p + ws, s, hi, part, ok1),
-              row_levels(K, p + 2 * ws, s, hi, part, ok2), row_levels(K, p + 3 * ws, s, hi, part, ok3));
-          }
+    for (let g = 0; 4 * g < rv; g++) q4kx4_unpack(tmp + <usize>(4 * g) * Q4_K_BYTES, w + <usize>g * gs + <usize>sb * X4_BYTES);
+    repack16_sb(Q4_K, R8, sw + <usize>(sb << 3) * WB, tmp, Q4_K_BYTES, rv, full);
+  }
+}
+
+/** The super-block of four interleaved Q4_K rows at src as four block_q4_K at dst, dst + 144, ... */
+// @ts-ignore: decorator
+@inline function q4kx4_unpack(dst: usize, src: usize): void {
+  // scale bytes 0..11 of each row (and 4 bytes that the qs overwrite below), then d | dmin << 16
+  pairs4_store(dst + 4, Q4_K_BYTES, v128.load(src, 16), v128.load(src, 32), v128.load(src, 48), v128.load(src, 48));
+  for (let r: usize = 0; r < 4; r++) store<u32>(dst + r * Q4_K_BYTES, <u32>load<u16>(src + 2 * r) | (<u32>load<u16>(src + 8 + 2 * r) << 16));
+  for (let p: usize = 0; p < 4; p++) {
+    const c = src + 64 + (p << 7), o = dst + 16 + (p << 5);
+    pairs4_store(o, Q4_K_BYTES, v128.load(c), v128.load(c, 16), v128.load(c, 32), v128.load(c, 48));
+    pairs4_store(o + 16, Q4_K_BYTES, v128.load(c, 64), v128.load(c, 80), v128.load(c, 96), v128.load(c, 112));
+  }
+}
+
+/** kquant_repack16's work for one super-block: the 16 rows' super-blocks at wsb + i * ws, into d. */
+// @ts-ignore: decorator
+@inline function repack16_sb(K: i32, R8: bool, d: usize, wsb: usize, ws: usize, rv: i32, full: bool): void {
+  const WB = R8 ? W8M_BLOCK : K == Q4_K || K == Q5_K ? W16M_BLOCK : W16_BLOCK;
+  for (let i = 0; i < 16; i++) row_scales(K, R8, d, i, wsb + <usize>i * ws, full || i < rv);
+  for (let s = 0; s < 8; s++) {
+    const db = d + <usize>s * WB;
+    for (let g = 0; g < 4; g++) {
+      const p = wsb + <usize>(4 * g) * ws;
+      const dg = db + 64 + (<usize>g << 4);
+      const ok0 = full || 4 * g < rv, ok1 = full || 4 * g + 1 < rv, ok2 = full || 4 * g + 2 < rv, ok3 = full || 4 * g + 3 < rv;
+      for (let hi = 0; hi < 2; hi++) {
+        if (R8) {
+          // element quads 4 * hi .. 4 * hi + 3
+          const z = i32x4.splat(0);
+          pairs4_store(dg + <usize>hi * 256, 64,
+            ok0 ? k45_levels(K, p, s, hi) : z, ok1 ? k45_levels(K, p + ws, s, hi) : z,
+            ok2 ? k45_levels(K, p + 2 * ws, s, hi) : z, ok3 ? k45_levels(K, p + 3 * ws, s, hi) : z);
+          continue;
+        }
+        for (let part = 0; part < 2; part++) {
+          // element pairs 8 * hi + 4 * part .. + 3
+          pairs4_store(dg + <usize>(8 * hi + 4 * part) * 64, 64,
+            row_levels(K, p, s, hi, part, ok0), row_levels(K, p + ws, s, hi, part, ok1),
+            row_levels(K, p + 2 * ws, s, hi, part, ok2), row_levels(K, p + 3 * ws, s, hi, part, ok3));
         }
       }
     }

@@ -1,0 +1,181 @@
+// Q4_K weights with their rows interleaved by four at load ("q4_k_x4"), for
+// the Q8_K matvec: one 16-byte load holds four bytes of each of four rows, so
+// one broadcast activation word multiplies all four, the integer sums land
+// one row per i32 lane, and the four rows' scales, mins and d are unpacked by
+// a few vector operations per super-block instead of scalar code per row.
+// (llama.cpp repacks its Q4_K rows 8 at a time for AVX2, q4_Kx8, for the
+// same reasons.)
+//
+// Group g (rows 4g .. 4g + 3), super-block j: X4_BYTES = 576 bytes at
+// w + (g * nsb + j) * 576, the bytes of the four rows' block_q4_K moved:
+//   [0, 8)     f16 d[4]               row r's at 2r
+//   [8, 16)    f16 dmin[4]
+//   [16, 32)   packed scale bytes 0..3 of each row (row r's at 16 + 4r)
+//   [32, 48)   scale bytes 4..7
+//   [48, 64)   scale bytes 8..11      (get_scale_min_k4 packing, unchanged)
+//   [64, 576)  qs: chunk p (0..3; sub-block 2p in the low nibbles, 2p + 1 in
+//              the high ones) at 64 + 128p; row r's bytes 4v .. 4v + 3
+//              (v = 0..7) of it at 64 + 128p + 16v + 4r
+// A matrix keeps its size; rows [r0, r1) of a call are whole groups.
+//
+// The matvec runs two groups at once from the two halves of its rows: two
+// sequential streams (from DRAM one stream per thread reads slower), each
+// activation word loaded once for both. n >= 6 runs the 16 x 2 tiles on
+// rows unpacked back per super-block (q4kx4_repack16, repack_kquant.ts).
+
+import { f16x4_to_f32x4, fmadd } from "./common";
+import { Q8_K_BYTES } from "./convert";
+import { bsums32 } from "./dot_q8k";
+import { kquant_takes_q8_k } from "./matmul_kquant";
+import { qtiles16, x16Chunk, Q4_K_X4 } from "./matmul_quant";
+import { pairs4_store } from "./tiles16";
+
+/** Bytes of one super-block of four interleaved rows. */
+export const X4_BYTES: usize = 576;
+const Q8_0_BYTES: usize = 34;
+
+/** i16x8 products of 16 levels q (u8, < 16) with the 16 int8 activations x, summed in pairs (lane t: q_2t x_2t + q_2t+1 x_2t+1). */
+// @ts-ignore: decorator
+@inline function prod(x: v128, q: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return i16x8.relaxed_dot_i8x16_i7x16_s(x, q);
+  const e = i16x8.shr_s(i16x8.shl(x, 8), 8), o = i16x8.shr_s(x, 8);
+  return i16x8.add(i16x8.mul(v128.and(q, i16x8.splat(0x00ff)), e), i16x8.mul(i16x8.shr_u(q, 8), o));
+}
+
+/** The 6-bit scales of sub-blocks 0..3 (lo) or 4..7 of a group's super-block at wb: byte 4r + s of row r. */
+// @ts-ignore: decorator
+@inline function scales4(wb: usize, lo: bool): v128 {
+  const A = v128.load(wb, 16);
+  if (lo) return v128.and(A, i8x16.splat(63));
+  return v128.or(v128.and(v128.load(wb, 48), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(A, 2), i8x16.splat(0x30)));
+}
+
+/**
+ * i32x4, lane r = row r: sum over the super-block of m_s,r * bsum_s (the mins of the group at wb
+ * against the activation's sums of 32, bs03 = [b0..b3, b0..b3], bs47 = [b4..b7, b4..b7] as i16).
+ */
+// @ts-ignore: decorator
+@inline function mins4(wb: usize, bs03: v128, bs47: v128): v128 {
+  const B = v128.load(wb, 32), C = v128.load(wb, 48);
+  const m03 = v128.and(B, i8x16.splat(63));
+  const m47 = v128.or(v128.and(i16x8.shr_u(C, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(B, 2), i8x16.splat(0x30)));
+  // rows 0, 1 (i32 lanes: two halves of each) and rows 2, 3, then the halves added
+  const x = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m03), bs03), i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m47), bs47));
+  const y = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m03), bs03), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m47), bs47));
+  return i32x4.add(i32x4.shuffle(x, y, 0, 2, 4, 6), i32x4.shuffle(x, y, 1, 3, 5, 7));
+}
+
+/** acc + d_x * (d * f32(isum) - dmin * f32(msum)), lane r = row r of the group at wb. */
+// @ts-ignore: decorator
+@inline function finish4(wb: usize, dx: v128, isum: v128, msum: v128, acc: v128): v128 {
+  acc = fmadd(f32x4.convert_i32x4_s(isum), f32x4.mul(f16x4_to_f32x4(v128.load16x4_s(wb)), dx), acc);
+  return f32x4.sub(acc, f32x4.mul(f32x4.convert_i32x4_s(msum), f32x4.mul(f16x4_to_f32x4(v128.load16x4_s(wb, 8)), dx)));
+}
+
+/**
+ * out[0..4) and out[4h..4h+4) f32 = the Q8_K activation row xk against groups wa and wb (two = true;
+ * else wa alone, to out[0..4)), nsb super-blocks each.
+ */
+// @ts-ignore: decorator
+@inline function dot_groups(two: bool, out: usize, outb: usize, xk: usize, wa: usize, wb: usize, nsb: i32): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let xb = xk;
+  for (let sb = 0; sb < nsb; sb++) {
+    let i0 = i32x4.splat(0), i1 = i32x4.splat(0);
+    // a real loop over the chunks (and below over the words): unrolled, V8 schedules every load
+    // first and spills the values to the stack
+    for (let p = 0; p < 4; p++) {
+      const qa = wa + 64 + (<usize>p << 7), qb = wb + 64 + (<usize>p << 7), x = xb + 4 + (<usize>p << 6);
+      const m = i8x16.splat(0x0f);
+      // i16 sums of 8 products per lane at most: |sum| <= 8 * 2 * 15 * 128 < 2^15
+      let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0);
+      for (let v: usize = 0; v < 128; v += 16) {
+        // values 4v/16 .. +3 of sub-blocks 2p (low nibbles) and 2p + 1 (high), for every row
+        const xl = v128.load32_splat(x + (v >> 2)), xh = v128.load32_splat(x + (v >> 2), 32);
+        const w0 = v128.load(qa + v);
+        l0 = i16x8.add(l0, prod(xl, v128.and(w0, m)));
+        h0 = i16x8.add(h0, prod(xh, v128.and(i16x8.shr_u(w0, 4), m)));
+        if (two) {
+          const w1 = v128.load(qb + v);
+          l1 = i16x8.add(l1, prod(xl, v128.and(w1, m)));
+          h1 = i16x8.add(h1, prod(xh, v128.and(i16x8.shr_u(w1, 4), m)));
+        }
+      }
+      // each row's scale of sub-block s (byte 4r + s & 3 of scales4) in its two i16 lanes 2r, 2r + 1
+      const rows = i8x16(0, 0, 0, 0, 4, 0, 4, 0, 8, 0, 8, 0, 12, 0, 12, 0);
+      const sl = i8x16.add(i16x8.splat(<i16>(((2 * p) & 3) | 0xff00)), rows); // 0xff: zero high bytes
+      const sh = i8x16.add(i16x8.splat(<i16>(((2 * p + 1) & 3) | 0xff00)), rows);
+      const sa = scales4(wa, p < 2);
+      i0 = i32x4.add(i0, i32x4.add(i32x4.dot_i16x8_s(l0, i8x16.swizzle(sa, sl)), i32x4.dot_i16x8_s(h0, i8x16.swizzle(sa, sh))));
+      if (two) {
+        const sc = scales4(wb, p < 2);
+        i1 = i32x4.add(i1, i32x4.add(i32x4.dot_i16x8_s(l1, i8x16.swizzle(sc, sl)), i32x4.dot_i16x8_s(h1, i8x16.swizzle(sc, sh))));
+      }
+    }
+    const bs = bsums32(xb);
+    const bs03 = i64x2.splat(i64x2.extract_lane(bs, 0)), bs47 = i64x2.splat(i64x2.extract_lane(bs, 1));
+    const dx = f32x4.splat(load<f32>(xb));
+    acc0 = finish4(wa, dx, i0, mins4(wa, bs03, bs47), acc0);
+    if (two) acc1 = finish4(wb, dx, i1, mins4(wb, bs03, bs47), acc1);
+    wa += X4_BYTES;
+    wb += X4_BYTES;
+    xb += Q8_K_BYTES;
+  }
+  v128.store(out, acc0);
+  if (two) v128.store(outb, acc1);
+}
+
+/**
+ * out[n][rows] f32 = xq[n] . W[rows]^T for W rows [r0, r1) (multiples of 4, rows % 4 == 0), W as
+ * q4_k_x4; xq Q8_K rows when kquant_takes_q8_k(n, scratch), else Q8_0 rows for the tiles.
+ */
+export function matmul_q4_k_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  const nsb = inDim >> 8;
+  const gs = <usize>nsb * X4_BYTES; // bytes per group of four rows
+  const os = <usize>rows << 2;
+  if (!kquant_takes_q8_k(n, scratch)) {
+    const jt = x16Chunk(n, nsb << 3);
+    for (let j0 = 0; j0 < n; j0 += jt) qtiles16(Q4_K_X4, out, os, xq, <usize>nsb * 8 * Q8_0_BYTES, w, gs >> 2, nsb << 3, r0, r1, j0, min<i32>(n, j0 + jt), scratch);
+    return;
+  }
+  const xs = <usize>nsb * Q8_K_BYTES;
+  const g0 = r0 >> 2, g1 = r1 >> 2, h = (g1 - g0) >> 1;
+  for (let g = g0; g < g0 + h; g++) {
+    const wa = w + <usize>g * gs;
+    for (let j = 0; j < n; j++) {
+      const o = out + <usize>j * os + (<usize>g << 4);
+      dot_groups(true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nsb);
+    }
+  }
+  if (((g1 - g0) & 1) != 0) {
+    const wa = w + <usize>(g1 - 1) * gs;
+    for (let j = 0; j < n; j++) dot_groups(false, out + <usize>j * os + (<usize>(g1 - 1) << 4), 0, xq + <usize>j * xs, wa, wa, nsb);
+  }
+}
+
+/**
+ * Interleaves rows [0, rows) of the Q4_K matrix at w (rows % 4 == 0, inDim % 256 == 0) in place into
+ * q4_k_x4; tmp: 4 * inDim / 256 * 144 bytes (a group of four rows), not overlapping w.
+ */
+export function interleave_q4_k(w: usize, rows: i32, inDim: i32, tmp: usize): void {
+  const nsb = inDim >> 8;
+  const rs = <usize>nsb * 144; // bytes per row
+  for (let g = 0; g < rows >> 2; g++) {
+    const dst = w + <usize>g * 4 * rs;
+    memory.copy(tmp, dst, 4 * rs);
+    for (let sb = 0; sb < nsb; sb++) {
+      const o = dst + <usize>sb * X4_BYTES, s = tmp + <usize>sb * 144;
+      for (let r: usize = 0; r < 4; r++) {
+        store<u16>(o + 2 * r, load<u16>(s + r * rs));
+        store<u16>(o + 8 + 2 * r, load<u16>(s + r * rs, 2));
+      }
+      // scale bytes (vector t: word 1 + t of each row; the fourth, qs word 0, is rewritten below)
+      pairs4_store(o + 16, 16, v128.load(s, 4), v128.load(s + rs, 4), v128.load(s + 2 * rs, 4), v128.load(s + 3 * rs, 4));
+      for (let p: usize = 0; p < 4; p++) {
+        const c = s + 16 + (p << 5), q = o + 64 + (p << 7);
+        pairs4_store(q, 16, v128.load(c), v128.load(c + rs), v128.load(c + 2 * rs), v128.load(c + 3 * rs));
+        pairs4_store(q + 64, 16, v128.load(c, 16), v128.load(c + rs, 16), v128.load(c + 2 * rs, 16), v128.load(c + 3 * rs, 16));
+      }
+    }
+  }
+}
