@@ -3,7 +3,7 @@
 // DRAM), optionally next to another build of the kernels in the same run.
 //
 //   node dist/bench/kernels/qmatmul.js [--cpu] [--quick] [--variant simd|relaxed] [--base DIR]
-//     [--types q8_0,q4_0,q4_k,q4_k_x4,q5_k,q6_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
+//     [--types q8_0,q8_0_x4,q4_0,q4_k,q4_k_x4,q5_k,q6_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
 //     [--shapes ROWSxIN,...] [--n N,...]
 //
 // --base DIR also loads DIR/kernels-<variant>.wasm (e.g. a copy of an older
@@ -48,15 +48,16 @@ if (baseDir !== undefined) {
 builds.push({ name: 'new', k: new Kernels(module, memory, chosen) });
 const arena = new Arena(memory);
 
-type QType = 'q8_0' | 'q4_0' | 'q4_k' | 'q4_k_x4' | 'q5_k' | 'q6_k';
+type QType = 'q8_0' | 'q8_0_x4' | 'q4_0' | 'q4_k' | 'q4_k_x4' | 'q5_k' | 'q6_k';
 
-/** Weight copies of a type; q4_k_x4: Q4_K bytes interleaved by the kernels (a build without it: skipped). */
+/** Weight copies of a type; q4_k_x4 / q8_0_x4: Q4_K / Q8_0 bytes interleaved by the kernels. */
 function copiesOf(type: QType, rows: number, inDim: number, workingSet: number): number[] {
-  const ws = weightCopies(arena, type === 'q4_k_x4' ? 'q4_k' : type, rows, inDim, workingSet);
-  if (type === 'q4_k_x4') {
+  const file = type === 'q4_k_x4' ? 'q4_k' : type === 'q8_0_x4' ? 'q8_0' : undefined;
+  const ws = weightCopies(arena, file ?? (type as Exclude<QType, 'q4_k_x4' | 'q8_0_x4'>), rows, inDim, workingSet);
+  if (file) {
     const k = builds[builds.length - 1]!.k;
-    const tmp = arena.alloc(Kernels.interleaveTmpBytes(inDim));
-    for (const w of ws) k.interleaveQ4_K(w, rows, inDim, tmp);
+    const tmp = arena.alloc(Kernels.interleaveTmpBytes(file, inDim));
+    for (const w of ws) k.interleave(file, w, rows, inDim, tmp);
   }
   return ws;
 }
@@ -77,9 +78,10 @@ function report(kernel: string, shape: string, unit: string, vals: number[]): vo
 }
 
 // The K-quants only when asked for (--types q4_k,q5_k,q6_k).
-const types = (['q8_0', 'q4_0', 'q4_k', 'q4_k_x4', 'q5_k', 'q6_k'] as QType[])
+// (the interleaved layouts only on builds that have them)
+const types = (['q8_0', 'q8_0_x4', 'q4_0', 'q4_k', 'q4_k_x4', 'q5_k', 'q6_k'] as QType[])
   .filter((t) => (onlyTypes === undefined ? t === 'q8_0' || t === 'q4_0' : onlyTypes.includes(t)))
-  .filter((t) => t !== 'q4_k_x4' || builds.every(({ k }) => 'matmul_q4_k_x4' in k.exports));
+  .filter((t) => builds.every(({ k }) => `matmul_${t}` in k.exports));
 for (const type of types) {
   // matvec from DRAM
   if (!skipMatvec) {

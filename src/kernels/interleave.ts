@@ -1,58 +1,55 @@
-// The q4_k_x4 layout (src/kernels/assembly/matmul_q4k_x4.ts): Q4_K rows interleaved by four at
-// load, so that the matvec reads four rows per load. The same bytes, moved; a matrix keeps its size.
+// The interleaved layouts q4_k_x4 and q8_0_x4 (src/kernels/assembly/matmul_x4.ts): Q4_K and Q8_0
+// rows interleaved by four at load, so that the matvec reads four rows per load. The same bytes,
+// moved; a matrix keeps its size. The CPU backend interleaves in wasm (Kernels.interleave); this is
+// the reference, and the way back for a row (a tied embedding's).
 //
-// Group g (rows 4g .. 4g + 3), super-block j: 576 bytes at (g * nsb + j) * 576:
-//   [0, 8) d[4] f16 | [8, 16) dmin[4] f16 | [16, 64) scale bytes 4b .. 4b + 3 of row r at 16 + 16b + 4r
-//   | [64, 576) qs bytes 32p + 4v .. + 3 of row r at 64 + 128p + 16v + 4r   (p = 0..3, v = 0..7)
+// Group g (rows 4g .. 4g + 3), block j (Q4_K: a super-block of 256 values, 144 bytes a row; Q8_0: a
+// block of 32, 34 bytes): one block of 4 * SB bytes at (g * blocks + j) * 4 * SB.
+//   q4_k_x4: [0, 8) d[4] f16 | [8, 16) dmin[4] f16 | [16, 64) scale bytes 4b .. 4b + 3 of row r at
+//     16 + 16b + 4r | [64, 576) qs bytes 32p + 4v .. + 3 of row r at 64 + 128p + 16v + 4r
+//   q8_0_x4: [0, 8) d[4] f16 | [8, 136) quants 4v .. 4v + 3 of row r at 8 + 16v + 4r
 
+/** The types kept interleaved by four. */
+export type InterleavedType = 'q4_k' | 'q8_0';
 
-/** Word offset (of 4 bytes) in a 576-byte group block of word t (1..35) of row r's 144-byte block_q4_K; word 0 is d, dmin. */
-function x4Word(r: number, t: number): number {
-  if (t < 4) return 4 + 4 * (t - 1) + r; // scale bytes 4(t-1) .. 4(t-1) + 3
+/** Values and bytes of one row's block. */
+const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34 } } as const;
+
+/** Offset in its group's block of byte b of row r's block. */
+function x4Offset(type: InterleavedType, r: number, b: number): number {
+  if (b < 2) return 2 * r + b; // d
+  if (type === 'q8_0') return 8 + 16 * ((b - 2) >> 2) + 4 * r + ((b - 2) & 3);
+  if (b < 4) return 8 + 2 * r + (b & 1); // dmin
+  const t = b >> 2;
+  if (t < 4) return 16 + 16 * (t - 1) + 4 * r + (b & 3); // scale bytes
   const q = t - 4; // qs word q: chunk q >> 3, word q & 7 of it
-  return 16 + 32 * (q >> 3) + 4 * (q & 7) + r;
-}
-
-/** 32-bit and 16-bit views of bytes (4-aligned: weight memory and tmp buffers are). */
-function views(b: Uint8Array): [Uint32Array, Uint16Array] {
-  if (b.byteOffset % 4 !== 0 || b.byteLength % 4 !== 0) throw new RangeError(`q4_k_x4: a buffer at byte ${b.byteOffset} of ${b.byteLength} bytes is not 4-aligned`);
-  return [new Uint32Array(b.buffer, b.byteOffset, b.byteLength / 4), new Uint16Array(b.buffer, b.byteOffset, b.byteLength / 2)];
+  return 64 + 128 * (q >> 3) + 16 * (q & 7) + 4 * r + (b & 3);
 }
 
 /**
- * Interleaves rows [0, rows) of a Q4_K matrix (rows % 4 == 0, inDim % 256 == 0) in place.
- * tmp: at least 4 * rowBytes bytes, reused between calls.
+ * Interleaves rows [0, rows) of a `type` matrix (rows % 4 == 0, inDim whole blocks) in place.
+ * tmp: at least 4 rows' bytes, reused between calls.
  */
-export function interleaveQ4_K(bytes: Uint8Array, rows: number, inDim: number, tmp: Uint8Array): void {
-  const nsb = inDim / 256, rowW = nsb * 36, groupW = 4 * rowW;
-  if (rows % 4 !== 0 || !Number.isInteger(nsb)) throw new RangeError(`interleaveQ4_K: ${rows} x ${inDim} is not whole groups of 4 rows and 256 columns`);
-  if (bytes.byteLength !== rows * rowW * 4) throw new RangeError(`interleaveQ4_K: ${bytes.byteLength} bytes for ${rows} x ${inDim}`);
-  const [dst32, dst16] = views(bytes);
-  const [src32, src16] = views(tmp.subarray(0, groupW * 4));
+export function interleaveRows(type: InterleavedType, bytes: Uint8Array, rows: number, inDim: number, tmp: Uint8Array): void {
+  const { values, bytes: sb } = BLOCK[type], nb = inDim / values, rowB = nb * sb;
+  if (rows % 4 !== 0 || !Number.isInteger(nb)) throw new RangeError(`interleave ${type}: ${rows} x ${inDim} is not whole groups of 4 rows and ${values} columns`);
+  if (bytes.byteLength !== rows * rowB) throw new RangeError(`interleave ${type}: ${bytes.byteLength} bytes for ${rows} x ${inDim}`);
+  const src = tmp.subarray(0, 4 * rowB);
   for (let g = 0; g < rows / 4; g++) {
-    const gw = g * groupW;
-    src32.set(dst32.subarray(gw, gw + groupW));
-    for (let j = 0; j < nsb; j++) {
-      const o = gw + j * 144;
+    const dst = bytes.subarray(g * 4 * rowB, (g + 1) * 4 * rowB);
+    src.set(dst);
+    for (let j = 0; j < nb; j++) {
       for (let r = 0; r < 4; r++) {
-        const s = r * rowW + j * 36;
-        dst16[2 * o + r] = src16[2 * s]!; //         d
-        dst16[2 * o + 4 + r] = src16[2 * s + 1]!; // dmin
-        for (let t = 1; t < 36; t++) dst32[o + x4Word(r, t)] = src32[s + t]!;
+        for (let b = 0; b < sb; b++) dst[4 * sb * j + x4Offset(type, r, b)] = src[r * rowB + j * sb + b]!;
       }
     }
   }
 }
 
-/** Row `row` of an interleaved Q4_K matrix of inDim columns (bytes: from its first group) as block_q4_K into out. */
-export function q4kX4Row(bytes: Uint8Array, row: number, inDim: number, out: Uint8Array): void {
-  const nsb = inDim / 256, r = row % 4, base = Math.floor(row / 4) * nsb * 144;
-  const [src32, src16] = views(bytes);
-  const [out32, out16] = views(out.subarray(0, nsb * 144));
-  for (let j = 0; j < nsb; j++) {
-    const o = base + j * 144, s = j * 36;
-    out16[2 * s] = src16[2 * o + r]!;
-    out16[2 * s + 1] = src16[2 * o + 4 + r]!;
-    for (let t = 1; t < 36; t++) out32[s + t] = src32[o + x4Word(r, t)]!;
+/** Row `row` of an interleaved `type` matrix of inDim columns (bytes: from its first group), in the file's layout, into out. */
+export function interleavedRow(type: InterleavedType, bytes: Uint8Array, row: number, inDim: number, out: Uint8Array): void {
+  const { values, bytes: sb } = BLOCK[type], nb = inDim / values, r = row % 4, base = Math.floor(row / 4) * 4 * nb * sb;
+  for (let j = 0; j < nb; j++) {
+    for (let b = 0; b < sb; b++) out[j * sb + b] = bytes[base + 4 * sb * j + x4Offset(type, r, b)]!;
   }
 }

@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import { describe, it } from 'node:test';
 import { dequantizeQ5_0, quantizeQ5_0, quantizeQ5_K, quantizeQ6_K } from '../../src/formats/ggml-quants.js';
 import * as ref from '../../src/kernels/reference.js';
-import { activationBytes, activationType, type Kernels, type QuantWeightType, type WeightType } from '../../src/kernels/wasm.js';
+import { activationBytes, activationType, type Kernels, type PackedWeightType, type QuantWeightType, type WeightType } from '../../src/kernels/wasm.js';
 import { FIXTURES } from '../helpers.js';
 import { maxRelErr, randn, rng, setup } from './helpers.js';
 
@@ -69,7 +69,7 @@ function absDot(x: Float32Array, w: Float32Array, n: number, inDim: number, rows
 }
 
 /** Random weights of a type, as stored bytes plus the dequantized f32 values. */
-function makeWeights(type: Exclude<WeightType, 'q4_k_x4'>, r: () => number, rows: number, inDim: number): { bytes: Uint8Array | Uint16Array | Float32Array; deq: Float32Array } {
+function makeWeights(type: Exclude<WeightType, PackedWeightType>, r: () => number, rows: number, inDim: number): { bytes: Uint8Array | Uint16Array | Float32Array; deq: Float32Array } {
   const wf = randn(r, rows * inDim, 0.05);
   switch (type) {
     case 'f32':

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { it } from 'node:test';
 
 const FLAG = '--experimental-wasm-relaxed-simd';
-const kernelFiles = ['convert', 'matmul', 'q4k-x4', 'ops', 'module', 'threads'].map((f) => fileURLToPath(new URL(`./${f}.test.js`, import.meta.url)));
+const kernelFiles = ['convert', 'matmul', 'x4', 'ops', 'module', 'threads'].map((f) => fileURLToPath(new URL(`./${f}.test.js`, import.meta.url)));
 // the backend on the relaxed kernels: Q4_0 / K-quant models, batch invariance, llama.cpp's Q4_K_M file
 const backendFiles = ['../backend/cpu.test.js', '../models/kquant.test.js'].map((f) => fileURLToPath(new URL(f, import.meta.url)));
 

@@ -118,40 +118,47 @@ test('Q4_K_M attention whose shards\' heads end off o_proj\'s 256-blocks: the fu
   runs[0]!.forEach((want, i) => assert.deepEqual(runs[1]![i], want, `output ${i}`));
 });
 
-test('Q4_K rows interleaved by four (q4_k_x4, the cpu backend\'s default) compute the logits of the file\'s own layout; a tied Q4_K embedding reads its rows back', async () => {
+test('rows interleaved by four (q4_k_x4, q8_0_x4: the cpu backend\'s default) compute the logits of the file\'s own layout; a tied embedding reads its rows back', async () => {
   const tmp = tempDir();
-  const runs: Record<string, Float32Array[]> = {};
-  for (const tied of [false, true]) {
-    const hf = path.join(tmp, `hf-${tied}`);
-    // hidden 512, 8 heads of 64: every matrix Q4_K (q4_k: output and token_embd too when tied)
+  // q4_k_m: Q4_K (and Q6_K); q4_k tied: every matrix Q4_K, token_embd and output one tensor; q8_0
+  // untied and tied
+  for (const [type, tied] of [['q4_k_m', false], ['q4_k', true], ['q8_0', false], ['q8_0', true]] as const) {
+    const hf = path.join(tmp, `hf-${type}-${tied}`);
     writeSyntheticModel(hf, {
       ...panguEmbeddedConfig({ vocab_size: 256, hidden_size: 512, intermediate_size: 768, num_hidden_layers: 2, num_attention_heads: 8, num_key_value_heads: 2 }),
       tie_word_embeddings: tied,
     }, { seed: 5, dtype: 'F32' });
-    const gguf = path.join(tmp, `model-${tied}.gguf`);
-    convertToGguf(hf, gguf, { type: tied ? 'q4_k' : 'q4_k_m' });
+    const gguf = path.join(tmp, `model-${type}-${tied}.gguf`);
+    convertToGguf(hf, gguf, { type });
     const tokens = Array.from({ length: 24 }, (_, i) => (i * 37 + 11) % 256);
-    for (const interleaveQ4K of [true, false]) {
-      const backend = await CpuBackend.create({ threads: 2, interleaveQ4K });
+    const runs: Float32Array[][] = [];
+    for (const interleave of [true, false]) {
+      const backend = await CpuBackend.create({ threads: 2, interleave });
       try {
         const model = loadModel(gguf, { backend });
         const cache = model.newCache(32);
-        // a prompt (the tiles), a step of 3 rows and single tokens (the Q8_K matvec)
+        // a prompt (the tiles), a step of 3 rows and single tokens (the matvec)
         const out = [model.forward(tokens.slice(0, 18), cache, 'all'), model.forward(tokens.slice(18, 21), cache, 'all')];
         for (const t of tokens.slice(21)) out.push(model.forward([t], cache, 'last'));
-        runs[`${tied} ${interleaveQ4K}`] = out;
+        runs.push(out);
       } finally {
         await backend.close();
       }
     }
-    const [x4, plain] = [runs[`${tied} true`]!, runs[`${tied} false`]!];
+    const [x4, plain] = runs as [Float32Array[], Float32Array[]];
+    const what = `${type}${tied ? ' tied' : ''}`;
+    if (type === 'q8_0') {
+      // q8_0_x4 does q8_0's arithmetic: every logit bit for bit
+      x4.forEach((got, i) => assert.deepEqual(got, plain[i], `${what}: output ${i}`));
+      continue;
+    }
     // the tiles unpack the rows: the prompt's logits bit for bit
-    assert.deepEqual(x4[0], plain[0], `tied ${tied}: prompt`);
+    assert.deepEqual(x4[0], plain[0], `${what}: prompt`);
     // the matvec sums in another order: within float rounding, and not bit for bit (another kernel ran)
     for (let i = 1; i < x4.length; i++) {
       const scale = Math.sqrt(plain[i]!.reduce((s, v) => s + v * v, 0) / plain[i]!.length);
-      assert.ok(maxAbsDiff(x4[i]!, plain[i]!) <= 1e-4 * scale, `tied ${tied}: output ${i} differs by ${maxAbsDiff(x4[i]!, plain[i]!) / scale} of the RMS`);
+      assert.ok(maxAbsDiff(x4[i]!, plain[i]!) <= 1e-4 * scale, `${what}: output ${i} differs by ${maxAbsDiff(x4[i]!, plain[i]!) / scale} of the RMS`);
     }
-    assert.notDeepEqual(x4.slice(1), plain.slice(1), `tied ${tied}: the interleaved matvec ran`);
+    assert.notDeepEqual(x4.slice(1), plain.slice(1), `${what}: the interleaved matvec ran`);
   }
 });

@@ -22,7 +22,7 @@ import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kerne
 import { AK_SLOT, chunkAlign, cut, DIR_WORDS, isQuantized, Op, PHASES_OF, q8kBytes, ROW_ALIGN, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, XK_SLOT, type JobContext } from './ops.js';
 import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
-import { q4kX4Row } from '../../kernels/interleave.js';
+import { interleavedRow, type InterleavedType } from '../../kernels/interleave.js';
 import type { CpuWorkerPayload } from './worker.js';
 
 export type QuantType = 'q8_0' | 'q4_0';
@@ -50,10 +50,11 @@ export interface CpuBackendOptions {
   /** Weight bytes per chunk of a generation step's matrix products (default CHUNK_BYTES; 0: one chunk per share, no stealing). */
   chunkBytes?: number;
   /**
-   * Keep Q4_K matrices with their rows interleaved by four, q4_k_x4 (default true): the matvec
-   * reads four rows per load (src/kernels/assembly/matmul_q4k_x4.ts). false: as in the file.
+   * Keep Q4_K and Q8_0 matrices with their rows interleaved by four, q4_k_x4 / q8_0_x4 (default
+   * true): the matvec reads four rows per load (src/kernels/assembly/matmul_x4.ts). false: as in
+   * the file.
    */
-  interleaveQ4K?: boolean;
+  interleave?: boolean;
 }
 
 interface Shard {
@@ -156,6 +157,9 @@ function q8Bytes(count: number): number {
   return Math.ceil(count / 32) * 34 + 64;
 }
 
+/** The file's type of each interleaved layout (rows by four at load: CpuBackendOptions.interleave). */
+const INTERLEAVED_OF: Partial<Record<WeightType, InterleavedType>> = { q4_k_x4: 'q4_k', q8_0_x4: 'q8_0' };
+
 /** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
 export function splitRange(total: number, parts: number, align = 1): [number, number][] {
   return Array.from({ length: parts }, (_, p): [number, number] => [cut(total, parts, p, align), cut(total, parts, p + 1, align)]);
@@ -189,7 +193,7 @@ export class CpuBackend extends HostActivations implements Backend {
   private readonly fuseMoge: boolean;
   private readonly smallMatrixBytes: number;
   private readonly chunkBytes: number;
-  private readonly interleaveQ4K: boolean;
+  private readonly interleave: boolean;
   readonly kvType: KVType;
   /** Reusable buffers for converting weights as they are placed. */
   private readonly encodeScratch = new EncodeScratch();
@@ -215,7 +219,7 @@ export class CpuBackend extends HostActivations implements Backend {
     this.fuseMoge = opts.fuseMoge ?? true;
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
     this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
-    this.interleaveQ4K = opts.interleaveQ4K ?? true;
+    this.interleave = opts.interleave ?? true;
     this.kvType = opts.kvType ?? 'f32';
     this.name = `cpu (wasm ${variant}, ${pool.participants} threads${memories.length > pool.participants ? `, ${memories.length} shards` : ''}${this.quant ? `, ${this.quant}` : ''}${this.kvType !== 'f32' ? `, ${this.kvType} KV cache` : ''})`;
   }
@@ -274,10 +278,11 @@ export class CpuBackend extends HostActivations implements Backend {
 
   /**
    * The layout a matrix of `type` is kept in when every block of it placed has whole groups of four
-   * rows (each count of rows given, and each first row, a multiple of 4): Q4_K interleaved (q4_k_x4).
+   * rows (each count of rows given, and each first row, a multiple of 4): Q4_K and Q8_0 interleaved.
    */
   private layout(type: WeightType, ...rowCounts: number[]): WeightType {
-    return type === 'q4_k' && this.interleaveQ4K && rowCounts.every((n) => n % 4 === 0) ? 'q4_k_x4' : type;
+    if (!this.interleave || !rowCounts.every((n) => n % 4 === 0)) return type;
+    return type === 'q4_k' ? 'q4_k_x4' : type === 'q8_0' ? 'q8_0_x4' : type;
   }
 
   /**
@@ -295,10 +300,13 @@ export class CpuBackend extends HostActivations implements Backend {
       throw new RangeError(`weight shard ${p} is full after ${(this.weightBytes / 2 ** 30).toFixed(2)} GiB of weights: ` +
         `each of the ${this.shards.length} shards holds at most 4 GiB; use more shards (${(e as Error).message})`);
     }
-    encodeBlockInto(t, type === 'q4_k_x4' ? 'q4_k' : type, r0, r1, c0, c1, arena.u8(ptr, bytes), this.encodeScratch);
-    if (type === 'q4_k_x4') {
-      this.beginOp(); // the tmp rows in the I/O region: no operation runs while loading
-      this.shards[p]!.kernels.interleaveQ4_K(ptr, r1 - r0, c1 - c0, this.buf(p, 'interleave', Kernels.interleaveTmpBytes(c1 - c0)));
+    const grouped = INTERLEAVED_OF[type];
+    encodeBlockInto(t, grouped ?? type, r0, r1, c0, c1, arena.u8(ptr, bytes), this.encodeScratch);
+    if (grouped) {
+      // four rows' bytes of scratch, on top of the arena and given back at once
+      const mark = arena.mark();
+      this.shards[p]!.kernels.interleave(grouped, ptr, r1 - r0, c1 - c0, arena.alloc(Kernels.interleaveTmpBytes(grouped, c1 - c0)));
+      arena.reset(mark);
     }
     return ptr;
   }
@@ -326,7 +334,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const [out, inDim] = this.matrixShape(weight);
     const type = this.layout(stored, out);
     // A small matrix stays whole on shard 0 and runs on the main thread: cheaper than a hand-off.
-    const ranges = rowBytes(type, inDim) * out <= this.smallMatrixBytes ? [[0, out] as const] : splitRange(out, this.shards.length, type === 'q4_k_x4' ? 4 : 1);
+    const ranges = rowBytes(type, inDim) * out <= this.smallMatrixBytes ? [[0, out] as const] : splitRange(out, this.shards.length, INTERLEAVED_OF[type] ? 4 : 1);
     const shards = ranges.map(([r0, r1], p) => ({ p, r0, r1, ptr: this.place(p, weight, type, r0, r1, 0, inDim) }));
     const lin: CpuLinear = { inFeatures: inDim, outFeatures: out, type, shards };
     if (bias) {
@@ -393,7 +401,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const [vocab, dim] = this.matrixShape(t);
     const tied = this.placed.get(t);
     // Tied word embeddings whose output projection keeps the table's own type: one copy, in the shards.
-    if (tied && (tied.type === TYPE_OF[t.dtype] || (tied.type === 'q4_k_x4' && TYPE_OF[t.dtype] === 'q4_k'))) {
+    if (tied && (INTERLEAVED_OF[tied.type] ?? tied.type) === TYPE_OF[t.dtype]) {
       const e: CpuEmbedding = { vocab, dim, dtype: t.dtype, tied };
       return e;
     }
@@ -506,7 +514,8 @@ export class CpuBackend extends HostActivations implements Backend {
   embed(out: Float32Array, ids: ArrayLike<number>, table: Embedding): void {
     const { dtype, bytes, tied, dim, vocab } = table as CpuEmbedding;
     const rowBytesOf = bytes ? bytes.byteLength / vocab : rowBytes(tied!.type, dim);
-    if (tied?.type === 'q4_k_x4' && this.embedRowBytes.length < rowBytesOf) this.embedRowBytes = new Uint8Array(rowBytesOf);
+    const grouped = tied && INTERLEAVED_OF[tied.type];
+    if (grouped && this.embedRowBytes.length < rowBytesOf) this.embedRowBytes = new Uint8Array(rowBytesOf);
     for (let i = 0; i < ids.length; i++) {
       const id = ids[i]!;
       if (!(id >= 0 && id < vocab)) throw new RangeError(`token id ${id} is outside the vocabulary (0..${vocab - 1})`);
@@ -515,7 +524,7 @@ export class CpuBackend extends HostActivations implements Backend {
       else {
         const s = tied!.shards.find((r) => id >= r.r0 && id < r.r1)!;
         const rows = this.shards[s.p]!.arena.u8(s.ptr, (s.r1 - s.r0) * rowBytesOf);
-        if (tied!.type === 'q4_k_x4') q4kX4Row(rows, id - s.r0, dim, (row = this.embedRowBytes.subarray(0, rowBytesOf)));
+        if (grouped) interleavedRow(grouped, rows, id - s.r0, dim, (row = this.embedRowBytes.subarray(0, rowBytesOf)));
         else row = rows.subarray((id - s.r0) * rowBytesOf, (id - s.r0 + 1) * rowBytesOf);
       }
       out.set(decodeToFloat32(dtype, row), i * dim);

@@ -40,8 +40,10 @@ const Q4_0: i32 = 1;
 const Q5_0: i32 = 2;
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
-/** Q4_K rows interleaved by four (matmul_q4k_x4.ts); its tiles unpack them per super-block. */
+/** Q4_K rows interleaved by four (matmul_x4.ts); its tiles unpack them per super-block. */
 export const Q4_K_X4: i32 = 7;
+/** Q8_0 rows interleaved by four (matmul_x4.ts); its tiles repack straight from the groups. */
+export const Q8_0_X4: i32 = 8;
 
 const Q8_0_BYTES: usize = 34;
 const Q4_0_BYTES: usize = 18;
@@ -386,6 +388,32 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
+ * wg_repack's layout (G = 4) from 16 Q8_0 rows interleaved by four (q8_0_x4, matmul_x4.ts), gs bytes
+ * per group; rows >= rv (a multiple of 4) zero. A group's word v holds elements 4v .. 4v + 3 of its
+ * four rows: widened, its i32 lanes are element pairs 2v and 2v + 1 of rows 0, 1 (low) and 2, 3.
+ */
+// @ts-ignore: decorator
+@inline function wx4_repack(sw: usize, w: usize, gs: usize, nb: i32, rv: i32, full: bool): void {
+  const st: usize = 64; // bytes per element pair: 4 groups x 4 rows x i16[2]
+  const z = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const d = sw + <usize>b * 1088;
+    for (let g = 0; g < 4; g++) {
+      const ok = full || 4 * g < rv;
+      const src = w + <usize>g * gs + <usize>b * 136;
+      v128.store(d + (<usize>g << 4), ok ? f16x4_to_f32x4(v128.load16x4_s(src)) : z);
+      const dg = d + st + (<usize>g << 4);
+      for (let v: usize = 0; v < 8; v++) {
+        const q = ok ? v128.load(src + 8 + (v << 4)) : z;
+        const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
+        v128.store(dg + 2 * v * st, i32x4.shuffle(lo, hi, 0, 2, 4, 6));
+        v128.store(dg + (2 * v + 1) * st, i32x4.shuffle(lo, hi, 1, 3, 5, 7));
+      }
+    }
+  }
+}
+
+/**
  * Weight rows [r0, r1) against activation rows [j0, j1) by qtile16x2 tiles
  * (qt: Q8_0, Q4_0, Q5_0 or a K-quant; scratch: qmatmul_scratch_bytes). The
  * relaxed build runs Q4_0, Q4_K and Q5_K on the 8-bit layouts (R8).
@@ -408,7 +436,11 @@ const Q6_K_BYTES: usize = 210;
   for (let r = r0; r < r1; r += 16) {
     const rv = min<i32>(16, r1 - r);
     const wr = w + <usize>r * ws;
-    if (qt == Q8_0 || qt == Q4_0 || qt == Q5_0) {
+    if (qt == Q8_0_X4) {
+      // ws: a quarter of a group's stride (r is a multiple of 4: wr is a group's start)
+      if (rv == 16) wx4_repack(sw, wr, ws << 2, nb, 16, true);
+      else wx4_repack(sw, wr, ws << 2, nb, rv, false);
+    } else if (qt == Q8_0 || qt == Q4_0 || qt == Q5_0) {
       if (R8) {
         if (rv == 16) w4r_repack(sw, wr, ws, nb, 16, true);
         else w4r_repack(sw, wr, ws, nb, rv, false);
@@ -508,7 +540,7 @@ const X16_CHUNK: i32 = 1048576;
  * Smallest n that takes the qtiles16 path (with a scratch); below it the matvec kernels on pairs of
  * activation rows cost less (one thread, 8192 x 4096 from DRAM, src/kernels/README.md).
  */
-const TILES16_MIN_N_Q8: i32 = 8;
+export const TILES16_MIN_N_Q8: i32 = 8;
 const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
 const TILES16_MIN_N_Q5: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 3;
 

@@ -13,7 +13,7 @@ import { f16_to_f32 } from "./common";
 import { q4k_min, q4k_scale } from "./matmul_q4k";
 import { q5_levels, q6_levels } from "./matmul_q56k";
 import { pairs4_store, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
-import { X4_BYTES } from "./matmul_q4k_x4";
+import { X4_BYTES } from "./matmul_x4";
 
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
@@ -84,7 +84,7 @@ const Q4_K_BYTES: usize = 144;
 }
 
 /**
- * kquant_repack16 for Q4_K rows interleaved by four (matmul_q4k_x4.ts), gs bytes per group of four:
+ * kquant_repack16 for Q4_K rows interleaved by four (matmul_x4.ts), gs bytes per group of four:
  * each super-block of the rv rows is first unpacked to four block_q4_K rows at tmp (2304 bytes).
  */
 // @ts-ignore: decorator

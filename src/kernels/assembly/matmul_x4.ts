@@ -1,12 +1,10 @@
-// Q4_K weights with their rows interleaved by four at load ("q4_k_x4"), for
-// the Q8_K matvec: one 16-byte load holds four bytes of each of four rows, so
-// one broadcast activation word multiplies all four, the integer sums land
-// one row per i32 lane, and the four rows' scales, mins and d are unpacked by
-// a few vector operations per super-block instead of scalar code per row.
-// (llama.cpp repacks its Q4_K rows 8 at a time for AVX2, q4_Kx8, for the
-// same reasons.)
+// Weights with their rows interleaved by four at load, for the matvec: one 16-byte load holds a
+// 4-byte word of each of four rows, so one broadcast activation word multiplies all four, the
+// integer sums land one row per i32 lane, and the four rows' scales (Q4_K: and mins) are taken
+// with a few vector operations per block instead of scalar code per row. (llama.cpp repacks its
+// rows for AVX2 at load too, q4_Kx8 and q8_0x4.) Rows [r0, r1) of a call are whole groups.
 //
-// Group g (rows 4g .. 4g + 3), super-block j: X4_BYTES = 576 bytes at
+// q4_k_x4, group g (rows 4g .. 4g + 3), super-block j: X4_BYTES = 576 bytes at
 // w + (g * nsb + j) * 576, the bytes of the four rows' block_q4_K moved:
 //   [0, 8)     f16 d[4]               row r's at 2r
 //   [8, 16)    f16 dmin[4]
@@ -16,22 +14,28 @@
 //   [64, 576)  qs: chunk p (0..3; sub-block 2p in the low nibbles, 2p + 1 in
 //              the high ones) at 64 + 128p; row r's bytes 4v .. 4v + 3
 //              (v = 0..7) of it at 64 + 128p + 16v + 4r
-// A matrix keeps its size; rows [r0, r1) of a call are whole groups.
+// q8_0_x4, group g, block b of 32 values: Q8_X4_BYTES = 136 bytes at w + (g * nb + b) * 136:
+//   [0, 8)     f16 d[4]
+//   [8, 136)   row r's quants 4v .. 4v + 3 (v = 0..7) at 8 + 16v + 4r
+// Both keep a matrix's size, and both are read front to back.
 //
-// The matvec runs two groups at once from the two halves of its rows: two
-// sequential streams (from DRAM one stream per thread reads slower), each
-// activation word loaded once for both. n >= 6 runs the 16 x 2 tiles on
-// rows unpacked back per super-block (q4kx4_repack16, repack_kquant.ts).
+// The matvec runs two groups at once from the two halves of its rows: two sequential streams
+// (from DRAM, one stream per thread read slower), each activation word loaded once for both.
+// n >= 6 (Q8_0: 8) with a scratch runs the 16 x 2 tiles: Q4_K on rows unpacked back per
+// super-block (q4kx4_repack16, repack_kquant.ts), Q8_0 repacked straight from the groups
+// (wx4_repack, matmul_quant.ts).
 
-import { f16x4_to_f32x4, fmadd } from "./common";
+import { f16_to_f32, f16x4_to_f32x4, fmadd } from "./common";
 import { Q8_K_BYTES } from "./convert";
 import { bsums32 } from "./dot_q8k";
 import { kquant_takes_q8_k } from "./matmul_kquant";
-import { qtiles16, x16Chunk, Q4_K_X4 } from "./matmul_quant";
+import { qtiles16, x16Chunk, Q4_K_X4, Q8_0_X4, TILES16_MIN_N_Q8 } from "./matmul_quant";
 import { pairs4_store } from "./tiles16";
 
-/** Bytes of one super-block of four interleaved rows. */
+/** Bytes of one super-block of four interleaved Q4_K rows. */
 export const X4_BYTES: usize = 576;
+/** Bytes of one block of four interleaved Q8_0 rows. */
+export const Q8_X4_BYTES: usize = 136;
 const Q8_0_BYTES: usize = 34;
 
 /** i16x8 products of 16 levels q (u8, < 16) with the 16 int8 activations x, summed in pairs (lane t: q_2t x_2t + q_2t+1 x_2t+1). */
@@ -73,11 +77,11 @@ const Q8_0_BYTES: usize = 34;
 }
 
 /**
- * out[0..4) and out[4h..4h+4) f32 = the Q8_K activation row xk against groups wa and wb (two = true;
- * else wa alone, to out[0..4)), nsb super-blocks each.
+ * out[0..4) and outb[0..4) f32 = the Q8_K activation row xk against the q4_k_x4 groups wa and wb
+ * (two = true; else wa alone, to out[0..4)), nsb super-blocks each.
  */
 // @ts-ignore: decorator
-@inline function dot_groups(two: bool, out: usize, outb: usize, xk: usize, wa: usize, wb: usize, nsb: i32): void {
+@inline function q4k_groups(two: bool, out: usize, outb: usize, xk: usize, wa: usize, wb: usize, nsb: i32): void {
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let xb = xk;
   for (let sb = 0; sb < nsb; sb++) {
@@ -126,6 +130,72 @@ const Q8_0_BYTES: usize = 34;
 }
 
 /**
+ * out[0..4) and outb[0..4) f32 = the Q8_0 activation row xq against the q8_0_x4 groups wa and wb
+ * (two = true; else wa alone), nb blocks each. Per block and row: f32(exact integer dot) * (d_x *
+ * d_w) added to the sum, the arithmetic of the q8_0 matvec and tiles (qdot4v): the same bits.
+ */
+// @ts-ignore: decorator
+@inline function q8_groups(two: bool, out: usize, outb: usize, xq: usize, wa: usize, wb: usize, nb: i32): void {
+  let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
+  let xb = xq;
+  for (let b = 0; b < nb; b++) {
+    // i32 lanes: rows 0, 1 (lo: two halves each) and 2, 3 (hi)
+    let lo0 = i32x4.splat(0), hi0 = i32x4.splat(0), lo1 = i32x4.splat(0), hi1 = i32x4.splat(0);
+    for (let v: usize = 0; v < 32; v += 8) { // a real loop, two words per step (see q4k_groups)
+      // each word's four activations widened to i16, twice; each group's rows 0, 1 (and 2, 3) by a
+      // sign-extending 8-byte load
+      const x0 = i16x8.extend_low_i8x16_s(v128.load32_splat(xb + 2 + v)), x1 = i16x8.extend_low_i8x16_s(v128.load32_splat(xb + 6 + v));
+      const a = wa + 8 + (v << 2);
+      lo0 = i32x4.add(lo0, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(a), x0), i32x4.dot_i16x8_s(v128.load8x8_s(a, 16), x1)));
+      hi0 = i32x4.add(hi0, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(a, 8), x0), i32x4.dot_i16x8_s(v128.load8x8_s(a, 24), x1)));
+      if (two) {
+        const b = wb + 8 + (v << 2);
+        lo1 = i32x4.add(lo1, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(b), x0), i32x4.dot_i16x8_s(v128.load8x8_s(b, 16), x1)));
+        hi1 = i32x4.add(hi1, i32x4.add(i32x4.dot_i16x8_s(v128.load8x8_s(b, 8), x0), i32x4.dot_i16x8_s(v128.load8x8_s(b, 24), x1)));
+      }
+    }
+    const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
+    const d0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
+    acc0 = fmadd(f32x4.convert_i32x4_s(d0), f32x4.mul(dx, f16x4_to_f32x4(v128.load16x4_s(wa))), acc0);
+    if (two) {
+      const d1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
+      acc1 = fmadd(f32x4.convert_i32x4_s(d1), f32x4.mul(dx, f16x4_to_f32x4(v128.load16x4_s(wb))), acc1);
+    }
+    wa += Q8_X4_BYTES;
+    wb += Q8_X4_BYTES;
+    xb += Q8_0_BYTES;
+  }
+  v128.store(out, acc0);
+  if (two) v128.store(outb, acc1);
+}
+
+/**
+ * The matvec of a layout (KIND: Q4_K_X4 against Q8_K rows, Q8_0_X4 against Q8_0 rows) for each
+ * activation row j < n (xs bytes apart): groups [r0 / 4, r1 / 4) of gs bytes, nblk blocks each, two
+ * at a time (g and g + h) and an odd last one alone.
+ */
+// @ts-ignore: decorator
+@inline function x4_matvec(KIND: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, gs: usize, nblk: i32, n: i32, r0: i32, r1: i32): void {
+  const g0 = r0 >> 2, g1 = r1 >> 2, h = (g1 - g0) >> 1;
+  for (let g = g0; g < g0 + h; g++) {
+    const wa = w + <usize>g * gs;
+    for (let j = 0; j < n; j++) {
+      const o = out + <usize>j * os + (<usize>g << 4);
+      if (KIND == Q4_K_X4) q4k_groups(true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nblk);
+      else q8_groups(true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nblk);
+    }
+  }
+  if (((g1 - g0) & 1) != 0) {
+    const wa = w + <usize>(g1 - 1) * gs;
+    for (let j = 0; j < n; j++) {
+      const o = out + <usize>j * os + (<usize>(g1 - 1) << 4);
+      if (KIND == Q4_K_X4) q4k_groups(false, o, 0, xq + <usize>j * xs, wa, wa, nblk);
+      else q8_groups(false, o, 0, xq + <usize>j * xs, wa, wa, nblk);
+    }
+  }
+}
+
+/**
  * out[n][rows] f32 = xq[n] . W[rows]^T for W rows [r0, r1) (multiples of 4, rows % 4 == 0), W as
  * q4_k_x4; xq Q8_K rows when kquant_takes_q8_k(n, scratch), else Q8_0 rows for the tiles.
  */
@@ -138,19 +208,24 @@ export function matmul_q4_k_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i
     for (let j0 = 0; j0 < n; j0 += jt) qtiles16(Q4_K_X4, out, os, xq, <usize>nsb * 8 * Q8_0_BYTES, w, gs >> 2, nsb << 3, r0, r1, j0, min<i32>(n, j0 + jt), scratch);
     return;
   }
-  const xs = <usize>nsb * Q8_K_BYTES;
-  const g0 = r0 >> 2, g1 = r1 >> 2, h = (g1 - g0) >> 1;
-  for (let g = g0; g < g0 + h; g++) {
-    const wa = w + <usize>g * gs;
-    for (let j = 0; j < n; j++) {
-      const o = out + <usize>j * os + (<usize>g << 4);
-      dot_groups(true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nsb);
-    }
+  x4_matvec(Q4_K_X4, out, os, xq, <usize>nsb * Q8_K_BYTES, w, gs, nsb, n, r0, r1);
+}
+
+/**
+ * out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows]^T for W rows [r0, r1) (multiples of 4, rows % 4
+ * == 0), W as q8_0_x4: the bits of matmul_q8_0 on the same rows, with or without a scratch.
+ */
+export function matmul_q8_0_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  const nb = inDim >> 5;
+  const gs = <usize>nb * Q8_X4_BYTES;
+  const xs = <usize>nb * Q8_0_BYTES;
+  const os = <usize>rows << 2;
+  if (scratch != 0 && n >= TILES16_MIN_N_Q8) {
+    const jc = x16Chunk(n, nb);
+    for (let j0 = 0; j0 < n; j0 += jc) qtiles16(Q8_0_X4, out, os, xq, xs, w, gs >> 2, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+    return;
   }
-  if (((g1 - g0) & 1) != 0) {
-    const wa = w + <usize>(g1 - 1) * gs;
-    for (let j = 0; j < n; j++) dot_groups(false, out + <usize>j * os + (<usize>(g1 - 1) << 4), 0, xq + <usize>j * xs, wa, wa, nsb);
-  }
+  x4_matvec(Q8_0_X4, out, os, xq, xs, w, gs, nb, n, r0, r1);
 }
 
 /**
@@ -176,6 +251,25 @@ export function interleave_q4_k(w: usize, rows: i32, inDim: i32, tmp: usize): vo
         pairs4_store(q, 16, v128.load(c), v128.load(c + rs), v128.load(c + 2 * rs), v128.load(c + 3 * rs));
         pairs4_store(q + 64, 16, v128.load(c, 16), v128.load(c + rs, 16), v128.load(c + 2 * rs, 16), v128.load(c + 3 * rs, 16));
       }
+    }
+  }
+}
+
+/**
+ * Interleaves rows [0, rows) of the Q8_0 matrix at w (rows % 4 == 0, inDim % 32 == 0) in place into
+ * q8_0_x4; tmp: 4 * inDim / 32 * 34 bytes, not overlapping w.
+ */
+export function interleave_q8_0(w: usize, rows: i32, inDim: i32, tmp: usize): void {
+  const nb = inDim >> 5;
+  const rs = <usize>nb * Q8_0_BYTES;
+  for (let g = 0; g < rows >> 2; g++) {
+    const dst = w + <usize>g * 4 * rs;
+    memory.copy(tmp, dst, 4 * rs);
+    for (let b = 0; b < nb; b++) {
+      const o = dst + <usize>b * Q8_X4_BYTES, s = tmp + <usize>b * Q8_0_BYTES;
+      for (let r: usize = 0; r < 4; r++) store<u16>(o + 2 * r, load<u16>(s + r * rs));
+      pairs4_store(o + 8, 16, v128.load(s, 2), v128.load(s + rs, 2), v128.load(s + 2 * rs, 2), v128.load(s + 3 * rs, 2));
+      pairs4_store(o + 72, 16, v128.load(s, 18), v128.load(s + rs, 18), v128.load(s + 2 * rs, 18), v128.load(s + 3 * rs, 18));
     }
   }
 }
