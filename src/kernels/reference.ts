@@ -58,11 +58,11 @@ export const Q6_K_BYTES = 210;
 /** The block-quantized weight types (their matmul takes quantized activations: Q8_0, or Q8_K for the K-quants' dot products). */
 export type QuantWeightType = 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k';
 /**
- * Layouts the CPU backend makes at load from a quantized type, same bytes per row: 'q4_k_x4' and
- * 'q8_0_x4' are Q4_K and Q8_0 with their rows interleaved by four (src/kernels/interleave.ts), for
- * the matvec.
+ * Layouts the CPU backend makes at load from a quantized type, same bytes per row: 'q4_k_x4',
+ * 'q8_0_x4' and 'q5_0_x4' are Q4_K, Q8_0 and Q5_0 with their rows interleaved by four
+ * (src/kernels/interleave.ts), for the matvec.
  */
-export type PackedWeightType = 'q4_k_x4' | 'q8_0_x4';
+export type PackedWeightType = 'q4_k_x4' | 'q8_0_x4' | 'q5_0_x4';
 export type WeightType = 'f32' | 'bf16' | 'f16' | QuantWeightType | PackedWeightType;
 
 /** Bytes of one weight row of `inDim` elements. Throws if inDim does not fit the block size. */
@@ -81,6 +81,7 @@ export function rowBytes(type: WeightType, inDim: number): number {
       checkBlocks(type, inDim, QK);
       return (inDim / QK) * Q4_0_BYTES;
     case 'q5_0':
+    case 'q5_0_x4':
       checkBlocks(type, inDim, QK);
       return (inDim / QK) * Q5_0_BYTES;
     case 'q4_k':

@@ -1,6 +1,6 @@
-// The layouts with rows interleaved by four at load, q4_k_x4 and q8_0_x4, and their matmuls.
-// q8_0_x4 does the arithmetic of the q8_0 kernels: the same bits for every n, with and without a
-// scratch. q4_k_x4's matvec sums in another order: against the Q4_K reference of the same quantized
+// The layouts with rows interleaved by four at load, q4_k_x4, q8_0_x4 and q5_0_x4, and their
+// matmuls. q8_0_x4 and q5_0_x4 do the arithmetic of the q8_0 / q5_0 kernels: the same bits for every
+// n, with and without a scratch. q4_k_x4's matvec sums in another order: against the Q4_K reference of the same quantized
 // math, |wasm - ref| <= 1e-5 * S_q per output (as in matmul.test.ts, S_q = sum_k |x_k * w_k| over
 // the quantized activations and dequantized weights); its tiles (n >= 6 with a scratch) unpack the
 // rows back and give Q4_K's results bit for bit.
@@ -8,12 +8,13 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { interleavedRow, interleaveRows, type InterleavedType } from '../../src/kernels/interleave.js';
+import { dequantizeQ5_0 } from '../../src/formats/ggml-quants.js';
 import * as ref from '../../src/kernels/reference.js';
 import { activationBytes, activationType, Kernels, type Arena } from '../../src/kernels/wasm.js';
 import { maxRelErr, randn, rng, setup } from './helpers.js';
 
-const X4 = { q4_k: 'q4_k_x4', q8_0: 'q8_0_x4' } as const;
-const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34 } } as const;
+const X4 = { q4_k: 'q4_k_x4', q8_0: 'q8_0_x4', q5_0: 'q5_0_x4' } as const;
+const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34 }, q5_0: { values: 32, bytes: 22 } } as const;
 
 /** Random rows of a type: every level and scale pattern, modest d (and Q4_K's dmin). */
 function randomRows(type: InterleavedType, r: () => number, rows: number, inDim: number): Uint8Array {
@@ -53,9 +54,9 @@ function absDot(x: Float32Array, w: Float32Array, n: number, inDim: number, rows
   return s;
 }
 
-for (const type of ['q4_k', 'q8_0'] as const) describe(`${X4[type]}: ${type} rows interleaved by four`, () => {
+for (const type of ['q4_k', 'q8_0', 'q5_0'] as const) describe(`${X4[type]}: ${type} rows interleaved by four`, () => {
   const { values, bytes: blockBytes } = BLOCK[type];
-  const dequantize = (b: Uint8Array, count: number) => (type === 'q4_k' ? ref.dequantizeQ4_K(b, count) : ref.dequantizeQ8_0(b, count));
+  const dequantize = (b: Uint8Array, count: number) => (type === 'q4_k' ? ref.dequantizeQ4_K(b, count) : type === 'q8_0' ? ref.dequantizeQ8_0(b, count) : dequantizeQ5_0(b));
 
   it('keeps every byte: each row read back (interleavedRow) is the original row', () => {
     const r = rng(3);
@@ -96,7 +97,7 @@ for (const type of ['q4_k', 'q8_0'] as const) describe(`${X4[type]}: ${type} row
     [6, 256, 16], [7, 512, 12], [8, 512, 20], [13, 256, 36], [16, 1280, 8], [9, 512, 4],
   ];
 
-  it(`matmul: ${type === 'q8_0' ? 'the bits of q8_0 for every n, with and without a scratch' : 'matches the q4_k reference of the same quantized math (1e-5); its tiles give q4_k\'s bits'}`, () => {
+  it(`matmul: ${type !== 'q4_k' ? `the bits of ${type} for every n, with and without a scratch` : 'matches the q4_k reference of the same quantized math (1e-5); its tiles give q4_k\'s bits'}`, () => {
     const r = rng(5);
     for (const [n, inDim, rows] of shapes) {
       const { k, arena } = setup(4 << 20);
@@ -112,7 +113,7 @@ for (const type of ['q4_k', 'q8_0'] as const) describe(`${X4[type]}: ${type} row
         k.matmul(X4[type], got, xa.at, wx4, n, inDim, rows, 0, rows, sp);
         k.matmul(type, want, xa.at, wPlain, n, inDim, rows, 0, rows, sp);
         const what = `n=${n} in=${inDim} rows=${rows} scratch=${withScratch} (${xa.act})`;
-        if (type === 'q8_0' || xa.act === 'q8_0') assert.deepEqual(arena.f32(got, n * rows), arena.f32(want, n * rows), what);
+        if (type !== 'q4_k' || xa.act === 'q8_0') assert.deepEqual(arena.f32(got, n * rows), arena.f32(want, n * rows), what);
         const exact = new Float32Array(n * rows);
         ref.matmulF32(exact, xa.values, deq, n, inDim, rows);
         const err = maxRelErr(arena.f32(got, n * rows), exact, absDot(xa.values, deq, n, inDim, rows));
@@ -134,7 +135,7 @@ for (const type of ['q4_k', 'q8_0'] as const) describe(`${X4[type]}: ${type} row
       const cuts = [0, 4, 12, 16, 28, 40];
       for (let i = 0; i + 1 < cuts.length; i++) k.matmul(X4[type], split, xa.at, w, n, inDim, rows, cuts[i], cuts[i + 1], sp);
       assert.deepEqual(arena.f32(split, n * rows), arena.f32(one, n * rows), `n=${n} split`);
-      if (xa.act !== activationType(type, 1, false)) continue; // the tiles: q8_0's bits above, q4_k's own
+      if (xa.act !== activationType(type, 1, false)) continue; // the tiles: the file layout's bits above
       // the matvec: each activation row on its own
       const xb = activationBytes(xa.act, inDim);
       for (let j = 0; j < n; j++) {
@@ -152,7 +153,7 @@ for (const type of ['q4_k', 'q8_0'] as const) describe(`${X4[type]}: ${type} row
     const plain = randomRows(type, r, rows, inDim);
     const perRow = inDim / values;
     plain.set([0x00, 0x7c], perRow * blockBytes); // row 1, block 0: d = +inf
-    plain.set([0x01, 0x7e], (6 * perRow + 1) * blockBytes + (type === 'q4_k' ? 2 : 0)); // row 6, block 1: dmin (Q8_0: d) = nan
+    plain.set([0x01, 0x7e], (6 * perRow + 1) * blockBytes + (type === 'q4_k' ? 2 : 0)); // row 6, block 1: dmin (Q8_0, Q5_0: d) = nan
     const wx4 = arena.put(interleaved(type, plain, rows, inDim)), wPlain = arena.put(plain);
     const xa = activations(k, arena, type, randn(r, inDim), 1, false);
     const got = arena.alloc(rows * 4), want = arena.alloc(rows * 4);

@@ -31,6 +31,7 @@
 
 import { dot_u4x32, even_s8, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4_i32, odd_s8, store_quarters } from "./common";
 import { kquant_repack16, q4kx4_repack16 } from "./repack_kquant";
+import { q5x4_levels } from "./matmul_x4";
 import { repack_quads, X_I16, X_I8, XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
 import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
 
@@ -44,6 +45,8 @@ const Q5_K: i32 = 5;
 export const Q4_K_X4: i32 = 7;
 /** Q8_0 rows interleaved by four (matmul_x4.ts); its tiles repack straight from the groups. */
 export const Q8_0_X4: i32 = 8;
+/** Q5_0 rows interleaved by four (matmul_x4.ts); its tiles repack straight from the groups. */
+export const Q5_0_X4: i32 = 9;
 
 const Q8_0_BYTES: usize = 34;
 const Q4_0_BYTES: usize = 18;
@@ -388,26 +391,33 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
- * wg_repack's layout (G = 4) from 16 Q8_0 rows interleaved by four (q8_0_x4, matmul_x4.ts), gs bytes
- * per group; rows >= rv (a multiple of 4) zero. A group's word v holds elements 4v .. 4v + 3 of its
- * four rows: widened, its i32 lanes are element pairs 2v and 2v + 1 of rows 0, 1 (low) and 2, 3.
+ * wg_repack's layout (G = 4) from 16 Q8_0 (qt = Q8_0_X4) or Q5_0 (Q5_0_X4, levels - 16) rows
+ * interleaved by four (matmul_x4.ts), gs bytes per group; rows >= rv (a multiple of 4) zero. A
+ * group's word holds elements e .. e + 3 of its four rows: widened, its i32 lanes are element pairs
+ * e / 2 and e / 2 + 1 of rows 0, 1 (low) and 2, 3.
  */
 // @ts-ignore: decorator
-@inline function wx4_repack(sw: usize, w: usize, gs: usize, nb: i32, rv: i32, full: bool): void {
+@inline function wx4_repack(qt: i32, sw: usize, w: usize, gs: usize, nb: i32, rv: i32, full: bool): void {
   const st: usize = 64; // bytes per element pair: 4 groups x 4 rows x i16[2]
   const z = i32x4.splat(0);
   for (let b = 0; b < nb; b++) {
     const d = sw + <usize>b * 1088;
     for (let g = 0; g < 4; g++) {
       const ok = full || 4 * g < rv;
-      const src = w + <usize>g * gs + <usize>b * 136;
+      const src = w + <usize>g * gs + <usize>b * (qt == Q8_0_X4 ? 136 : 88);
       v128.store(d + (<usize>g << 4), ok ? f16x4_to_f32x4(v128.load16x4_s(src)) : z);
       const dg = d + st + (<usize>g << 4);
-      for (let v: usize = 0; v < 8; v++) {
-        const q = ok ? v128.load(src + 8 + (v << 4)) : z;
+      for (let t: u32 = 0; t < 8; t++) {
+        // word t's elements: Q8_0 4t ..; Q5_0 4t .. (t < 4: low nibbles of word t) or 16 + 4(t - 4) ..
+        let q = z;
+        if (ok) {
+          if (qt == Q8_0_X4) q = v128.load(src + 8 + (<usize>t << 4));
+          else q = i8x16.sub(q5x4_levels(v128.load(src + 24 + (<usize>(t & 3) << 4)), v128.load(src, 8), t & 3, t >= 4), i8x16.splat(16));
+        }
+        const e2 = <usize>(qt == Q8_0_X4 ? 2 * t : t < 4 ? 2 * t : 8 + 2 * (t - 4)); // first element pair
         const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
-        v128.store(dg + 2 * v * st, i32x4.shuffle(lo, hi, 0, 2, 4, 6));
-        v128.store(dg + (2 * v + 1) * st, i32x4.shuffle(lo, hi, 1, 3, 5, 7));
+        v128.store(dg + e2 * st, i32x4.shuffle(lo, hi, 0, 2, 4, 6));
+        v128.store(dg + (e2 + 1) * st, i32x4.shuffle(lo, hi, 1, 3, 5, 7));
       }
     }
   }
@@ -436,10 +446,10 @@ const Q6_K_BYTES: usize = 210;
   for (let r = r0; r < r1; r += 16) {
     const rv = min<i32>(16, r1 - r);
     const wr = w + <usize>r * ws;
-    if (qt == Q8_0_X4) {
+    if (qt == Q8_0_X4 || qt == Q5_0_X4) {
       // ws: a quarter of a group's stride (r is a multiple of 4: wr is a group's start)
-      if (rv == 16) wx4_repack(sw, wr, ws << 2, nb, 16, true);
-      else wx4_repack(sw, wr, ws << 2, nb, rv, false);
+      if (rv == 16) wx4_repack(qt, sw, wr, ws << 2, nb, 16, true);
+      else wx4_repack(qt, sw, wr, ws << 2, nb, rv, false);
     } else if (qt == Q8_0 || qt == Q4_0 || qt == Q5_0) {
       if (R8) {
         if (rv == 16) w4r_repack(sw, wr, ws, nb, 16, true);
@@ -542,7 +552,7 @@ const X16_CHUNK: i32 = 1048576;
  */
 export const TILES16_MIN_N_Q8: i32 = 8;
 const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
-const TILES16_MIN_N_Q5: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 3;
+export const TILES16_MIN_N_Q5: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 3;
 
 // @ts-ignore: decorator
 @inline function qmatmul(qt: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
