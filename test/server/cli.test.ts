@@ -28,6 +28,8 @@ test('pangu serve binds 127.0.0.1, streams, and on SIGTERM ends the stream with 
   const s = startServe(['--parallel', '2', '--ctx', '1024', '--threads', '2']);
   const url = await s.url;
   assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+  // it warmed V8 up before it listened (the first request then runs the optimised code)
+  assert.match(s.output().stdout, /warmed up: \d+ tokens in [\d.]+ s/);
   // Greedy, this prompt runs 1000 tokens without an eos: the stream is still going at SIGTERM.
   const r = await fetch(`${url}/v1/completions`, {
     method: 'POST', headers: { 'Content-Type': 'application/json' },
