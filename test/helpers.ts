@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Transformer } from '../src/models/transformer.js';
 
 /** The repository root (tests run from dist/test/...). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -31,4 +32,15 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
+}
+
+/**
+ * The logits of a prompt (tokens [0, prompt)), one step of `step` tokens, then one token at a time:
+ * the three paths a backend takes (a prompt's tiles, a small batch, the matvec), in a fresh cache.
+ */
+export function forwardSteps(model: Transformer, tokens: readonly number[], prompt: number, step: number, cacheSize: number): Float32Array[] {
+  const cache = model.newCache(cacheSize);
+  const out = [model.forward(tokens.slice(0, prompt), cache, 'all'), model.forward(tokens.slice(prompt, prompt + step), cache, 'all')];
+  for (const t of tokens.slice(prompt + step)) out.push(model.forward([t], cache, 'last'));
+  return out;
 }

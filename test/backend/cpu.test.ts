@@ -11,7 +11,7 @@ import { convertToGguf } from '../../src/models/convert.js';
 import { loadModel } from '../../src/models/load.js';
 import type { MixtureOfExperts } from '../../src/models/layers/moe.js';
 import { panguEmbeddedConfig, panguMoeConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
-import { FIXTURES, maxAbsDiff, tempDir } from '../helpers.js';
+import { FIXTURES, forwardSteps, maxAbsDiff, tempDir } from '../helpers.js';
 import { writeClearModel } from '../models/gguf-helpers.js';
 
 interface Expected { tokens: number[]; logits: number[][] }
@@ -114,12 +114,8 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
       for (const chunkBytes of [0, 64]) {
         const backend = await CpuBackend.create({ threads, shards, chunkBytes, smallMatrixBytes: 0, ...(quant ? { quant } : {}) });
         try {
-          const model = loadModel(dir, { backend });
-          const cache = model.newCache(64);
           // A prompt (chunks per share fixed), a 3-token step (chunks by bytes) and single tokens.
-          const out = [model.forward(tokens.slice(0, 30), cache, 'all'), model.forward(tokens.slice(30, 33), cache, 'all')];
-          for (const t of tokens.slice(33)) out.push(model.forward([t], cache, 'last'));
-          runs.push(out);
+          runs.push(forwardSteps(loadModel(dir, { backend }), tokens, 30, 3, 64));
         } finally {
           await backend.close();
         }

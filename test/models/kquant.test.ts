@@ -13,7 +13,7 @@ import { convertToGguf } from '../../src/models/convert.js';
 import { loadModel } from '../../src/models/load.js';
 import { FusedAttention } from '../../src/models/layers/attention.js';
 import { panguEmbeddedConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
-import { FIXTURES, maxAbsDiff, tempDir } from '../helpers.js';
+import { FIXTURES, forwardSteps, maxAbsDiff, tempDir } from '../helpers.js';
 import { writeClearModel } from './gguf-helpers.js';
 
 const dir = path.join(FIXTURES, 'gguf', 'kquant');
@@ -106,11 +106,7 @@ test('Q4_K_M attention whose shards\' heads end off o_proj\'s 256-blocks: the fu
     try {
       const model = loadModel(gguf, { backend });
       assert.equal(model.layers[0]!.self_attn instanceof FusedAttention, fuseAttention);
-      const cache = model.newCache(32);
-      // a prompt (tiles), a step of 3 rows and single tokens (the Q8_K matvec)
-      const out = [model.forward(tokens.slice(0, 18), cache, 'all'), model.forward(tokens.slice(18, 21), cache, 'all')];
-      for (const t of tokens.slice(21)) out.push(model.forward([t], cache, 'last'));
-      runs.push(out);
+      runs.push(forwardSteps(model, tokens, 18, 3, 32));
     } finally {
       await backend.close();
     }
@@ -135,12 +131,7 @@ test('rows interleaved by four (q4_k_x4, q8_0_x4: the cpu backend\'s default) co
     for (const interleave of [true, false]) {
       const backend = await CpuBackend.create({ threads: 2, interleave });
       try {
-        const model = loadModel(gguf, { backend });
-        const cache = model.newCache(32);
-        // a prompt (the tiles), a step of 3 rows and single tokens (the matvec)
-        const out = [model.forward(tokens.slice(0, 18), cache, 'all'), model.forward(tokens.slice(18, 21), cache, 'all')];
-        for (const t of tokens.slice(21)) out.push(model.forward([t], cache, 'last'));
-        runs.push(out);
+        runs.push(forwardSteps(loadModel(gguf, { backend }), tokens, 18, 3, 32));
       } finally {
         await backend.close();
       }

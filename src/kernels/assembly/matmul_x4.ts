@@ -137,6 +137,12 @@ const Q8_0_BYTES: usize = 34;
   if (two) v128.store(outb, acc1);
 }
 
+/** acc + f32(d) * (d_x * d_w), lane r = row r: d the exact integer block dots, d_w the group's four f16 d at wg (as qdot4v's add_scaled). */
+// @ts-ignore: decorator
+@inline function scaled4(acc: v128, d: v128, dx: v128, wg: usize): v128 {
+  return fmadd(f32x4.convert_i32x4_s(d), f32x4.mul(dx, f16x4_to_f32x4(v128.load16x4_s(wg))), acc);
+}
+
 /**
  * out[0..4) and outb[0..4) f32 = the Q8_0 activation row xq against the q8_0_x4 groups wa and wb
  * (two = true; else wa alone), nb blocks each. Per block and row: f32(exact integer dot) * (d_x *
@@ -164,10 +170,10 @@ const Q8_0_BYTES: usize = 34;
     }
     const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
     const d0 = i32x4.add(i32x4.shuffle(lo0, hi0, 0, 2, 4, 6), i32x4.shuffle(lo0, hi0, 1, 3, 5, 7));
-    acc0 = fmadd(f32x4.convert_i32x4_s(d0), f32x4.mul(dx, f16x4_to_f32x4(v128.load16x4_s(wa))), acc0);
+    acc0 = scaled4(acc0, d0, dx, wa);
     if (two) {
       const d1 = i32x4.add(i32x4.shuffle(lo1, hi1, 0, 2, 4, 6), i32x4.shuffle(lo1, hi1, 1, 3, 5, 7));
-      acc1 = fmadd(f32x4.convert_i32x4_s(d1), f32x4.mul(dx, f16x4_to_f32x4(v128.load16x4_s(wb))), acc1);
+      acc1 = scaled4(acc1, d1, dx, wb);
     }
     wa += Q8_X4_BYTES;
     wb += Q8_X4_BYTES;
@@ -216,10 +222,10 @@ const Q8_0_BYTES: usize = 34;
     const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
     // the i16 lanes 2r, 2r + 1 are row r's: pairwise sums put the rows in the i32 lanes
     const d0 = i32x4.sub(i32x4.add(pairsum_i16(l0), pairsum_i16(h0)), off);
-    acc0 = fmadd(f32x4.convert_i32x4_s(d0), f32x4.mul(dx, f16x4_to_f32x4(v128.load16x4_s(wa))), acc0);
+    acc0 = scaled4(acc0, d0, dx, wa);
     if (two) {
       const d1 = i32x4.sub(i32x4.add(pairsum_i16(l1), pairsum_i16(h1)), off);
-      acc1 = fmadd(f32x4.convert_i32x4_s(d1), f32x4.mul(dx, f16x4_to_f32x4(v128.load16x4_s(wb))), acc1);
+      acc1 = scaled4(acc1, d1, dx, wb);
     }
     wa += Q5_X4_BYTES;
     wb += Q5_X4_BYTES;
@@ -273,35 +279,32 @@ export function matmul_q4_k_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i
   x4_matvec(Q4_K_X4, out, os, xq, <usize>nsb * Q8_K_BYTES, w, gs, nsb, n, r0, r1);
 }
 
+/** Q8_0 activations against q8_0_x4 / q5_0_x4 (KIND): the tiles from TILES16_MIN_N_Q8 / _Q5 rows with a scratch, else the matvec. */
+// @ts-ignore: decorator
+@inline function x4_blocks32(KIND: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  const nb = inDim >> 5;
+  const gs = <usize>nb * (KIND == Q8_0_X4 ? Q8_X4_BYTES : Q5_X4_BYTES);
+  const xs = <usize>nb * Q8_0_BYTES;
+  const os = <usize>rows << 2;
+  if (scratch != 0 && n >= (KIND == Q8_0_X4 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q5)) {
+    const jc = x16Chunk(n, nb);
+    for (let j0 = 0; j0 < n; j0 += jc) qtiles16(KIND, out, os, xq, xs, w, gs >> 2, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
+    return;
+  }
+  x4_matvec(KIND, out, os, xq, xs, w, gs, nb, n, r0, r1);
+}
+
 /**
  * out[n][rows] f32 = xq[n][in/32] Q8_0 . W[rows]^T for W rows [r0, r1) (multiples of 4, rows % 4
  * == 0), W as q8_0_x4: the bits of matmul_q8_0 on the same rows, with or without a scratch.
  */
 export function matmul_q8_0_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
-  const nb = inDim >> 5;
-  const gs = <usize>nb * Q8_X4_BYTES;
-  const xs = <usize>nb * Q8_0_BYTES;
-  const os = <usize>rows << 2;
-  if (scratch != 0 && n >= TILES16_MIN_N_Q8) {
-    const jc = x16Chunk(n, nb);
-    for (let j0 = 0; j0 < n; j0 += jc) qtiles16(Q8_0_X4, out, os, xq, xs, w, gs >> 2, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
-    return;
-  }
-  x4_matvec(Q8_0_X4, out, os, xq, xs, w, gs, nb, n, r0, r1);
+  x4_blocks32(Q8_0_X4, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 /** matmul_q8_0_x4 for q5_0_x4: the bits of matmul_q5_0 on the same rows. */
 export function matmul_q5_0_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
-  const nb = inDim >> 5;
-  const gs = <usize>nb * Q5_X4_BYTES;
-  const xs = <usize>nb * Q8_0_BYTES;
-  const os = <usize>rows << 2;
-  if (scratch != 0 && n >= TILES16_MIN_N_Q5) {
-    const jc = x16Chunk(n, nb);
-    for (let j0 = 0; j0 < n; j0 += jc) qtiles16(Q5_0_X4, out, os, xq, xs, w, gs >> 2, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
-    return;
-  }
-  x4_matvec(Q5_0_X4, out, os, xq, xs, w, gs, nb, n, r0, r1);
+  x4_blocks32(Q5_0_X4, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 /**
