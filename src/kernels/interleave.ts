@@ -1,21 +1,22 @@
-// The interleaved layouts q4_k_x4, q8_0_x4 and q5_0_x4 (src/kernels/assembly/matmul_x4.ts): Q4_K,
-// Q8_0 and Q5_0 rows interleaved by four at load, so that the matvec reads four rows per load. The same bytes,
+// The interleaved layouts q4_k_x4, q8_0_x4, q5_0_x4 and q4_0_x4 (src/kernels/assembly/matmul_x4.ts):
+// Q4_K, Q8_0, Q5_0 and Q4_0 rows interleaved by four at load, so that the matvec reads four rows per load. The same bytes,
 // moved; a matrix keeps its size. The CPU backend interleaves in wasm (Kernels.interleave); this is
 // the reference, and the way back for a row (a tied embedding's).
 //
 // Group g (rows 4g .. 4g + 3), block j (Q4_K: a super-block of 256 values, 144 bytes a row; Q8_0: a
-// block of 32, 34 bytes; Q5_0: 32 values, 22 bytes): one block of 4 * SB bytes at (g * blocks + j) * 4 * SB.
+// block of 32, 34 bytes; Q5_0: 22, Q4_0: 18): one block of 4 * SB bytes at (g * blocks + j) * 4 * SB.
 //   q4_k_x4: [0, 8) d[4] f16 | [8, 16) dmin[4] f16 | [16, 64) scale bytes 4b .. 4b + 3 of row r at
 //     16 + 16b + 4r | [64, 576) qs bytes 32p + 4v .. + 3 of row r at 64 + 128p + 16v + 4r
 //   q8_0_x4: [0, 8) d[4] f16 | [8, 136) quants 4v .. 4v + 3 of row r at 8 + 16v + 4r
 //   q5_0_x4: [0, 8) d[4] f16 | [8, 24) fifth bits: byte 4r + i has bit v (v < 4) of element 4v + i
 //     and bit 4 + v of element 16 + 4v + i | [24, 88) nibble bytes 4v .. 4v + 3 of row r at 24 + 16v + 4r
+//   q4_0_x4: [0, 8) d[4] f16 | [8, 72) nibble bytes 4v .. 4v + 3 of row r at 8 + 16v + 4r
 
 /** The types kept interleaved by four. */
-export type InterleavedType = 'q4_k' | 'q8_0' | 'q5_0';
+export type InterleavedType = 'q4_k' | 'q8_0' | 'q5_0' | 'q4_0';
 
 /** Values and bytes of one row's block. */
-const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34 }, q5_0: { values: 32, bytes: 22 } } as const;
+const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34 }, q5_0: { values: 32, bytes: 22 }, q4_0: { values: 32, bytes: 18 } } as const;
 
 /**
  * Offset in its group's block of byte b of row r's block; Q5_0's fifth bits (bytes 2..5) move bit
@@ -24,7 +25,7 @@ const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34
 function x4Offset(type: InterleavedType, r: number, b: number): number {
   if (b < 2) return 2 * r + b; // d
   if (type === 'q5_0') return 24 + 16 * ((b - 6) >> 2) + 4 * r + ((b - 6) & 3);
-  if (type === 'q8_0') return 8 + 16 * ((b - 2) >> 2) + 4 * r + ((b - 2) & 3);
+  if (type === 'q8_0' || type === 'q4_0') return 8 + 16 * ((b - 2) >> 2) + 4 * r + ((b - 2) & 3);
   if (b < 4) return 8 + 2 * r + (b & 1); // dmin
   const t = b >> 2;
   if (t < 4) return 16 + 16 * (t - 1) + 4 * r + (b & 3); // scale bytes

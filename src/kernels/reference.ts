@@ -59,10 +59,10 @@ export const Q6_K_BYTES = 210;
 export type QuantWeightType = 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k';
 /**
  * Layouts the CPU backend makes at load from a quantized type, same bytes per row: 'q4_k_x4',
- * 'q8_0_x4' and 'q5_0_x4' are Q4_K, Q8_0 and Q5_0 with their rows interleaved by four
- * (src/kernels/interleave.ts), for the matvec.
+ * 'q8_0_x4', 'q5_0_x4' and 'q4_0_x4' are Q4_K, Q8_0, Q5_0 and Q4_0 with their rows interleaved by
+ * four (src/kernels/interleave.ts), for the matvec.
  */
-export type PackedWeightType = 'q4_k_x4' | 'q8_0_x4' | 'q5_0_x4';
+export type PackedWeightType = 'q4_k_x4' | 'q8_0_x4' | 'q5_0_x4' | 'q4_0_x4';
 export type WeightType = 'f32' | 'bf16' | 'f16' | QuantWeightType | PackedWeightType;
 
 /** Bytes of one weight row of `inDim` elements. Throws if inDim does not fit the block size. */
@@ -78,6 +78,7 @@ export function rowBytes(type: WeightType, inDim: number): number {
       checkBlocks(type, inDim, QK);
       return (inDim / QK) * Q8_0_BYTES;
     case 'q4_0':
+    case 'q4_0_x4':
       checkBlocks(type, inDim, QK);
       return (inDim / QK) * Q4_0_BYTES;
     case 'q5_0':

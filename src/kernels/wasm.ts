@@ -88,6 +88,8 @@ export interface KernelExports {
   interleave_q8_0(w: number, rows: number, inDim: number, tmp: number): void;
   matmul_q5_0_x4(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
   interleave_q5_0(w: number, rows: number, inDim: number, tmp: number): void;
+  matmul_q4_0_x4(out: number, xq: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number, scratch: number): void;
+  interleave_q4_0(w: number, rows: number, inDim: number, tmp: number): void;
   /** x: f32 activations; weights dequantized on the fly. */
   matmul_q8_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
   matmul_q4_0_f32(out: number, x: number, w: number, n: number, inDim: number, rows: number, r0: number, r1: number): void;
@@ -389,7 +391,7 @@ const KQUANT_TILES_MIN_N = 6;
  * llama.cpp's vec_dot_q*_K_q8_K) and Q8_0 for the prompt tiles.
  */
 export function activationType(type: QuantWeightType | PackedWeightType, n: number, scratch: boolean): ActivationType {
-  if (type === 'q8_0' || type === 'q8_0_x4' || type === 'q4_0' || type === 'q5_0' || type === 'q5_0_x4') return 'q8_0';
+  if (type !== 'q4_k' && type !== 'q4_k_x4' && type !== 'q5_k' && type !== 'q6_k') return 'q8_0';
   return scratch && n >= KQUANT_TILES_MIN_N ? 'q8_0' : 'q8_k';
 }
 
@@ -494,9 +496,12 @@ export class Kernels {
       case 'q4_k_x4':
       case 'q8_0_x4':
       case 'q5_0_x4':
+      case 'q4_0_x4': {
         checkBlocks(`matmul ${type}`, inDim, type === 'q4_k_x4' ? QK_K : QK);
         if (rows % 4 !== 0 || r0 % 4 !== 0 || r1 % 4 !== 0) throw new RangeError(`matmul ${type}: rows ${rows} and the range [${r0}, ${r1}) must be whole groups of 4 rows`);
-        return (type === 'q4_k_x4' ? e.matmul_q4_k_x4 : type === 'q8_0_x4' ? e.matmul_q8_0_x4 : e.matmul_q5_0_x4)(out, x, w, n, inDim, rows, r0, r1, scratch);
+        const kernel = { q4_k_x4: e.matmul_q4_k_x4, q8_0_x4: e.matmul_q8_0_x4, q5_0_x4: e.matmul_q5_0_x4, q4_0_x4: e.matmul_q4_0_x4 }[type];
+        return kernel(out, x, w, n, inDim, rows, r0, r1, scratch);
+      }
     }
   }
 
@@ -535,14 +540,14 @@ export class Kernels {
   }
 
   /**
-   * The Q4_K, Q8_0 or Q5_0 matrix [rows, inDim] at w, in place, as q4_k_x4 / q8_0_x4 / q5_0_x4 (rows
+   * The Q4_K, Q8_0, Q5_0 or Q4_0 matrix [rows, inDim] at w, in place, as q4_k_x4 / q8_0_x4 / ... (rows
    * interleaved by four; src/kernels/interleave.ts has the layouts); tmp: interleaveTmpBytes bytes elsewhere.
    */
   interleave(type: InterleavedType, w: number, rows: number, inDim: number, tmp: number): void {
     checkBlocks(`interleave ${type}`, inDim, type === 'q4_k' ? QK_K : QK);
     if (!Number.isInteger(rows) || rows < 0 || rows % 4 !== 0) throw new RangeError(`interleave ${type}: ${rows} rows are not whole groups of 4 rows`);
     const e = this.exports;
-    (type === 'q4_k' ? e.interleave_q4_k : type === 'q8_0' ? e.interleave_q8_0 : e.interleave_q5_0)(w, rows, inDim, tmp);
+    ({ q4_k: e.interleave_q4_k, q8_0: e.interleave_q8_0, q5_0: e.interleave_q5_0, q4_0: e.interleave_q4_0 }[type])(w, rows, inDim, tmp);
   }
 
   /** dst: count/32 Q8_0 blocks (34 B) from src: count f32 (ggml quantize_row_q8_0_ref). */

@@ -1,6 +1,6 @@
-// The layouts with rows interleaved by four at load, q4_k_x4, q8_0_x4 and q5_0_x4, and their
-// matmuls. q8_0_x4 and q5_0_x4 do the arithmetic of the q8_0 / q5_0 kernels: the same bits for every
-// n, with and without a scratch. q4_k_x4's matvec sums in another order: against the Q4_K reference of the same quantized
+// The layouts with rows interleaved by four at load, q4_k_x4, q8_0_x4, q5_0_x4 and q4_0_x4, and
+// their matmuls. The last three do the arithmetic of the q8_0 / q5_0 / q4_0 kernels: the same bits
+// for every n, with and without a scratch. q4_k_x4's matvec sums in another order: against the Q4_K reference of the same quantized
 // math, |wasm - ref| <= 1e-5 * S_q per output (as in matmul.test.ts, S_q = sum_k |x_k * w_k| over
 // the quantized activations and dequantized weights); its tiles (n >= 6 with a scratch) unpack the
 // rows back and give Q4_K's results bit for bit.
@@ -13,8 +13,8 @@ import * as ref from '../../src/kernels/reference.js';
 import { activationBytes, activationType, Kernels, type Arena } from '../../src/kernels/wasm.js';
 import { maxRelErr, randn, rng, setup } from './helpers.js';
 
-const X4 = { q4_k: 'q4_k_x4', q8_0: 'q8_0_x4', q5_0: 'q5_0_x4' } as const;
-const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34 }, q5_0: { values: 32, bytes: 22 } } as const;
+const X4 = { q4_k: 'q4_k_x4', q8_0: 'q8_0_x4', q5_0: 'q5_0_x4', q4_0: 'q4_0_x4' } as const;
+const BLOCK = { q4_k: { values: 256, bytes: 144 }, q8_0: { values: 32, bytes: 34 }, q5_0: { values: 32, bytes: 22 }, q4_0: { values: 32, bytes: 18 } } as const;
 
 /** Random rows of a type: every level and scale pattern, modest d (and Q4_K's dmin). */
 function randomRows(type: InterleavedType, r: () => number, rows: number, inDim: number): Uint8Array {
@@ -54,9 +54,9 @@ function absDot(x: Float32Array, w: Float32Array, n: number, inDim: number, rows
   return s;
 }
 
-for (const type of ['q4_k', 'q8_0', 'q5_0'] as const) describe(`${X4[type]}: ${type} rows interleaved by four`, () => {
+for (const type of ['q4_k', 'q8_0', 'q5_0', 'q4_0'] as const) describe(`${X4[type]}: ${type} rows interleaved by four`, () => {
   const { values, bytes: blockBytes } = BLOCK[type];
-  const dequantize = (b: Uint8Array, count: number) => (type === 'q4_k' ? ref.dequantizeQ4_K(b, count) : type === 'q8_0' ? ref.dequantizeQ8_0(b, count) : dequantizeQ5_0(b));
+  const dequantize = (b: Uint8Array, count: number) => (type === 'q4_k' ? ref.dequantizeQ4_K(b, count) : type === 'q8_0' ? ref.dequantizeQ8_0(b, count) : type === 'q4_0' ? ref.dequantizeQ4_0(b, count) : dequantizeQ5_0(b));
 
   it('keeps every byte: each row read back (interleavedRow) is the original row', () => {
     const r = rng(3);
@@ -153,7 +153,7 @@ for (const type of ['q4_k', 'q8_0', 'q5_0'] as const) describe(`${X4[type]}: ${t
     const plain = randomRows(type, r, rows, inDim);
     const perRow = inDim / values;
     plain.set([0x00, 0x7c], perRow * blockBytes); // row 1, block 0: d = +inf
-    plain.set([0x01, 0x7e], (6 * perRow + 1) * blockBytes + (type === 'q4_k' ? 2 : 0)); // row 6, block 1: dmin (Q8_0, Q5_0: d) = nan
+    plain.set([0x01, 0x7e], (6 * perRow + 1) * blockBytes + (type === 'q4_k' ? 2 : 0)); // row 6, block 1: dmin (else d) = nan
     const wx4 = arena.put(interleaved(type, plain, rows, inDim)), wPlain = arena.put(plain);
     const xa = activations(k, arena, type, randn(r, inDim), 1, false);
     const got = arena.alloc(rows * 4), want = arena.alloc(rows * 4);

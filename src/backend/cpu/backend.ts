@@ -50,9 +50,9 @@ export interface CpuBackendOptions {
   /** Weight bytes per chunk of a generation step's matrix products (default CHUNK_BYTES; 0: one chunk per share, no stealing). */
   chunkBytes?: number;
   /**
-   * Keep Q4_K, Q8_0 and Q5_0 matrices with their rows interleaved by four, q4_k_x4 / q8_0_x4 /
-   * q5_0_x4 (default true): the matvec reads four rows per load (src/kernels/assembly/matmul_x4.ts).
-   * false: as in the file.
+   * Keep Q4_K, Q8_0, Q5_0 and Q4_0 matrices with their rows interleaved by four, q4_k_x4 / q8_0_x4
+   * / q5_0_x4 / q4_0_x4 (default true): the matvec reads four rows per load
+   * (src/kernels/assembly/matmul_x4.ts). false: as in the file.
    */
   interleave?: boolean;
 }
@@ -158,7 +158,7 @@ function q8Bytes(count: number): number {
 }
 
 /** The file's type of each interleaved layout (rows by four at load: CpuBackendOptions.interleave). */
-const INTERLEAVED_OF: Partial<Record<WeightType, InterleavedType>> = { q4_k_x4: 'q4_k', q8_0_x4: 'q8_0', q5_0_x4: 'q5_0' };
+const INTERLEAVED_OF: Partial<Record<WeightType, InterleavedType>> = { q4_k_x4: 'q4_k', q8_0_x4: 'q8_0', q5_0_x4: 'q5_0', q4_0_x4: 'q4_0' };
 
 /** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
 export function splitRange(total: number, parts: number, align = 1): [number, number][] {
@@ -201,7 +201,7 @@ export class CpuBackend extends HostActivations implements Backend {
   private readonly ctx: JobContext;
   /** Where in shard 0's memory each vector() lives. */
   private readonly vectorAt = new WeakMap<Float32Array, number>();
-  /** A row of a tied q4_k_x4 embedding, put back in order (grown as needed). */
+  /** A row of a tied embedding kept interleaved (q4_k_x4, ...), put back in order (grown as needed). */
   private embedRowBytes = new Uint8Array(0);
   /** Matrices placed as Linears, by tensor: a tied embedding then reads its rows from the shards. */
   private readonly placed = new WeakMap<HostTensor, CpuLinear>();
@@ -278,11 +278,11 @@ export class CpuBackend extends HostActivations implements Backend {
 
   /**
    * The layout a matrix of `type` is kept in when every block of it placed has whole groups of four
-   * rows (each count of rows given, and each first row, a multiple of 4): Q4_K, Q8_0, Q5_0 interleaved.
+   * rows (each count of rows given, and each first row, a multiple of 4): Q4_K, Q8_0, Q5_0, Q4_0 interleaved.
    */
   private layout(type: WeightType, ...rowCounts: number[]): WeightType {
     if (!this.interleave || !rowCounts.every((n) => n % 4 === 0)) return type;
-    return type === 'q4_k' ? 'q4_k_x4' : type === 'q8_0' ? 'q8_0_x4' : type === 'q5_0' ? 'q5_0_x4' : type;
+    return ({ q4_k: 'q4_k_x4', q8_0: 'q8_0_x4', q5_0: 'q5_0_x4', q4_0: 'q4_0_x4' } as const satisfies Record<InterleavedType, WeightType>)[type as InterleavedType] ?? type;
   }
 
   /**

@@ -37,7 +37,7 @@ export const DIR_WORDS = 6;
 /** Words per sequence segment in the SelfAttention op's table (u32 each): start, n, pos0, K cache, V cache. */
 export const SEGMENT_WORDS = 5;
 
-export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'q5_0', 'q4_k_x4', 'q8_0_x4', 'q5_0_x4'];
+export const WEIGHT_TYPES: readonly WeightType[] = ['f32', 'bf16', 'f16', 'q8_0', 'q4_0', 'q4_k', 'q5_k', 'q6_k', 'q5_0', 'q4_k_x4', 'q8_0_x4', 'q5_0_x4', 'q4_0_x4'];
 
 /** True for block-quantized weights, whose matmul takes quantized activations (Q8_0 or Q8_K, see activationType). */
 export function isQuantized(type: WeightType): type is QuantWeightType | PackedWeightType {

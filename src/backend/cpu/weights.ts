@@ -16,7 +16,7 @@ export const TYPE_OF: Record<string, WeightType> = {
 
 /** Values per block of a weight type (the K-quants: super-blocks of 256). */
 export function blockOf(type: WeightType): number {
-  return type === 'q4_k' || type === 'q4_k_x4' || type === 'q5_k' || type === 'q6_k' ? 256 : type === 'q8_0' || type === 'q8_0_x4' || type === 'q4_0' || type === 'q5_0' || type === 'q5_0_x4' ? 32 : 1;
+  return type === 'q4_k' || type === 'q4_k_x4' || type === 'q5_k' || type === 'q6_k' ? 256 : type === 'q8_0' || type === 'q8_0_x4' || type === 'q4_0' || type === 'q4_0_x4' || type === 'q5_0' || type === 'q5_0_x4' ? 32 : 1;
 }
 
 /** Bytes of source rows a conversion handles at once (at least one row). */

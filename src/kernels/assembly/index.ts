@@ -13,6 +13,6 @@ export { rmsnorm, rmsnorm_f64, softmax, swiglu, add, mul, axpy, scale, rope_neox
 export { attention, attention_f16kv, attention_bf16kv } from "./attention";
 export { kquant_takes_q8_k, matmul_q4_k, matmul_q5_k, matmul_q6_k, matmul_q4_k_f32, matmul_q5_k_f32, matmul_q6_k_f32 } from "./matmul_kquant";
 export { dequantize_q4_k } from "./matmul_q4k";
-export { matmul_q4_k_x4, matmul_q8_0_x4, matmul_q5_0_x4, interleave_q4_k, interleave_q8_0, interleave_q5_0 } from "./matmul_x4";
+export { matmul_q4_k_x4, matmul_q8_0_x4, matmul_q5_0_x4, matmul_q4_0_x4, interleave_q4_k, interleave_q8_0, interleave_q5_0, interleave_q4_0 } from "./matmul_x4";
 export { dequantize_q5_k, dequantize_q6_k } from "./matmul_q56k";
 export { quantize_q4_k, quantize_q5_k, quantize_q6_k } from "./quantize_kquant";

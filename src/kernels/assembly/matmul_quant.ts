@@ -31,7 +31,7 @@
 
 import { dot_u4x32, even_s8, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4_i32, odd_s8, store_quarters } from "./common";
 import { kquant_repack16, q4kx4_repack16 } from "./repack_kquant";
-import { q5x4_levels } from "./matmul_x4";
+import { q4x4_levels, q5x4_levels } from "./matmul_x4";
 import { repack_quads, X_I16, X_I8, XQ8_BLOCK, XQ_BLOCK, XQM_BLOCK } from "./repack_x";
 import { dot4add, pairs4_store, qtile16x2, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
 
@@ -47,6 +47,8 @@ export const Q4_K_X4: i32 = 7;
 export const Q8_0_X4: i32 = 8;
 /** Q5_0 rows interleaved by four (matmul_x4.ts); its tiles repack straight from the groups. */
 export const Q5_0_X4: i32 = 9;
+/** Q4_0 rows interleaved by four (matmul_x4.ts); its tiles repack straight from the groups. */
+export const Q4_0_X4: i32 = 10;
 
 const Q8_0_BYTES: usize = 34;
 const Q4_0_BYTES: usize = 18;
@@ -391,8 +393,8 @@ const Q6_K_BYTES: usize = 210;
 }
 
 /**
- * wg_repack's layout (G = 4) from 16 Q8_0 (qt = Q8_0_X4) or Q5_0 (Q5_0_X4, levels - 16) rows
- * interleaved by four (matmul_x4.ts), gs bytes per group; rows >= rv (a multiple of 4) zero. A
+ * wg_repack's layout (G = 4) from 16 Q8_0 (qt = Q8_0_X4), Q5_0 (Q5_0_X4, levels - 16) or Q4_0
+ * (Q4_0_X4, levels - 8) rows interleaved by four (matmul_x4.ts), gs bytes per group; rows >= rv (a multiple of 4) zero. A
  * group's word holds elements e .. e + 3 of its four rows: widened, its i32 lanes are element pairs
  * e / 2 and e / 2 + 1 of rows 0, 1 (low) and 2, 3.
  */
@@ -404,20 +406,45 @@ const Q6_K_BYTES: usize = 210;
     const d = sw + <usize>b * 1088;
     for (let g = 0; g < 4; g++) {
       const ok = full || 4 * g < rv;
-      const src = w + <usize>g * gs + <usize>b * (qt == Q8_0_X4 ? 136 : 88);
+      const src = w + <usize>g * gs + <usize>b * (qt == Q8_0_X4 ? 136 : qt == Q5_0_X4 ? 88 : 72);
       v128.store(d + (<usize>g << 4), ok ? f16x4_to_f32x4(v128.load16x4_s(src)) : z);
       const dg = d + st + (<usize>g << 4);
       for (let t: u32 = 0; t < 8; t++) {
-        // word t's elements: Q8_0 4t ..; Q5_0 4t .. (t < 4: low nibbles of word t) or 16 + 4(t - 4) ..
+        // word t's elements: Q8_0 4t ..; Q5_0 / Q4_0 4t .. (t < 4: low nibbles of word t) or 16 + 4(t - 4) ..
         let q = z;
         if (ok) {
           if (qt == Q8_0_X4) q = v128.load(src + 8 + (<usize>t << 4));
-          else q = i8x16.sub(q5x4_levels(v128.load(src + 24 + (<usize>(t & 3) << 4)), v128.load(src, 8), t & 3, t >= 4), i8x16.splat(16));
+          else if (qt == Q5_0_X4) q = i8x16.sub(q5x4_levels(v128.load(src + 24 + (<usize>(t & 3) << 4)), v128.load(src, 8), t & 3, t >= 4), i8x16.splat(16));
+          else q = i8x16.sub(q4x4_levels(v128.load(src + 8 + (<usize>(t & 3) << 4)), t >= 4), i8x16.splat(8));
         }
         const e2 = <usize>(qt == Q8_0_X4 ? 2 * t : t < 4 ? 2 * t : 8 + 2 * (t - 4)); // first element pair
         const lo = i16x8.extend_low_i8x16_s(q), hi = i16x8.extend_high_i8x16_s(q);
         v128.store(dg + e2 * st, i32x4.shuffle(lo, hi, 0, 2, 4, 6));
         v128.store(dg + (e2 + 1) * st, i32x4.shuffle(lo, hi, 1, 3, 5, 7));
+      }
+    }
+  }
+}
+
+/**
+ * w4r_repack's layout (the relaxed build's Q4_0 tiles) from 16 Q4_0 rows interleaved by four
+ * (q4_0_x4, matmul_x4.ts), gs bytes per group; rows >= rv (a multiple of 4) zero. A group's word v
+ * is already element quad v (low nibbles) and quad 4 + v (high) of its four rows, one i32 lane each.
+ */
+// @ts-ignore: decorator
+@inline function w4x4_repack(sw: usize, w: usize, gs: usize, nb: i32, rv: i32, full: bool): void {
+  const z = i32x4.splat(0);
+  for (let b = 0; b < nb; b++) {
+    const d = sw + <usize>b * W8_BLOCK;
+    for (let g = 0; g < 4; g++) {
+      const ok = full || 4 * g < rv;
+      const src = w + <usize>g * gs + <usize>b * 72;
+      v128.store(d + (<usize>g << 4), ok ? f16x4_to_f32x4(v128.load16x4_s(src)) : z);
+      const dg = d + 64 + (<usize>g << 4);
+      for (let v: usize = 0; v < 4; v++) {
+        const q = ok ? v128.load(src + 8 + (v << 4)) : z;
+        v128.store(dg + (v << 6), q4x4_levels(q, false));
+        v128.store(dg + ((v + 4) << 6), q4x4_levels(q, true));
       }
     }
   }
@@ -431,7 +458,7 @@ const Q6_K_BYTES: usize = 210;
 // @ts-ignore: decorator
 @inline export function qtiles16(qt: i32, out: usize, os: usize, xq: usize, xs: usize, w: usize, ws: usize, nb: i32, r0: i32, r1: i32, j0: i32, j1: i32, scratch: usize): void {
   const MINS = qt == Q4_K || qt == Q5_K || qt == Q4_K_X4;
-  const R8 = ASC_FEATURE_RELAXED_SIMD && (qt == Q4_0 || MINS);
+  const R8 = ASC_FEATURE_RELAXED_SIMD && (qt == Q4_0 || qt == Q4_0_X4 || MINS);
   const sw = scratch;
   const sx = scratch + <usize>nb * (R8 ? (MINS ? W8M_BLOCK : W8_BLOCK) : MINS ? W16M_BLOCK : W16_BLOCK);
   const qs = <usize>nb * (R8 ? XQ8_BLOCK : MINS ? XQM_BLOCK : XQ_BLOCK);
@@ -446,7 +473,11 @@ const Q6_K_BYTES: usize = 210;
   for (let r = r0; r < r1; r += 16) {
     const rv = min<i32>(16, r1 - r);
     const wr = w + <usize>r * ws;
-    if (qt == Q8_0_X4 || qt == Q5_0_X4) {
+    if (qt == Q4_0_X4 && R8) {
+      // ws: a quarter of a group's stride (r is a multiple of 4: wr is a group's start)
+      if (rv == 16) w4x4_repack(sw, wr, ws << 2, nb, 16, true);
+      else w4x4_repack(sw, wr, ws << 2, nb, rv, false);
+    } else if (qt == Q8_0_X4 || qt == Q5_0_X4 || qt == Q4_0_X4) {
       // ws: a quarter of a group's stride (r is a multiple of 4: wr is a group's start)
       if (rv == 16) wx4_repack(qt, sw, wr, ws << 2, nb, 16, true);
       else wx4_repack(qt, sw, wr, ws << 2, nb, rv, false);
@@ -551,7 +582,7 @@ const X16_CHUNK: i32 = 1048576;
  * activation rows cost less (one thread, 8192 x 4096 from DRAM, src/kernels/README.md).
  */
 export const TILES16_MIN_N_Q8: i32 = 8;
-const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
+export const TILES16_MIN_N_Q4: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 6;
 export const TILES16_MIN_N_Q5: i32 = ASC_FEATURE_RELAXED_SIMD ? 4 : 3;
 
 // @ts-ignore: decorator

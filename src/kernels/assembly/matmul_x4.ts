@@ -23,19 +23,22 @@
 //              4 + v that of element 16 + 4v + i (so that a word's are one shift and one and away)
 //   [24, 88)   row r's nibble bytes 4v .. 4v + 3 (v = 0..3) at 24 + 16v + 4r (elements 4v .. 4v + 3
 //              low, 16 + 4v .. 16 + 4v + 3 high)
+// q4_0_x4, group g, block b: Q4_X4_BYTES = 72 bytes at w + (g * nb + b) * 72:
+//   [0, 8)     f16 d[4]
+//   [8, 72)    row r's nibble bytes 4v .. 4v + 3 (v = 0..3) at 8 + 16v + 4r
 // All keep a matrix's size, and all are read front to back.
 //
 // The matvec runs two groups at once from the two halves of its rows: two sequential streams
 // (from DRAM, one stream per thread read slower), each activation word loaded once for both.
-// With a scratch, from n = 6 (Q4_K; Q8_0: 8, Q5_0: 3 or 4) the 16 x 2 tiles: Q4_K on rows unpacked
-// back per super-block (q4kx4_repack16, repack_kquant.ts), Q8_0 and Q5_0 repacked straight from the
-// groups (wx4_repack, matmul_quant.ts).
+// With a scratch, from n = 6 (Q4_K; Q8_0: 8, Q5_0: 3 or 4, Q4_0: 6 or 4) the 16 x 2 tiles: Q4_K on
+// rows unpacked back per super-block (q4kx4_repack16, repack_kquant.ts), the others repacked straight
+// from the groups (wx4_repack, w4x4_repack; matmul_quant.ts).
 
 import { f16_to_f32, f16x4_to_f32x4, fmadd, pairsum_i16 } from "./common";
 import { Q8_K_BYTES } from "./convert";
 import { bsums32 } from "./dot_q8k";
 import { kquant_takes_q8_k } from "./matmul_kquant";
-import { qtiles16, x16Chunk, Q4_K_X4, Q5_0_X4, Q8_0_X4, TILES16_MIN_N_Q5, TILES16_MIN_N_Q8 } from "./matmul_quant";
+import { qtiles16, x16Chunk, Q4_0_X4, Q4_K_X4, Q5_0_X4, Q8_0_X4, TILES16_MIN_N_Q4, TILES16_MIN_N_Q5, TILES16_MIN_N_Q8 } from "./matmul_quant";
 import { pairs4_store } from "./tiles16";
 
 /** Bytes of one super-block of four interleaved Q4_K rows. */
@@ -44,6 +47,8 @@ export const X4_BYTES: usize = 576;
 export const Q8_X4_BYTES: usize = 136;
 /** Bytes of one block of four interleaved Q5_0 rows. */
 export const Q5_X4_BYTES: usize = 88;
+/** Bytes of one block of four interleaved Q4_0 rows. */
+export const Q4_X4_BYTES: usize = 72;
 const Q8_0_BYTES: usize = 34;
 
 /** i16x8 products of 16 levels q (u8, < 16) with the 16 int8 activations x, summed in pairs (lane t: q_2t x_2t + q_2t+1 x_2t+1). */
@@ -192,33 +197,41 @@ const Q8_0_BYTES: usize = 34;
     : v128.or(v128.and(w, m), v128.and(i16x8.shl(f, 4 - v), m5));
 }
 
+/** Q4_0 levels (0..15) of word v of a group: the nibbles of w (high: elements 16 + ..). */
+// @ts-ignore: decorator
+@inline export function q4x4_levels(w: v128, high: bool): v128 {
+  return v128.and(high ? i16x8.shr_u(w, 4) : w, i8x16.splat(0x0f));
+}
+
 /**
- * q8_groups for q5_0_x4: per block and row f32(exact integer dot - 16 * sum(x)) * (d_x * d_w) added
- * in order, the arithmetic of the q5_0 kernels: the same bits.
+ * q8_groups for q5_0_x4 (FIVE) and q4_0_x4: per block and row f32(exact integer dot - 16 (8) *
+ * sum(x)) * (d_x * d_w) added in order, the arithmetic of the q5_0 / q4_0 kernels: the same bits.
  */
 // @ts-ignore: decorator
-@inline function q5_groups(two: bool, out: usize, outb: usize, xq: usize, wa: usize, wb: usize, nb: i32): void {
+@inline function q45_groups(FIVE: bool, two: bool, out: usize, outb: usize, xq: usize, wa: usize, wb: usize, nb: i32): void {
+  const BYTES = FIVE ? Q5_X4_BYTES : Q4_X4_BYTES;
+  const NIBS: usize = FIVE ? 24 : 8; // where the nibble words start
   let acc0 = f32x4.splat(0), acc1 = f32x4.splat(0);
   let xb = xq;
   for (let b = 0; b < nb; b++) {
-    const fa = v128.load(wa, 8), fb = two ? v128.load(wb, 8) : fa;
+    const fa = FIVE ? v128.load(wa, 8) : i32x4.splat(0), fb = FIVE && two ? v128.load(wb, 8) : fa;
     // i16 sums of 4 words' products: |sum| <= 4 * 2 * 31 * 128 < 2^15 (low and high apart)
     let l0 = i16x8.splat(0), h0 = i16x8.splat(0), l1 = i16x8.splat(0), h1 = i16x8.splat(0);
     for (let v: u32 = 0; v < 4; v++) { // a real loop (see q4k_groups)
       const xl = v128.load32_splat(xb + 2 + (<usize>v << 2)), xh = v128.load32_splat(xb + 18 + (<usize>v << 2));
-      const w0 = v128.load(wa + 24 + (<usize>v << 4));
-      l0 = i16x8.add(l0, prod(xl, q5x4_levels(w0, fa, v, false)));
-      h0 = i16x8.add(h0, prod(xh, q5x4_levels(w0, fa, v, true)));
+      const w0 = v128.load(wa + NIBS + (<usize>v << 4));
+      l0 = i16x8.add(l0, prod(xl, FIVE ? q5x4_levels(w0, fa, v, false) : q4x4_levels(w0, false)));
+      h0 = i16x8.add(h0, prod(xh, FIVE ? q5x4_levels(w0, fa, v, true) : q4x4_levels(w0, true)));
       if (two) {
-        const w1 = v128.load(wb + 24 + (<usize>v << 4));
-        l1 = i16x8.add(l1, prod(xl, q5x4_levels(w1, fb, v, false)));
-        h1 = i16x8.add(h1, prod(xh, q5x4_levels(w1, fb, v, true)));
+        const w1 = v128.load(wb + NIBS + (<usize>v << 4));
+        l1 = i16x8.add(l1, prod(xl, FIVE ? q5x4_levels(w1, fb, v, false) : q4x4_levels(w1, false)));
+        h1 = i16x8.add(h1, prod(xh, FIVE ? q5x4_levels(w1, fb, v, true) : q4x4_levels(w1, true)));
       }
     }
-    // 16 * sum(x) of the block, in every lane
+    // 16 (8) * sum(x) of the block, in every lane
     let sx = pairsum_i16(i16x8.add(i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 2)), i16x8.extadd_pairwise_i8x16_s(v128.load(xb, 18))));
     sx = i32x4.add(sx, i32x4.shuffle(sx, sx, 2, 3, 0, 1));
-    const off = i32x4.shl(i32x4.add(sx, i32x4.shuffle(sx, sx, 1, 0, 3, 2)), 4);
+    const off = i32x4.shl(i32x4.add(sx, i32x4.shuffle(sx, sx, 1, 0, 3, 2)), FIVE ? 4 : 3);
     const dx = f32x4.splat(f16_to_f32(load<u16>(xb)));
     // the i16 lanes 2r, 2r + 1 are row r's: pairwise sums put the rows in the i32 lanes
     const d0 = i32x4.sub(i32x4.add(pairsum_i16(l0), pairsum_i16(h0)), off);
@@ -227,8 +240,8 @@ const Q8_0_BYTES: usize = 34;
       const d1 = i32x4.sub(i32x4.add(pairsum_i16(l1), pairsum_i16(h1)), off);
       acc1 = scaled4(acc1, d1, dx, wb);
     }
-    wa += Q5_X4_BYTES;
-    wb += Q5_X4_BYTES;
+    wa += BYTES;
+    wb += BYTES;
     xb += Q8_0_BYTES;
   }
   v128.store(out, acc0);
@@ -236,7 +249,7 @@ const Q8_0_BYTES: usize = 34;
 }
 
 /**
- * The matvec of a layout (KIND: Q4_K_X4 against Q8_K rows, Q8_0_X4 / Q5_0_X4 against Q8_0 rows) for each
+ * The matvec of a layout (KIND: Q4_K_X4 against Q8_K rows, Q8_0_X4 / Q5_0_X4 / Q4_0_X4 against Q8_0 rows) for each
  * activation row j < n (xs bytes apart): groups [r0 / 4, r1 / 4) of gs bytes, nblk blocks each, two
  * at a time (g and g + h) and an odd last one alone.
  */
@@ -248,7 +261,7 @@ const Q8_0_BYTES: usize = 34;
     for (let j = 0; j < n; j++) {
       const o = out + <usize>j * os + (<usize>g << 4);
       if (KIND == Q4_K_X4) q4k_groups(true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nblk);
-      else if (KIND == Q5_0_X4) q5_groups(true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nblk);
+      else if (KIND == Q5_0_X4 || KIND == Q4_0_X4) q45_groups(KIND == Q5_0_X4, true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nblk);
       else q8_groups(true, o, o + (<usize>h << 4), xq + <usize>j * xs, wa, wa + <usize>h * gs, nblk);
     }
   }
@@ -257,7 +270,7 @@ const Q8_0_BYTES: usize = 34;
     for (let j = 0; j < n; j++) {
       const o = out + <usize>j * os + (<usize>(g1 - 1) << 4);
       if (KIND == Q4_K_X4) q4k_groups(false, o, 0, xq + <usize>j * xs, wa, wa, nblk);
-      else if (KIND == Q5_0_X4) q5_groups(false, o, 0, xq + <usize>j * xs, wa, wa, nblk);
+      else if (KIND == Q5_0_X4 || KIND == Q4_0_X4) q45_groups(KIND == Q5_0_X4, false, o, 0, xq + <usize>j * xs, wa, wa, nblk);
       else q8_groups(false, o, 0, xq + <usize>j * xs, wa, wa, nblk);
     }
   }
@@ -279,14 +292,14 @@ export function matmul_q4_k_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i
   x4_matvec(Q4_K_X4, out, os, xq, <usize>nsb * Q8_K_BYTES, w, gs, nsb, n, r0, r1);
 }
 
-/** Q8_0 activations against q8_0_x4 / q5_0_x4 (KIND): the tiles from TILES16_MIN_N_Q8 / _Q5 rows with a scratch, else the matvec. */
+/** Q8_0 activations against q8_0_x4 / q5_0_x4 / q4_0_x4 (KIND): the tiles from TILES16_MIN_N_Q8 / _Q5 / _Q4 rows with a scratch, else the matvec. */
 // @ts-ignore: decorator
 @inline function x4_blocks32(KIND: i32, out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
   const nb = inDim >> 5;
-  const gs = <usize>nb * (KIND == Q8_0_X4 ? Q8_X4_BYTES : Q5_X4_BYTES);
+  const gs = <usize>nb * (KIND == Q8_0_X4 ? Q8_X4_BYTES : KIND == Q5_0_X4 ? Q5_X4_BYTES : Q4_X4_BYTES);
   const xs = <usize>nb * Q8_0_BYTES;
   const os = <usize>rows << 2;
-  if (scratch != 0 && n >= (KIND == Q8_0_X4 ? TILES16_MIN_N_Q8 : TILES16_MIN_N_Q5)) {
+  if (scratch != 0 && n >= (KIND == Q8_0_X4 ? TILES16_MIN_N_Q8 : KIND == Q5_0_X4 ? TILES16_MIN_N_Q5 : TILES16_MIN_N_Q4)) {
     const jc = x16Chunk(n, nb);
     for (let j0 = 0; j0 < n; j0 += jc) qtiles16(KIND, out, os, xq, xs, w, gs >> 2, nb, r0, r1, j0, min<i32>(n, j0 + jc), scratch);
     return;
@@ -305,6 +318,11 @@ export function matmul_q8_0_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i
 /** matmul_q8_0_x4 for q5_0_x4: the bits of matmul_q5_0 on the same rows. */
 export function matmul_q5_0_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
   x4_blocks32(Q5_0_X4, out, xq, w, n, inDim, rows, r0, r1, scratch);
+}
+
+/** matmul_q8_0_x4 for q4_0_x4: the bits of matmul_q4_0 on the same rows. */
+export function matmul_q4_0_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i32, rows: i32, r0: i32, r1: i32, scratch: usize): void {
+  x4_blocks32(Q4_0_X4, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
 /**
@@ -375,6 +393,24 @@ export function interleave_q5_0(w: usize, rows: i32, inDim: i32, tmp: usize): vo
         }
       }
       pairs4_store(o + 24, 16, v128.load(s, 6), v128.load(s + rs, 6), v128.load(s + 2 * rs, 6), v128.load(s + 3 * rs, 6));
+    }
+  }
+}
+
+/**
+ * Interleaves rows [0, rows) of the Q4_0 matrix at w (rows % 4 == 0, inDim % 32 == 0) in place into
+ * q4_0_x4; tmp: 4 * inDim / 32 * 18 bytes, not overlapping w.
+ */
+export function interleave_q4_0(w: usize, rows: i32, inDim: i32, tmp: usize): void {
+  const nb = inDim >> 5;
+  const rs = <usize>nb * 18;
+  for (let g = 0; g < rows >> 2; g++) {
+    const dst = w + <usize>g * 4 * rs;
+    memory.copy(tmp, dst, 4 * rs);
+    for (let b = 0; b < nb; b++) {
+      const o = dst + <usize>b * Q4_X4_BYTES, s = tmp + <usize>b * 18;
+      for (let r: usize = 0; r < 4; r++) store<u16>(o + 2 * r, load<u16>(s + r * rs));
+      pairs4_store(o + 8, 16, v128.load(s, 2), v128.load(s + rs, 2), v128.load(s + 2 * rs, 2), v128.load(s + 3 * rs, 2));
     }
   }
 }
