@@ -153,3 +153,22 @@ test('rows interleaved by four (q4_k_x4, q8_0_x4: the cpu backend\'s default) co
     assert.notDeepEqual(x4.slice(1), plain.slice(1), `${what}: the interleaved matvec ran`);
   }
 });
+
+test('a matrix whose rows are not whole groups of four (a vocabulary of 250) stays in the file\'s layout, the others interleave: the same logits', async () => {
+  const tmp = tempDir();
+  const hf = path.join(tmp, 'hf');
+  writeSyntheticModel(hf, panguEmbeddedConfig({ vocab_size: 250, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2 }), { seed: 9, dtype: 'F32' });
+  const gguf = path.join(tmp, 'model.gguf');
+  convertToGguf(hf, gguf, { type: 'q8_0' });
+  const tokens = Array.from({ length: 24 }, (_, i) => (i * 37 + 11) % 250);
+  const runs: Float32Array[][] = [];
+  for (const interleave of [true, false]) {
+    const backend = await CpuBackend.create({ threads: 2, interleave });
+    try {
+      runs.push(forwardSteps(loadModel(gguf, { backend }), tokens, 18, 3, 32));
+    } finally {
+      await backend.close();
+    }
+  }
+  runs[0]!.forEach((got, i) => assert.deepEqual(got, runs[1]![i], `output ${i}`));
+});
