@@ -3,7 +3,7 @@
 // DRAM), optionally next to another build of the kernels in the same run.
 //
 //   node dist/bench/kernels/qmatmul.js [--cpu] [--quick] [--variant simd|relaxed] [--base DIR]
-//     [--types q8_0,q8_0_x4,q4_0,q4_k,q4_k_x4,q5_k,q6_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
+//     [--types q8_0,q8_0_x4,q4_0,q4_0_x4,q5_0,q5_0_x4,q4_k,q4_k_x4,q5_k,q6_k] [--no-matvec] [--no-matmul] [--reps N] [--ms MS]
 //     [--shapes ROWSxIN,...] [--n N,...]
 //
 // --base DIR also loads DIR/kernels-<variant>.wasm (e.g. a copy of an older
@@ -14,6 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { bestTimes } from './timing.js';
 import { weightCopies } from './weights.js';
+import type { InterleavedType } from '../../src/kernels/interleave.js';
 import { activationBytes, Arena, compileKernels, createSharedMemory, Kernels, rowBytes, wasmApi, type KernelVariant } from '../../src/kernels/wasm.js';
 
 const args = process.argv.slice(2);
@@ -48,12 +49,15 @@ if (baseDir !== undefined) {
 builds.push({ name: 'new', k: new Kernels(module, memory, chosen) });
 const arena = new Arena(memory);
 
-type QType = 'q8_0' | 'q8_0_x4' | 'q4_0' | 'q4_k' | 'q4_k_x4' | 'q5_k' | 'q6_k';
+type FileQType = 'q8_0' | 'q4_0' | 'q5_0' | 'q4_k' | 'q5_k' | 'q6_k';
+type QType = FileQType | 'q8_0_x4' | 'q4_0_x4' | 'q5_0_x4' | 'q4_k_x4';
+/** The file type an interleaved layout is made from. */
+const FILE_OF: Partial<Record<QType, InterleavedType>> = { q8_0_x4: 'q8_0', q4_0_x4: 'q4_0', q5_0_x4: 'q5_0', q4_k_x4: 'q4_k' };
 
-/** Weight copies of a type; q4_k_x4 / q8_0_x4: Q4_K / Q8_0 bytes interleaved by the kernels. */
+/** Weight copies of a type; the interleaved layouts (…_x4): their file type's bytes interleaved by the kernels. */
 function copiesOf(type: QType, rows: number, inDim: number, workingSet: number): number[] {
-  const file = type === 'q4_k_x4' ? 'q4_k' : type === 'q8_0_x4' ? 'q8_0' : undefined;
-  const ws = weightCopies(arena, file ?? (type as Exclude<QType, 'q4_k_x4' | 'q8_0_x4'>), rows, inDim, workingSet);
+  const file = FILE_OF[type];
+  const ws = weightCopies(arena, file ?? (type as FileQType), rows, inDim, workingSet);
   if (file) {
     const k = builds[builds.length - 1]!.k;
     const tmp = arena.alloc(Kernels.interleaveTmpBytes(file, inDim));
@@ -79,7 +83,7 @@ function report(kernel: string, shape: string, unit: string, vals: number[]): vo
 
 // The K-quants only when asked for (--types q4_k,q5_k,q6_k).
 // (the interleaved layouts only on builds that have them)
-const types = (['q8_0', 'q8_0_x4', 'q4_0', 'q4_k', 'q4_k_x4', 'q5_k', 'q6_k'] as QType[])
+const types = (['q8_0', 'q8_0_x4', 'q4_0', 'q4_0_x4', 'q5_0', 'q5_0_x4', 'q4_k', 'q4_k_x4', 'q5_k', 'q6_k'] as QType[])
   .filter((t) => (onlyTypes === undefined ? t === 'q8_0' || t === 'q4_0' : onlyTypes.includes(t)))
   .filter((t) => builds.every(({ k }) => `matmul_${t}` in k.exports));
 for (const type of types) {

@@ -20,6 +20,7 @@ export function fillWeights(arena: Arena, type: WeightType, ptr: number, rows: n
   else if (type === 'bf16' || type === 'f16') for (let i = 0; i < n; i++) setHalf(2 * i, type === 'bf16' ? 0x3c00 + (i % 97) : 0x2c00 + (i % 97));
   else if (type === 'q8_0') for (let b = 0; b < n / 32; b++) setHalf(b * 34, 0x2000);
   else if (type === 'q4_0') for (let b = 0; b < n / 32; b++) setHalf(b * 18, 0x2000);
+  else if (type === 'q5_0') for (let b = 0; b < n / 32; b++) setHalf(b * 22, 0x2000);
   else if (type === 'q6_k') for (let b = 0; b < n / 256; b++) setHalf(b * 210 + 208, 0x2000);
   else {
     const size = type === 'q5_k' ? 176 : 144;
