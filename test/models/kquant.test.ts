@@ -114,6 +114,20 @@ test('Q4_K_M attention whose shards\' heads end off o_proj\'s 256-blocks: the fu
   runs[0]!.forEach((want, i) => assert.deepEqual(runs[1]![i], want, `output ${i}`));
 });
 
+/** forwardSteps (a prompt of 18, a step of 3, single tokens) on 2 threads with the rows interleaved and without. */
+async function withAndWithoutInterleaving(gguf: string, tokens: number[]): Promise<[Float32Array[], Float32Array[]]> {
+  const runs: Float32Array[][] = [];
+  for (const interleave of [true, false]) {
+    const backend = await CpuBackend.create({ threads: 2, interleave });
+    try {
+      runs.push(forwardSteps(loadModel(gguf, { backend }), tokens, 18, 3, 32));
+    } finally {
+      await backend.close();
+    }
+  }
+  return [runs[0]!, runs[1]!];
+}
+
 test('rows interleaved by four (q4_k_x4, q8_0_x4: the cpu backend\'s default) compute the logits of the file\'s own layout; a tied embedding reads its rows back', async () => {
   const tmp = tempDir();
   // q4_k_m: Q4_K (and Q6_K); q4_k tied: every matrix Q4_K, token_embd and output one tensor; q8_0
@@ -126,17 +140,7 @@ test('rows interleaved by four (q4_k_x4, q8_0_x4: the cpu backend\'s default) co
     }, { seed: 5, dtype: 'F32' });
     const gguf = path.join(tmp, `model-${type}-${tied}.gguf`);
     convertToGguf(hf, gguf, { type });
-    const tokens = Array.from({ length: 24 }, (_, i) => (i * 37 + 11) % 256);
-    const runs: Float32Array[][] = [];
-    for (const interleave of [true, false]) {
-      const backend = await CpuBackend.create({ threads: 2, interleave });
-      try {
-        runs.push(forwardSteps(loadModel(gguf, { backend }), tokens, 18, 3, 32));
-      } finally {
-        await backend.close();
-      }
-    }
-    const [x4, plain] = runs as [Float32Array[], Float32Array[]];
+    const [x4, plain] = await withAndWithoutInterleaving(gguf, Array.from({ length: 24 }, (_, i) => (i * 37 + 11) % 256));
     const what = `${type}${tied ? ' tied' : ''}`;
     if (type === 'q8_0') {
       // q8_0_x4 does q8_0's arithmetic: every logit bit for bit
@@ -160,15 +164,6 @@ test('a matrix whose rows are not whole groups of four (a vocabulary of 250) sta
   writeSyntheticModel(hf, panguEmbeddedConfig({ vocab_size: 250, hidden_size: 256, intermediate_size: 512, num_hidden_layers: 2 }), { seed: 9, dtype: 'F32' });
   const gguf = path.join(tmp, 'model.gguf');
   convertToGguf(hf, gguf, { type: 'q8_0' });
-  const tokens = Array.from({ length: 24 }, (_, i) => (i * 37 + 11) % 250);
-  const runs: Float32Array[][] = [];
-  for (const interleave of [true, false]) {
-    const backend = await CpuBackend.create({ threads: 2, interleave });
-    try {
-      runs.push(forwardSteps(loadModel(gguf, { backend }), tokens, 18, 3, 32));
-    } finally {
-      await backend.close();
-    }
-  }
-  runs[0]!.forEach((got, i) => assert.deepEqual(got, runs[1]![i], `output ${i}`));
+  const [x4, plain] = await withAndWithoutInterleaving(gguf, Array.from({ length: 24 }, (_, i) => (i * 37 + 11) % 250));
+  x4.forEach((got, i) => assert.deepEqual(got, plain[i], `output ${i}`));
 });

@@ -325,92 +325,80 @@ export function matmul_q4_0_x4(out: usize, xq: usize, w: usize, n: i32, inDim: i
   x4_blocks32(Q4_0_X4, out, xq, w, n, inDim, rows, r0, r1, scratch);
 }
 
+/** The first row's block at s (rows rs bytes apart) and the next three, as one q4_k_x4 block at o. */
+// @ts-ignore: decorator
+@inline function q4k_block_x4(o: usize, s: usize, rs: usize): void {
+  for (let r: usize = 0; r < 4; r++) {
+    store<u16>(o + 2 * r, load<u16>(s + r * rs));
+    store<u16>(o + 8 + 2 * r, load<u16>(s + r * rs, 2));
+  }
+  // scale bytes (vector t: word 1 + t of each row; the fourth, qs word 0, is rewritten below)
+  pairs4_store(o + 16, 16, v128.load(s, 4), v128.load(s + rs, 4), v128.load(s + 2 * rs, 4), v128.load(s + 3 * rs, 4));
+  for (let p: usize = 0; p < 4; p++) {
+    const c = s + 16 + (p << 5), q = o + 64 + (p << 7);
+    pairs4_store(q, 16, v128.load(c), v128.load(c + rs), v128.load(c + 2 * rs), v128.load(c + 3 * rs));
+    pairs4_store(q + 64, 16, v128.load(c, 16), v128.load(c + rs, 16), v128.load(c + 2 * rs, 16), v128.load(c + 3 * rs, 16));
+  }
+}
+
+/** As q4k_block_x4 for a Q8_0 (KIND Q8_0_X4), Q5_0 or Q4_0 block of 32: the d, the nibbles or quants, Q5_0's fifth bits regrouped. */
+// @ts-ignore: decorator
+@inline function block32_x4(KIND: i32, o: usize, s: usize, rs: usize): void {
+  for (let r: usize = 0; r < 4; r++) store<u16>(o + 2 * r, load<u16>(s + r * rs));
+  if (KIND == Q8_0_X4) {
+    pairs4_store(o + 8, 16, v128.load(s, 2), v128.load(s + rs, 2), v128.load(s + 2 * rs, 2), v128.load(s + 3 * rs, 2));
+    pairs4_store(o + 72, 16, v128.load(s, 18), v128.load(s + rs, 18), v128.load(s + 2 * rs, 18), v128.load(s + 3 * rs, 18));
+    return;
+  }
+  if (KIND == Q5_0_X4) {
+    for (let r: usize = 0; r < 4; r++) {
+      const qh = load<u32>(s + r * rs, 2);
+      for (let i: u32 = 0; i < 4; i++) {
+        let f: u32 = 0;
+        for (let v: u32 = 0; v < 4; v++) f |= (((qh >> (4 * v + i)) & 1) << v) | (((qh >> (16 + 4 * v + i)) & 1) << (4 + v));
+        store<u8>(o + 8 + 4 * r + i, <u8>f);
+      }
+    }
+  }
+  const q: usize = KIND == Q5_0_X4 ? 6 : 2, at: usize = KIND == Q5_0_X4 ? 24 : 8; // the nibbles in and out
+  pairs4_store(o + at, 16, v128.load(s + q), v128.load(s + rs + q), v128.load(s + 2 * rs + q), v128.load(s + 3 * rs + q));
+}
+
 /**
- * Interleaves rows [0, rows) of the Q4_K matrix at w (rows % 4 == 0, inDim % 256 == 0) in place into
- * q4_k_x4; tmp: 4 * inDim / 256 * 144 bytes (a group of four rows), not overlapping w.
+ * Interleaves rows [0, rows) of a matrix (rows % 4 == 0, inDim whole blocks) in place into the
+ * layout KIND (Q4_K_X4, Q8_0_X4, Q5_0_X4, Q4_0_X4); tmp: four rows' bytes, not overlapping w.
  */
+// @ts-ignore: decorator
+@inline function interleave_rows(KIND: i32, w: usize, rows: i32, inDim: i32, tmp: usize): void {
+  const nb = KIND == Q4_K_X4 ? inDim >> 8 : inDim >> 5;
+  const SB: usize = KIND == Q4_K_X4 ? 144 : KIND == Q8_0_X4 ? Q8_0_BYTES : KIND == Q5_0_X4 ? 22 : 18; // a row's block
+  const rs = <usize>nb * SB; // bytes per row
+  for (let g = 0; g < rows >> 2; g++) {
+    const dst = w + <usize>g * 4 * rs;
+    memory.copy(tmp, dst, 4 * rs);
+    for (let b = 0; b < nb; b++) {
+      if (KIND == Q4_K_X4) q4k_block_x4(dst + <usize>b * 4 * SB, tmp + <usize>b * SB, rs);
+      else block32_x4(KIND, dst + <usize>b * 4 * SB, tmp + <usize>b * SB, rs);
+    }
+  }
+}
+
+/** Rows [0, rows) of the Q4_K matrix at w, in place, as q4_k_x4 (tmp: 4 * inDim / 256 * 144 bytes). */
 export function interleave_q4_k(w: usize, rows: i32, inDim: i32, tmp: usize): void {
-  const nsb = inDim >> 8;
-  const rs = <usize>nsb * 144; // bytes per row
-  for (let g = 0; g < rows >> 2; g++) {
-    const dst = w + <usize>g * 4 * rs;
-    memory.copy(tmp, dst, 4 * rs);
-    for (let sb = 0; sb < nsb; sb++) {
-      const o = dst + <usize>sb * X4_BYTES, s = tmp + <usize>sb * 144;
-      for (let r: usize = 0; r < 4; r++) {
-        store<u16>(o + 2 * r, load<u16>(s + r * rs));
-        store<u16>(o + 8 + 2 * r, load<u16>(s + r * rs, 2));
-      }
-      // scale bytes (vector t: word 1 + t of each row; the fourth, qs word 0, is rewritten below)
-      pairs4_store(o + 16, 16, v128.load(s, 4), v128.load(s + rs, 4), v128.load(s + 2 * rs, 4), v128.load(s + 3 * rs, 4));
-      for (let p: usize = 0; p < 4; p++) {
-        const c = s + 16 + (p << 5), q = o + 64 + (p << 7);
-        pairs4_store(q, 16, v128.load(c), v128.load(c + rs), v128.load(c + 2 * rs), v128.load(c + 3 * rs));
-        pairs4_store(q + 64, 16, v128.load(c, 16), v128.load(c + rs, 16), v128.load(c + 2 * rs, 16), v128.load(c + 3 * rs, 16));
-      }
-    }
-  }
+  interleave_rows(Q4_K_X4, w, rows, inDim, tmp);
 }
 
-/**
- * Interleaves rows [0, rows) of the Q8_0 matrix at w (rows % 4 == 0, inDim % 32 == 0) in place into
- * q8_0_x4; tmp: 4 * inDim / 32 * 34 bytes, not overlapping w.
- */
+/** ... of a Q8_0 matrix as q8_0_x4 (tmp: 4 * inDim / 32 * 34 bytes). */
 export function interleave_q8_0(w: usize, rows: i32, inDim: i32, tmp: usize): void {
-  const nb = inDim >> 5;
-  const rs = <usize>nb * Q8_0_BYTES;
-  for (let g = 0; g < rows >> 2; g++) {
-    const dst = w + <usize>g * 4 * rs;
-    memory.copy(tmp, dst, 4 * rs);
-    for (let b = 0; b < nb; b++) {
-      const o = dst + <usize>b * Q8_X4_BYTES, s = tmp + <usize>b * Q8_0_BYTES;
-      for (let r: usize = 0; r < 4; r++) store<u16>(o + 2 * r, load<u16>(s + r * rs));
-      pairs4_store(o + 8, 16, v128.load(s, 2), v128.load(s + rs, 2), v128.load(s + 2 * rs, 2), v128.load(s + 3 * rs, 2));
-      pairs4_store(o + 72, 16, v128.load(s, 18), v128.load(s + rs, 18), v128.load(s + 2 * rs, 18), v128.load(s + 3 * rs, 18));
-    }
-  }
+  interleave_rows(Q8_0_X4, w, rows, inDim, tmp);
 }
 
-/**
- * Interleaves rows [0, rows) of the Q5_0 matrix at w (rows % 4 == 0, inDim % 32 == 0) in place into
- * q5_0_x4, its fifth bits regrouped (above); tmp: 4 * inDim / 32 * 22 bytes, not overlapping w.
- */
+/** ... of a Q5_0 matrix as q5_0_x4, its fifth bits regrouped (tmp: 4 * inDim / 32 * 22 bytes). */
 export function interleave_q5_0(w: usize, rows: i32, inDim: i32, tmp: usize): void {
-  const nb = inDim >> 5;
-  const rs = <usize>nb * 22;
-  for (let g = 0; g < rows >> 2; g++) {
-    const dst = w + <usize>g * 4 * rs;
-    memory.copy(tmp, dst, 4 * rs);
-    for (let b = 0; b < nb; b++) {
-      const o = dst + <usize>b * Q5_X4_BYTES, s = tmp + <usize>b * 22;
-      for (let r: usize = 0; r < 4; r++) {
-        store<u16>(o + 2 * r, load<u16>(s + r * rs));
-        const qh = load<u32>(s + r * rs, 2);
-        for (let i: u32 = 0; i < 4; i++) {
-          let f: u32 = 0;
-          for (let v: u32 = 0; v < 4; v++) f |= (((qh >> (4 * v + i)) & 1) << v) | (((qh >> (16 + 4 * v + i)) & 1) << (4 + v));
-          store<u8>(o + 8 + 4 * r + i, <u8>f);
-        }
-      }
-      pairs4_store(o + 24, 16, v128.load(s, 6), v128.load(s + rs, 6), v128.load(s + 2 * rs, 6), v128.load(s + 3 * rs, 6));
-    }
-  }
+  interleave_rows(Q5_0_X4, w, rows, inDim, tmp);
 }
 
-/**
- * Interleaves rows [0, rows) of the Q4_0 matrix at w (rows % 4 == 0, inDim % 32 == 0) in place into
- * q4_0_x4; tmp: 4 * inDim / 32 * 18 bytes, not overlapping w.
- */
+/** ... of a Q4_0 matrix as q4_0_x4 (tmp: 4 * inDim / 32 * 18 bytes). */
 export function interleave_q4_0(w: usize, rows: i32, inDim: i32, tmp: usize): void {
-  const nb = inDim >> 5;
-  const rs = <usize>nb * 18;
-  for (let g = 0; g < rows >> 2; g++) {
-    const dst = w + <usize>g * 4 * rs;
-    memory.copy(tmp, dst, 4 * rs);
-    for (let b = 0; b < nb; b++) {
-      const o = dst + <usize>b * Q4_X4_BYTES, s = tmp + <usize>b * 18;
-      for (let r: usize = 0; r < 4; r++) store<u16>(o + 2 * r, load<u16>(s + r * rs));
-      pairs4_store(o + 8, 16, v128.load(s, 2), v128.load(s + rs, 2), v128.load(s + 2 * rs, 2), v128.load(s + 3 * rs, 2));
-    }
-  }
+  interleave_rows(Q4_0_X4, w, rows, inDim, tmp);
 }
