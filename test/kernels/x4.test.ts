@@ -1,9 +1,9 @@
 // The layouts with rows interleaved by four at load, q4_k_x4, q8_0_x4, q5_0_x4 and q4_0_x4, and
 // their matmuls. The last three do the arithmetic of the q8_0 / q5_0 / q4_0 kernels: the same bits
-// for every n, with and without a scratch. q4_k_x4's matvec sums in another order: against the Q4_K reference of the same quantized
-// math, |wasm - ref| <= 1e-5 * S_q per output (as in matmul.test.ts, S_q = sum_k |x_k * w_k| over
-// the quantized activations and dequantized weights); its tiles (n >= 6 with a scratch) unpack the
-// rows back and give Q4_K's results bit for bit.
+// for every n, with and without a scratch. q4_k_x4's matvec sums in another order: against the Q4_K
+// reference of the same quantized math, |wasm - ref| <= 1e-5 * S_q per output (as in
+// matmul.test.ts, S_q = sum_k |x_k * w_k| over the quantized activations and dequantized weights);
+// its tiles (n >= 6 with a scratch), repacked from the groups, give Q4_K's results bit for bit.
 
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';

@@ -147,7 +147,7 @@ test('rows interleaved by four (q4_k_x4, q8_0_x4: the cpu backend\'s default) co
       x4.forEach((got, i) => assert.deepEqual(got, plain[i], `${what}: output ${i}`));
       continue;
     }
-    // the tiles unpack the rows: the prompt's logits bit for bit
+    // the tiles compute q4_k's values: the prompt's logits bit for bit
     assert.deepEqual(x4[0], plain[0], `${what}: prompt`);
     // the matvec sums in another order: within float rounding, and not bit for bit (another kernel ran)
     for (let i = 1; i < x4.length; i++) {

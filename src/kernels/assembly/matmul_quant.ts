@@ -41,7 +41,7 @@ const Q4_0: i32 = 1;
 const Q5_0: i32 = 2;
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
-/** Q4_K rows interleaved by four (matmul_x4.ts); its tiles unpack them per super-block. */
+/** Q4_K rows interleaved by four (matmul_x4.ts); its tiles repack straight from the groups. */
 export const Q4_K_X4: i32 = 7;
 /** Q8_0 rows interleaved by four (matmul_x4.ts); its tiles repack straight from the groups. */
 export const Q8_0_X4: i32 = 8;
@@ -490,11 +490,9 @@ const Q6_K_BYTES: usize = 210;
         else wg_repack(4, qt, sw, wr, ws, nb, rv, false);
       }
     } else if (qt == Q4_K_X4) {
-      // ws: a quarter of a group's stride (r is a multiple of 4: wr is a group's start); the rows
-      // unpacked per super-block after the activations (qmatmul_scratch_bytes counts them)
-      const tmp = sx + <usize>((j1 - j0 + 3) >> 2) * qs;
-      if (rv == 16) q4kx4_repack16(R8, sw, wr, ws << 2, nb >> 3, 16, true, tmp);
-      else q4kx4_repack16(R8, sw, wr, ws << 2, nb >> 3, rv, false, tmp);
+      // ws: a quarter of a group's stride (r is a multiple of 4: wr is a group's start)
+      if (rv == 16) q4kx4_repack16(R8, sw, wr, ws << 2, nb >> 3, 16, true);
+      else q4kx4_repack16(R8, sw, wr, ws << 2, nb >> 3, rv, false);
     } else {
       const sb = qt == Q4_K ? Q4_K_BYTES : qt == Q5_K ? Q5_K_BYTES : Q6_K_BYTES;
       if (rv == 16) kquant_repack16(qt, R8, sb, sw, wr, ws, nb >> 3, 16, true);
@@ -562,8 +560,7 @@ export function qmatmul_scratch_bytes(n: i32, inDim: i32): i32 {
   if (n <= 1) return 0;
   const nb = inDim >> 5;
   const j16 = x16Chunk(n, nb);
-  // the tiles' layouts with mins (the largest), then q4_k_x4's 16 rows unpacked per super-block
-  return nb * <i32>W16M_BLOCK + ((j16 + 3) >> 2) * <i32>XQM_BLOCK * nb + 16 * <i32>Q4_K_BYTES;
+  return nb * <i32>W16M_BLOCK + ((j16 + 3) >> 2) * <i32>XQM_BLOCK * nb; // the tiles' layouts with mins: the largest
 }
 
 /** Activation rows per pass of qtiles16: chunks of at most ~X16_CHUNK bytes of repacked rows, as even as possible, multiples of 4. */

@@ -30,9 +30,8 @@
 //
 // The matvec runs two groups at once from the two halves of its rows: two sequential streams
 // (from DRAM, one stream per thread read slower), each activation word loaded once for both.
-// With a scratch, from n = 6 (Q4_K; Q8_0: 8, Q5_0: 3 or 4, Q4_0: 6 or 4) the 16 x 2 tiles: Q4_K on
-// rows unpacked back per super-block (q4kx4_repack16, repack_kquant.ts), the others repacked straight
-// from the groups (wx4_repack, w4x4_repack; matmul_quant.ts).
+// With a scratch, from n = 6 (Q4_K; Q8_0: 8, Q5_0: 3 or 4, Q4_0: 6 or 4) the 16 x 2 tiles, each
+// layout repacked for them straight from the groups (wx4_repack, w4x4_repack; matmul_quant.ts).
 
 import { f16_to_f32, f16x4_to_f32x4, fmadd, pairsum_i16 } from "./common";
 import { Q8_K_BYTES } from "./convert";
@@ -59,12 +58,20 @@ const Q8_0_BYTES: usize = 34;
   return i16x8.add(i16x8.mul(v128.and(q, i16x8.splat(0x00ff)), e), i16x8.mul(i16x8.shr_u(q, 8), o));
 }
 
-/** The 6-bit scales of sub-blocks 0..3 (lo) or 4..7 of a group's super-block at wb: byte 4r + s of row r. */
+/** The 6-bit scales of sub-blocks 0..3 (lo) or 4..7 of a q4_k_x4 group's super-block at wb: byte 4r + s & 3 of row r. */
 // @ts-ignore: decorator
-@inline function scales4(wb: usize, lo: bool): v128 {
+@inline export function x4_scales(wb: usize, lo: bool): v128 {
   const A = v128.load(wb, 16);
   if (lo) return v128.and(A, i8x16.splat(63));
   return v128.or(v128.and(v128.load(wb, 48), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(A, 2), i8x16.splat(0x30)));
+}
+
+/** ... and the 6-bit mins (get_scale_min_k4). */
+// @ts-ignore: decorator
+@inline export function x4_mins(wb: usize, lo: bool): v128 {
+  const B = v128.load(wb, 32);
+  if (lo) return v128.and(B, i8x16.splat(63));
+  return v128.or(v128.and(i16x8.shr_u(v128.load(wb, 48), 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(B, 2), i8x16.splat(0x30)));
 }
 
 /**
@@ -73,9 +80,7 @@ const Q8_0_BYTES: usize = 34;
  */
 // @ts-ignore: decorator
 @inline function mins4(wb: usize, bs03: v128, bs47: v128): v128 {
-  const B = v128.load(wb, 32), C = v128.load(wb, 48);
-  const m03 = v128.and(B, i8x16.splat(63));
-  const m47 = v128.or(v128.and(i16x8.shr_u(C, 4), i8x16.splat(0x0f)), v128.and(i16x8.shr_u(B, 2), i8x16.splat(0x30)));
+  const m03 = x4_mins(wb, true), m47 = x4_mins(wb, false);
   // rows 0, 1 (i32 lanes: two halves of each) and rows 2, 3, then the halves added
   const x = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m03), bs03), i32x4.dot_i16x8_s(i16x8.extend_low_i8x16_u(m47), bs47));
   const y = i32x4.add(i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m03), bs03), i32x4.dot_i16x8_s(i16x8.extend_high_i8x16_u(m47), bs47));
@@ -118,14 +123,14 @@ const Q8_0_BYTES: usize = 34;
           h1 = i16x8.add(h1, prod(xh, v128.and(i16x8.shr_u(w1, 4), m)));
         }
       }
-      // each row's scale of sub-block s (byte 4r + s & 3 of scales4) in its two i16 lanes 2r, 2r + 1
+      // each row's scale of sub-block s (byte 4r + s & 3 of x4_scales) in its two i16 lanes 2r, 2r + 1
       const rows = i8x16(0, 0, 0, 0, 4, 0, 4, 0, 8, 0, 8, 0, 12, 0, 12, 0);
       const sl = i8x16.add(i16x8.splat(<i16>(((2 * p) & 3) | 0xff00)), rows); // 0xff: zero high bytes
       const sh = i8x16.add(i16x8.splat(<i16>(((2 * p + 1) & 3) | 0xff00)), rows);
-      const sa = scales4(wa, p < 2);
+      const sa = x4_scales(wa, p < 2);
       i0 = i32x4.add(i0, i32x4.add(i32x4.dot_i16x8_s(l0, i8x16.swizzle(sa, sl)), i32x4.dot_i16x8_s(h0, i8x16.swizzle(sa, sh))));
       if (two) {
-        const sc = scales4(wb, p < 2);
+        const sc = x4_scales(wb, p < 2);
         i1 = i32x4.add(i1, i32x4.add(i32x4.dot_i16x8_s(l1, i8x16.swizzle(sc, sl)), i32x4.dot_i16x8_s(h1, i8x16.swizzle(sc, sh))));
       }
     }

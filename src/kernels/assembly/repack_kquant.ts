@@ -9,15 +9,14 @@
 //                integer dot stays below 2^24 and converts to f32 exactly).
 // Rows i >= rv (when !full) are written as zeros.
 
-import { f16_to_f32 } from "./common";
+import { f16_to_f32, f16x4_to_f32x4 } from "./common";
 import { q4k_min, q4k_scale } from "./matmul_q4k";
 import { q5_levels, q6_levels } from "./matmul_q56k";
 import { pairs4_store, W16_BLOCK, W16M_BLOCK, W8_BLOCK, W8M_BLOCK } from "./tiles16";
-import { X4_BYTES } from "./matmul_x4";
+import { x4_mins, x4_scales, X4_BYTES } from "./matmul_x4";
 
 const Q4_K: i32 = 4;
 const Q5_K: i32 = 5;
-const Q4_K_BYTES: usize = 144;
 
 /** Q4_K / Q5_K levels of values 16 * hi .. 16 * hi + 15 of sub-block s of the super-block at wb, as u8x16. */
 // @ts-ignore: decorator
@@ -84,28 +83,44 @@ const Q4_K_BYTES: usize = 144;
 }
 
 /**
- * kquant_repack16 for Q4_K rows interleaved by four (matmul_x4.ts), gs bytes per group of four:
- * each super-block of the rv rows is first unpacked to four block_q4_K rows at tmp (2304 bytes).
+ * kquant_repack16 for Q4_K rows interleaved by four (q4_k_x4, matmul_x4.ts), gs bytes per group of
+ * four, straight from the groups: a group's word t of chunk p holds elements 4t .. 4t + 3 of
+ * sub-blocks 2p (low nibbles) and 2p + 1 (high) of its four rows, one i32 lane each, which is the
+ * 8-bit tiles' element quad (R8) and, widened, two element pairs of the i16 ones. Rows >= rv (a
+ * multiple of 4) zero; the same values as kquant_repack16 on the rows in the file's layout.
  */
 // @ts-ignore: decorator
-@inline export function q4kx4_repack16(R8: bool, sw: usize, w: usize, gs: usize, nsb: i32, rv: i32, full: bool, tmp: usize): void {
+@inline export function q4kx4_repack16(R8: bool, sw: usize, w: usize, gs: usize, nsb: i32, rv: i32, full: bool): void {
   const WB = R8 ? W8M_BLOCK : W16M_BLOCK;
+  const MW = R8 ? W8_BLOCK : W16_BLOCK; // offset of m_w
+  const z = i32x4.splat(0), m = i8x16.splat(0x0f);
   for (let sb = 0; sb < nsb; sb++) {
-    for (let g = 0; 4 * g < rv; g++) q4kx4_unpack(tmp + <usize>(4 * g) * Q4_K_BYTES, w + <usize>g * gs + <usize>sb * X4_BYTES);
-    repack16_sb(Q4_K, R8, sw + <usize>(sb << 3) * WB, tmp, Q4_K_BYTES, rv, full);
-  }
-}
-
-/** The super-block of four interleaved Q4_K rows at src as four block_q4_K at dst, dst + 144, ... */
-// @ts-ignore: decorator
-@inline function q4kx4_unpack(dst: usize, src: usize): void {
-  // scale bytes 0..11 of each row (and 4 bytes that the qs overwrite below), then d | dmin << 16
-  pairs4_store(dst + 4, Q4_K_BYTES, v128.load(src, 16), v128.load(src, 32), v128.load(src, 48), v128.load(src, 48));
-  for (let r: usize = 0; r < 4; r++) store<u32>(dst + r * Q4_K_BYTES, <u32>load<u16>(src + 2 * r) | (<u32>load<u16>(src + 8 + 2 * r) << 16));
-  for (let p: usize = 0; p < 4; p++) {
-    const c = src + 64 + (p << 7), o = dst + 16 + (p << 5);
-    pairs4_store(o, Q4_K_BYTES, v128.load(c), v128.load(c, 16), v128.load(c, 32), v128.load(c, 48));
-    pairs4_store(o + 16, Q4_K_BYTES, v128.load(c, 64), v128.load(c, 80), v128.load(c, 96), v128.load(c, 112));
+    for (let g = 0; g < 4; g++) {
+      const ok = full || 4 * g < rv;
+      const wb = w + <usize>g * gs + <usize>sb * X4_BYTES;
+      const d4 = ok ? f16x4_to_f32x4(v128.load16x4_s(wb)) : z, dm4 = ok ? f32x4.neg(f16x4_to_f32x4(v128.load16x4_s(wb, 8))) : z;
+      for (let s = 0; s < 8; s++) {
+        const db = sw + <usize>((sb << 3) + s) * WB, dg = db + 64 + (<usize>g << 4);
+        // d_w = d * sc_s and m_w = -dmin * m_s of the four rows (byte 4r + (s & 3) of their scale / min vectors)
+        const sh = <u32>(8 * (s & 3));
+        const sc = v128.and(i32x4.shr_u(x4_scales(wb, s < 4), sh), i32x4.splat(0xff));
+        const mn = v128.and(i32x4.shr_u(x4_mins(wb, s < 4), sh), i32x4.splat(0xff));
+        v128.store(db + (<usize>g << 4), f32x4.mul(d4, f32x4.convert_i32x4_u(sc)));
+        v128.store(db + MW + (<usize>g << 4), f32x4.mul(dm4, f32x4.convert_i32x4_u(mn)));
+        const c = wb + 64 + (<usize>(s >> 1) << 7);
+        for (let t: usize = 0; t < 8; t++) {
+          const q = ok ? v128.load(c + (t << 4)) : z;
+          const lv = v128.and((s & 1) != 0 ? i16x8.shr_u(q, 4) : q, m); // 16 levels: quad t of the four rows
+          if (R8) {
+            v128.store(dg + (t << 6), lv);
+            continue;
+          }
+          const lo = i16x8.extend_low_i8x16_u(lv), hi = i16x8.extend_high_i8x16_u(lv);
+          v128.store(dg + (t << 7), i32x4.shuffle(lo, hi, 0, 2, 4, 6)); //      pair 2t
+          v128.store(dg + (t << 7) + 64, i32x4.shuffle(lo, hi, 1, 3, 5, 7)); // pair 2t + 1
+        }
+      }
+    }
   }
 }
 
