@@ -497,10 +497,12 @@ export class Kernels {
       case 'q8_0_x4':
       case 'q5_0_x4':
       case 'q4_0_x4': {
-        checkBlocks(`matmul ${type}`, inDim, type === 'q4_k_x4' ? QK_K : QK);
+        checkBlocks(type, inDim, type === 'q4_k_x4' ? QK_K : QK); // (no string built per call: this is the hot path)
         if (rows % 4 !== 0 || r0 % 4 !== 0 || r1 % 4 !== 0) throw new RangeError(`matmul ${type}: rows ${rows} and the range [${r0}, ${r1}) must be whole groups of 4 rows`);
-        const kernel = { q4_k_x4: e.matmul_q4_k_x4, q8_0_x4: e.matmul_q8_0_x4, q5_0_x4: e.matmul_q5_0_x4, q4_0_x4: e.matmul_q4_0_x4 }[type];
-        return kernel(out, x, w, n, inDim, rows, r0, r1, scratch);
+        if (type === 'q4_k_x4') return e.matmul_q4_k_x4(out, x, w, n, inDim, rows, r0, r1, scratch);
+        if (type === 'q8_0_x4') return e.matmul_q8_0_x4(out, x, w, n, inDim, rows, r0, r1, scratch);
+        if (type === 'q5_0_x4') return e.matmul_q5_0_x4(out, x, w, n, inDim, rows, r0, r1, scratch);
+        return e.matmul_q4_0_x4(out, x, w, n, inDim, rows, r0, r1, scratch);
       }
     }
   }

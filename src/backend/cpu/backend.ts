@@ -157,7 +157,8 @@ function q8Bytes(count: number): number {
   return Math.ceil(count / 32) * 34 + 64;
 }
 
-/** The file's type of each interleaved layout (rows by four at load: CpuBackendOptions.interleave). */
+/** The layout each type is interleaved into (rows by four at load: CpuBackendOptions.interleave), and back. */
+const INTERLEAVED: Record<InterleavedType, WeightType> = { q4_k: 'q4_k_x4', q8_0: 'q8_0_x4', q5_0: 'q5_0_x4', q4_0: 'q4_0_x4' };
 const INTERLEAVED_OF: Partial<Record<WeightType, InterleavedType>> = { q4_k_x4: 'q4_k', q8_0_x4: 'q8_0', q5_0_x4: 'q5_0', q4_0_x4: 'q4_0' };
 
 /** [0, total) cut into `parts` contiguous ranges, boundaries on multiples of `align`. */
@@ -282,7 +283,7 @@ export class CpuBackend extends HostActivations implements Backend {
    */
   private layout(type: WeightType, ...rowCounts: number[]): WeightType {
     if (!this.interleave || !rowCounts.every((n) => n % 4 === 0)) return type;
-    return ({ q4_k: 'q4_k_x4', q8_0: 'q8_0_x4', q5_0: 'q5_0_x4', q4_0: 'q4_0_x4' } as const satisfies Record<InterleavedType, WeightType>)[type as InterleavedType] ?? type;
+    return INTERLEAVED[type as InterleavedType] ?? type;
   }
 
   /**

@@ -79,7 +79,35 @@ const Q5_K: i32 = 5;
 // @ts-ignore: decorator
 @inline export function kquant_repack16(K: i32, R8: bool, SB: usize, sw: usize, w: usize, ws: usize, nsb: i32, rv: i32, full: bool): void {
   const WB = R8 ? W8M_BLOCK : K == Q4_K || K == Q5_K ? W16M_BLOCK : W16_BLOCK;
-  for (let sb = 0; sb < nsb; sb++) repack16_sb(K, R8, sw + <usize>(sb << 3) * WB, w + <usize>sb * SB, ws, rv, full);
+  for (let sb = 0; sb < nsb; sb++) {
+    const d = sw + <usize>(sb << 3) * WB;
+    const wsb = w + <usize>sb * SB;
+    for (let i = 0; i < 16; i++) row_scales(K, R8, d, i, wsb + <usize>i * ws, full || i < rv);
+    for (let s = 0; s < 8; s++) {
+      const db = d + <usize>s * WB;
+      for (let g = 0; g < 4; g++) {
+        const p = wsb + <usize>(4 * g) * ws;
+        const dg = db + 64 + (<usize>g << 4);
+        const ok0 = full || 4 * g < rv, ok1 = full || 4 * g + 1 < rv, ok2 = full || 4 * g + 2 < rv, ok3 = full || 4 * g + 3 < rv;
+        for (let hi = 0; hi < 2; hi++) {
+          if (R8) {
+            // element quads 4 * hi .. 4 * hi + 3
+            const z = i32x4.splat(0);
+            pairs4_store(dg + <usize>hi * 256, 64,
+              ok0 ? k45_levels(K, p, s, hi) : z, ok1 ? k45_levels(K, p + ws, s, hi) : z,
+              ok2 ? k45_levels(K, p + 2 * ws, s, hi) : z, ok3 ? k45_levels(K, p + 3 * ws, s, hi) : z);
+            continue;
+          }
+          for (let part = 0; part < 2; part++) {
+            // element pairs 8 * hi + 4 * part .. + 3
+            pairs4_store(dg + <usize>(8 * hi + 4 * part) * 64, 64,
+              row_levels(K, p, s, hi, part, ok0), row_levels(K, p + ws, s, hi, part, ok1),
+              row_levels(K, p + 2 * ws, s, hi, part, ok2), row_levels(K, p + 3 * ws, s, hi, part, ok3));
+          }
+        }
+      }
+    }
+  }
 }
 
 /**
@@ -118,37 +146,6 @@ const Q5_K: i32 = 5;
           const lo = i16x8.extend_low_i8x16_u(lv), hi = i16x8.extend_high_i8x16_u(lv);
           v128.store(dg + (t << 7), i32x4.shuffle(lo, hi, 0, 2, 4, 6)); //      pair 2t
           v128.store(dg + (t << 7) + 64, i32x4.shuffle(lo, hi, 1, 3, 5, 7)); // pair 2t + 1
-        }
-      }
-    }
-  }
-}
-
-/** kquant_repack16's work for one super-block: the 16 rows' super-blocks at wsb + i * ws, into d. */
-// @ts-ignore: decorator
-@inline function repack16_sb(K: i32, R8: bool, d: usize, wsb: usize, ws: usize, rv: i32, full: bool): void {
-  const WB = R8 ? W8M_BLOCK : K == Q4_K || K == Q5_K ? W16M_BLOCK : W16_BLOCK;
-  for (let i = 0; i < 16; i++) row_scales(K, R8, d, i, wsb + <usize>i * ws, full || i < rv);
-  for (let s = 0; s < 8; s++) {
-    const db = d + <usize>s * WB;
-    for (let g = 0; g < 4; g++) {
-      const p = wsb + <usize>(4 * g) * ws;
-      const dg = db + 64 + (<usize>g << 4);
-      const ok0 = full || 4 * g < rv, ok1 = full || 4 * g + 1 < rv, ok2 = full || 4 * g + 2 < rv, ok3 = full || 4 * g + 3 < rv;
-      for (let hi = 0; hi < 2; hi++) {
-        if (R8) {
-          // element quads 4 * hi .. 4 * hi + 3
-          const z = i32x4.splat(0);
-          pairs4_store(dg + <usize>hi * 256, 64,
-            ok0 ? k45_levels(K, p, s, hi) : z, ok1 ? k45_levels(K, p + ws, s, hi) : z,
-            ok2 ? k45_levels(K, p + 2 * ws, s, hi) : z, ok3 ? k45_levels(K, p + 3 * ws, s, hi) : z);
-          continue;
-        }
-        for (let part = 0; part < 2; part++) {
-          // element pairs 8 * hi + 4 * part .. + 3
-          pairs4_store(dg + <usize>(8 * hi + 4 * part) * 64, 64,
-            row_levels(K, p, s, hi, part, ok0), row_levels(K, p + ws, s, hi, part, ok1),
-            row_levels(K, p + 2 * ws, s, hi, part, ok2), row_levels(K, p + 3 * ws, s, hi, part, ok3));
         }
       }
     }
