@@ -406,9 +406,12 @@ export function activationBytes(type: ActivationType, count: number): number {
 /** Bytes of scratch of Kernels.quantize for the K-quants (quantize_kquant.ts). */
 export const KQUANT_SCRATCH_BYTES = 1024;
 
-/** Bytes of per-thread scratch the attention kernel needs for `heads` query heads (h1 - h0): heads x (p0 + n + 1) f32. */
+/**
+ * Bytes of per-thread scratch the attention kernel needs for `heads` query heads (h1 - h0):
+ * heads x (p0 + n + 1) x 4 f32 (prompt rows run in blocks of four, a lane each; attention.ts).
+ */
 export function attentionScratchBytes(p0: number, n: number, heads: number): number {
-  return 4 * heads * (p0 + n + 1);
+  return 16 * heads * (p0 + n + 1);
 }
 
 /** Views of a whole kernel memory (index = byte offset / 4). */

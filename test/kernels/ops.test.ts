@@ -186,6 +186,12 @@ describe('attention', () => {
     [1, 300, 2, 1, 80],
     [2, 6, 12, 2, 12], // groups of 6: batches of 4 + 2
     [1, 17, 5, 1, 7], // group of 5: 4 + 1, head_dim < 8
+    // prompt rows in blocks of four: whole blocks, and a last block of 1, 2 or 3 rows
+    [9, 0, 4, 2, 16],
+    [6, 11, 10, 2, 128],
+    [7, 3, 5, 1, 36], // head_dim: 8 + 8 + 8 + 8 + 4
+    [11, 0, 2, 1, 13], // head_dim: 8 + 4 + 1
+    [40, 25, 3, 3, 8], // V blocks of 32 positions, several per row
   ] as const;
 
   it('causal GQA matches the reference (1e-5 * max|v|)', () => {

@@ -14,7 +14,7 @@
 // nKv * headDim per head; every K and V row is read once per query row for
 // all heads in the range.
 
-import { exp_f32, exp_f32x4, f16_to_f32, f16x4_to_f32x4, fmadd, hsum } from "./common";
+import { exp_f32, exp_f32x4, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4 } from "./common";
 
 /** Positions per block in the V pass: the block's V rows stay in L1/L2 while all heads use them. */
 const TB: i32 = 8;
@@ -118,8 +118,18 @@ const KV_BF16: i32 = 2;
   }
 }
 
+/** Query rows per block in prefill: every K / V row read once serves four rows of each head. */
+const RB: i32 = 4;
+/** Positions per block of the V pass in prompt processing. */
+const TB4: i32 = 32;
+
+/**
+ * One query row at a time (generation): scores for every head in the range as K streams by, then
+ * softmax and the V pass.
+ *   scratch [h1 - h0][p0 + n + 1] f32: scores then probabilities, 1/sum last
+ */
 // @ts-ignore: decorator
-@inline function attention_impl(
+@inline function attention_rows(
   KV: i32, out: usize, q: usize, k: usize, v: usize, scratch: usize,
   n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
 ): void {
@@ -166,6 +176,196 @@ const KV_BF16: i32 = 2;
       for (; d < headDim; d++) store<f32>(o + (<usize>d << 2), load<f32>(o + (<usize>d << 2)) * inv);
     }
   }
+}
+
+/**
+ * Scores of four query rows (q0..q3, one head) against one K row: lane r = q_r . k.
+ */
+// @ts-ignore: decorator
+@inline function dot4(KV: i32, q0: usize, q1: usize, q2: usize, q3: usize, b: usize, len: i32): v128 {
+  // One accumulator per row: with a second per row (eight chains) V8 spills two of them.
+  let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+  let d = 0;
+  for (; d + 4 <= len; d += 4) {
+    const o = <usize>d << 2;
+    const x = kv4(KV, b, d);
+    a0 = fmadd(v128.load(q0 + o), x, a0);
+    a1 = fmadd(v128.load(q1 + o), x, a1);
+    a2 = fmadd(v128.load(q2 + o), x, a2);
+    a3 = fmadd(v128.load(q3 + o), x, a3);
+  }
+  let s = hsum4(a0, a1, a2, a3);
+  for (; d < len; d++) {
+    const o = <usize>d << 2;
+    const kd = f32x4.splat(kv1(KV, b, d));
+    const qd = f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(q0 + o)),
+      1, load<f32>(q1 + o)), 2, load<f32>(q2 + o)), 3, load<f32>(q3 + o));
+    s = fmadd(qd, kd, s);
+  }
+  return s;
+}
+
+/**
+ * Blocks of RB query rows (prompt processing): each K row read once scores four rows of a head, each
+ * V row read once adds into four rows' outputs. A block's rows are i0 .. i0 + rb - 1; a block
+ * of fewer than RB rows repeats its last row (same q, same length, same output), so the loops
+ * always run four rows and never read past the last row's positions.
+ *   scratch [h1 - h0][p0 + n + 1][RB] f32: lane r of position t is row r's score, then its
+ *           probability; position p0 + n holds the rows' 1/sum
+ */
+// @ts-ignore: decorator
+@inline function attention_blocks(
+  KV: i32, out: usize, q: usize, k: usize, v: usize, scratch: usize,
+  n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
+): void {
+  const group = nHeads / nKv;
+  const hs = <usize>headDim << 2; //     one f32 head vector (bytes): q / out
+  const kh = <usize>headDim << (KV == KV_F32 ? 2 : 1); // one K / V head vector (bytes)
+  const qs = <usize>nHeads * hs; //      q / out row stride
+  const ks = <usize>nKv * kh; //         k / v position stride
+  const ss = <usize>(p0 + n + 1) << 4; // scratch stride per head: RB lanes per position
+  const invo = <usize>(p0 + n) << 4; //   offset of the rows' 1/sum in a head's scratch
+  const sv = f32x4.splat(scale);
+  for (let i0 = 0; i0 < n; i0 += RB) {
+    const rb = min<i32>(RB, n - i0);
+    // row r of the block is query row i0 + min(r, rb - 1)
+    const r1 = <usize>min<i32>(1, rb - 1), r2 = <usize>min<i32>(2, rb - 1), r3 = <usize>(rb - 1);
+    const q0 = q + <usize>i0 * qs, q1 = q0 + r1 * qs, q2 = q0 + r2 * qs, q3 = q0 + r3 * qs;
+    const o0 = out + <usize>i0 * qs, o1 = o0 + r1 * qs, o2 = o0 + r2 * qs, o3 = o0 + r3 * qs;
+    const first = p0 + i0 + 1; // positions every row of the block sees
+    const last = p0 + i0 + rb; // positions the block's last row sees
+    // lengths per lane, for masking the positions first .. last - 1
+    const lens = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(first),
+      1, first + <i32>r1), 2, first + <i32>r2), 3, first + <i32>r3);
+    // 1. scores s[h][t][r] = q_r,h . k_t[g(h)] * scale (-inf where t is past row r), K streamed once
+    let kt = k;
+    for (let t = 0; t < last; t++) {
+      const st = scratch + (<usize>t << 4);
+      for (let h = h0; h < h1; h++) {
+        const ho = <usize>h * hs;
+        let s = f32x4.mul(dot4(KV, q0 + ho, q1 + ho, q2 + ho, q3 + ho, kt + <usize>(h / group) * kh, headDim), sv);
+        if (t >= first) s = v128.bitselect(f32x4.splat(-Infinity), s, i32x4.le_s(lens, i32x4.splat(t)));
+        v128.store(st + <usize>(h - h0) * ss, s);
+      }
+      kt += ks;
+    }
+    // 2. p = exp(s - max) per head and row (a lane each), 1/sum after the scores
+    for (let h = h0; h < h1; h++) {
+      const sh = scratch + <usize>(h - h0) * ss;
+      let m = f32x4.splat(-Infinity);
+      for (let t = 0; t < last; t++) m = f32x4.max(m, v128.load(sh + (<usize>t << 4)));
+      let sum = f32x4.splat(0);
+      for (let t = 0; t < last; t++) {
+        const e = exp_f32x4(f32x4.sub(v128.load(sh + (<usize>t << 4)), m));
+        v128.store(sh + (<usize>t << 4), e);
+        sum = f32x4.add(sum, e);
+      }
+      v128.store(sh + invo, f32x4.div(f32x4.splat(1), sum));
+    }
+    // 3. out_r,h = sum_t p[h][t][r] v_t[g(h)] / sum_r, V streamed once in blocks of TB positions
+    for (let t0 = 0; t0 < last; t0 += TB4) {
+      const t1 = min<i32>(last, t0 + TB4);
+      const vt0 = v + <usize>t0 * ks;
+      for (let h = h0; h < h1; h++) {
+        const ho = <usize>h * hs, ph = scratch + <usize>(h - h0) * ss, vh = vt0 + <usize>(h / group) * kh;
+        accum_v4(KV, o0 + ho, o1 + ho, o2 + ho, o3 + ho, ph, vh, ks, t0, t1, headDim, t0 == 0);
+      }
+    }
+    for (let h = h0; h < h1; h++) {
+      const ho = <usize>h * hs;
+      const inv = v128.load(scratch + <usize>(h - h0) * ss + invo);
+      // each distinct row once (a repeated row shares its output)
+      scale_row(o0 + ho, f32x4.extract_lane(inv, 0), headDim);
+      if (rb > 1) scale_row(o1 + ho, f32x4.extract_lane(inv, 1), headDim);
+      if (rb > 2) scale_row(o2 + ho, f32x4.extract_lane(inv, 2), headDim);
+      if (rb > 3) scale_row(o3 + ho, f32x4.extract_lane(inv, 3), headDim);
+    }
+  }
+}
+
+/**
+ * o_r[headDim] (+)= sum over t in [t0, t1) of p[t][r] * v_t[headDim] for the four rows r of a block,
+ * v_t = vt0 + (t - t0) * vs. first: start from zero instead of o_r. A repeated row (same o_r)
+ * computes and stores the same values as the row it repeats.
+ */
+// @ts-ignore: decorator
+@inline function accum_v4(KV: i32, o0: usize, o1: usize, o2: usize, o3: usize, p: usize, vt0: usize, vs: usize,
+  t0: i32, t1: i32, headDim: i32, first: bool): void {
+  let d = 0;
+  // eight dimensions at a time: eight independent chains of fmadd, four broadcasts shared by two loads of V
+  for (; d + 8 <= headDim; d += 8) {
+    const od = <usize>d << 2;
+    let a0 = first ? f32x4.splat(0) : v128.load(o0 + od), b0 = first ? f32x4.splat(0) : v128.load(o0 + od, 16);
+    let a1 = first ? f32x4.splat(0) : v128.load(o1 + od), b1 = first ? f32x4.splat(0) : v128.load(o1 + od, 16);
+    let a2 = first ? f32x4.splat(0) : v128.load(o2 + od), b2 = first ? f32x4.splat(0) : v128.load(o2 + od, 16);
+    let a3 = first ? f32x4.splat(0) : v128.load(o3 + od), b3 = first ? f32x4.splat(0) : v128.load(o3 + od, 16);
+    let vt = vt0;
+    for (let t = t0; t < t1; t++) {
+      const pt = p + (<usize>t << 4), x = kv4(KV, vt, d), y = kv4(KV, vt, d + 4);
+      const p0 = v128.load32_splat(pt), p1 = v128.load32_splat(pt, 4), p2 = v128.load32_splat(pt, 8), p3 = v128.load32_splat(pt, 12);
+      a0 = fmadd(p0, x, a0); b0 = fmadd(p0, y, b0);
+      a1 = fmadd(p1, x, a1); b1 = fmadd(p1, y, b1);
+      a2 = fmadd(p2, x, a2); b2 = fmadd(p2, y, b2);
+      a3 = fmadd(p3, x, a3); b3 = fmadd(p3, y, b3);
+      vt += vs;
+    }
+    v128.store(o0 + od, a0); v128.store(o0 + od, b0, 16);
+    v128.store(o1 + od, a1); v128.store(o1 + od, b1, 16);
+    v128.store(o2 + od, a2); v128.store(o2 + od, b2, 16);
+    v128.store(o3 + od, a3); v128.store(o3 + od, b3, 16);
+  }
+  for (; d + 4 <= headDim; d += 4) {
+    const od = <usize>d << 2;
+    let a0 = first ? f32x4.splat(0) : v128.load(o0 + od);
+    let a1 = first ? f32x4.splat(0) : v128.load(o1 + od);
+    let a2 = first ? f32x4.splat(0) : v128.load(o2 + od);
+    let a3 = first ? f32x4.splat(0) : v128.load(o3 + od);
+    let vt = vt0;
+    for (let t = t0; t < t1; t++) {
+      const pt = p + (<usize>t << 4), x = kv4(KV, vt, d);
+      a0 = fmadd(v128.load32_splat(pt), x, a0);
+      a1 = fmadd(v128.load32_splat(pt, 4), x, a1);
+      a2 = fmadd(v128.load32_splat(pt, 8), x, a2);
+      a3 = fmadd(v128.load32_splat(pt, 12), x, a3);
+      vt += vs;
+    }
+    v128.store(o0 + od, a0);
+    v128.store(o1 + od, a1);
+    v128.store(o2 + od, a2);
+    v128.store(o3 + od, a3);
+  }
+  for (; d < headDim; d++) {
+    const od = <usize>d << 2;
+    let a = first ? f32x4.splat(0) : f32x4.replace_lane(f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(load<f32>(o0 + od)),
+      1, load<f32>(o1 + od)), 2, load<f32>(o2 + od)), 3, load<f32>(o3 + od));
+    let vt = vt0;
+    for (let t = t0; t < t1; t++) {
+      a = fmadd(v128.load(p + (<usize>t << 4)), f32x4.splat(kv1(KV, vt, d)), a);
+      vt += vs;
+    }
+    store<f32>(o0 + od, f32x4.extract_lane(a, 0));
+    store<f32>(o1 + od, f32x4.extract_lane(a, 1));
+    store<f32>(o2 + od, f32x4.extract_lane(a, 2));
+    store<f32>(o3 + od, f32x4.extract_lane(a, 3));
+  }
+}
+
+/** o[len] *= s. */
+// @ts-ignore: decorator
+@inline function scale_row(o: usize, s: f32, len: i32): void {
+  const sv = f32x4.splat(s);
+  let d = 0;
+  for (; d + 4 <= len; d += 4) v128.store(o + (<usize>d << 2), f32x4.mul(v128.load(o + (<usize>d << 2)), sv));
+  for (; d < len; d++) store<f32>(o + (<usize>d << 2), load<f32>(o + (<usize>d << 2)) * s);
+}
+
+// @ts-ignore: decorator
+@inline function attention_impl(
+  KV: i32, out: usize, q: usize, k: usize, v: usize, scratch: usize,
+  n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
+): void {
+  if (n == 1) attention_rows(KV, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+  else attention_blocks(KV, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
 }
 
 export function attention(
