@@ -269,4 +269,24 @@ describe('attention', () => {
     assert.deepEqual(arena.f32(one, q.length), before);
     assert.throws(() => k.attention({ ...base, out: one, nKv: 4 }), /multiple/);
   });
+
+  it('one row, heads taken four at a time: any split by head range gives the same bits', () => {
+    // groups of 5 (Pangu Pro MoE's 40 / 8): sets of 4 + 1 heads, and sets cut by the range's ends
+    const r = rng(71);
+    const [n, p0, nHeads, nKv, headDim] = [1, 37, 10, 2, 24];
+    const { k, arena } = setup();
+    const q = randn(r, n * nHeads * headDim);
+    const kc = randn(r, (p0 + n) * nKv * headDim), vc = randn(r, (p0 + n) * nKv * headDim);
+    const qp = arena.put(q), kp = arena.put(kc), vp = arena.put(vc);
+    const one = arena.alloc(q.length * 4), split = arena.alloc(q.length * 4);
+    const sp = arena.alloc(attentionScratchBytes(p0, n, nHeads));
+    const base = { q: qp, k: kp, v: vp, scratch: sp, n, p0, nHeads, nKv, headDim };
+    k.attention({ ...base, out: one });
+    for (const [h0, h1] of [[0, 3], [3, 7], [7, 8], [8, 10]]) k.attention({ ...base, out: split, h0, h1 });
+    assert.deepEqual(arena.f32(split, q.length), arena.f32(one, q.length));
+    const want = new Float32Array(q.length);
+    ref.attention(want, q, kc, vc, n, p0, nHeads, nKv, headDim, 1 / Math.sqrt(headDim), 0, nHeads);
+    const got = arena.f32(one, q.length), vmax = vc.reduce((m, e) => Math.max(m, Math.abs(e)), 0);
+    for (let i = 0; i < want.length; i++) assert.ok(Math.abs(got[i]! - want[i]!) <= 1e-5 * vmax, `[${i}]: ${got[i]} vs ${want[i]}`);
+  });
 });

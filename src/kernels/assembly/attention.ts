@@ -206,16 +206,27 @@ const TB4: i32 = 32;
 }
 
 /**
- * Blocks of RB query rows (prompt processing): each K row read once scores four rows of a head, each
- * V row read once adds into four rows' outputs. A block's rows are i0 .. i0 + rb - 1; a block
- * of fewer than RB rows repeats its last row (same q, same length, same output), so the loops
- * always run four rows and never read past the last row's positions.
- *   scratch [h1 - h0][p0 + n + 1][RB] f32: lane r of position t is row r's score, then its
- *           probability; position p0 + n holds the rows' 1/sum
+ * Lanes of the set of query vectors that starts at head h: a block's rb rows of head h (ROWS), or
+ * up to four heads h.. of one KV group (one row).
  */
 // @ts-ignore: decorator
-@inline function attention_blocks(
-  KV: i32, out: usize, q: usize, k: usize, v: usize, scratch: usize,
+@inline function set_lanes(ROWS: bool, h: i32, h1: i32, group: i32, rb: i32): i32 {
+  return ROWS ? rb : min<i32>(4, min<i32>(h1, (h / group + 1) * group) - h);
+}
+
+/**
+ * Attention on four query vectors at a time, one f32 lane each, that share their K / V rows:
+ * each K row read once scores all four, each V row read once adds into all four outputs.
+ *   ROWS (prompt processing): the four are a block of four query rows of one head; a set per head.
+ *   else (one row, generation): up to four heads of one KV group; a set per four heads.
+ * A set of fewer than four repeats its last vector (same q, same length, same output), so the
+ * loops always run four lanes; in a block of rows, they never read past the last row's positions.
+ *   scratch [sets][p0 + n + 1][4] f32: lane r of position t is vector r's score, then its
+ *           probability; position p0 + n holds the four 1/sum
+ */
+// @ts-ignore: decorator
+@inline function attention_lanes(
+  KV: i32, ROWS: bool, out: usize, q: usize, k: usize, v: usize, scratch: usize,
   n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
 ): void {
   const group = nHeads / nKv;
@@ -223,35 +234,34 @@ const TB4: i32 = 32;
   const kh = <usize>headDim << (KV == KV_F32 ? 2 : 1); // one K / V head vector (bytes)
   const qs = <usize>nHeads * hs; //      q / out row stride
   const ks = <usize>nKv * kh; //         k / v position stride
-  const ss = <usize>(p0 + n + 1) << 4; // scratch stride per head: RB lanes per position
-  const invo = <usize>(p0 + n) << 4; //   offset of the rows' 1/sum in a head's scratch
+  const ls = ROWS ? qs : hs; //          lane stride: the next row, or the next head
+  const ss = <usize>(p0 + n + 1) << 4; // scratch stride per set: four lanes per position
+  const invo = <usize>(p0 + n) << 4; //   offset of the four 1/sum in a set's scratch
   const sv = f32x4.splat(scale);
   for (let i0 = 0; i0 < n; i0 += RB) {
-    const rb = min<i32>(RB, n - i0);
-    // row r of the block is query row i0 + min(r, rb - 1)
-    const r1 = <usize>min<i32>(1, rb - 1), r2 = <usize>min<i32>(2, rb - 1), r3 = <usize>(rb - 1);
-    const q0 = q + <usize>i0 * qs, q1 = q0 + r1 * qs, q2 = q0 + r2 * qs, q3 = q0 + r3 * qs;
-    const o0 = out + <usize>i0 * qs, o1 = o0 + r1 * qs, o2 = o0 + r2 * qs, o3 = o0 + r3 * qs;
+    const rb = min<i32>(RB, n - i0); // rows of this block (1 without ROWS)
+    const qi = q + <usize>i0 * qs, oi = out + <usize>i0 * qs;
     const first = p0 + i0 + 1; // positions every row of the block sees
     const last = p0 + i0 + rb; // positions the block's last row sees
-    // lengths per lane, for masking the positions first .. last - 1
+    // lengths per lane, for masking the positions first .. last - 1 (rows only)
     const lens = i32x4.replace_lane(i32x4.replace_lane(i32x4.replace_lane(i32x4.splat(first),
-      1, first + <i32>r1), 2, first + <i32>r2), 3, first + <i32>r3);
-    // 1. scores s[h][t][r] = q_r,h . k_t[g(h)] * scale (-inf where t is past row r), K streamed once
+      1, first + min<i32>(1, rb - 1)), 2, first + min<i32>(2, rb - 1)), 3, first + rb - 1);
+    // 1. scores s[set][t][r] = q_r . k_t * scale (-inf where t is past row r), K streamed once
     let kt = k;
     for (let t = 0; t < last; t++) {
-      const st = scratch + (<usize>t << 4);
-      for (let h = h0; h < h1; h++) {
-        const ho = <usize>h * hs;
-        let s = f32x4.mul(dot4(KV, q0 + ho, q1 + ho, q2 + ho, q3 + ho, kt + <usize>(h / group) * kh, headDim), sv);
+      let st = scratch + (<usize>t << 4);
+      for (let h = h0; h < h1; st += ss) {
+        const c = set_lanes(ROWS, h, h1, group, rb), qb = qi + <usize>h * hs;
+        const l1 = <usize>min<i32>(1, c - 1) * ls, l2 = <usize>min<i32>(2, c - 1) * ls, l3 = <usize>(c - 1) * ls;
+        let s = f32x4.mul(dot4(KV, qb, qb + l1, qb + l2, qb + l3, kt + <usize>(h / group) * kh, headDim), sv);
         if (t >= first) s = v128.bitselect(f32x4.splat(-Infinity), s, i32x4.le_s(lens, i32x4.splat(t)));
-        v128.store(st + <usize>(h - h0) * ss, s);
+        v128.store(st, s);
+        h += ROWS ? 1 : c;
       }
       kt += ks;
     }
-    // 2. p = exp(s - max) per head and row (a lane each), 1/sum after the scores
-    for (let h = h0; h < h1; h++) {
-      const sh = scratch + <usize>(h - h0) * ss;
+    // 2. p = exp(s - max) per lane, 1/sum after the scores
+    for (let h = h0, sh = scratch; h < h1; sh += ss) {
       let m = f32x4.splat(-Infinity);
       for (let t = 0; t < last; t++) m = f32x4.max(m, v128.load(sh + (<usize>t << 4)));
       let sum = f32x4.splat(0);
@@ -261,24 +271,28 @@ const TB4: i32 = 32;
         sum = f32x4.add(sum, e);
       }
       v128.store(sh + invo, f32x4.div(f32x4.splat(1), sum));
+      h += ROWS ? 1 : set_lanes(ROWS, h, h1, group, rb);
     }
-    // 3. out_r,h = sum_t p[h][t][r] v_t[g(h)] / sum_r, V streamed once in blocks of TB positions
+    // 3. out_r = sum_t p[set][t][r] v_t / sum_r, V streamed once in blocks of TB4 positions
     for (let t0 = 0; t0 < last; t0 += TB4) {
       const t1 = min<i32>(last, t0 + TB4);
       const vt0 = v + <usize>t0 * ks;
-      for (let h = h0; h < h1; h++) {
-        const ho = <usize>h * hs, ph = scratch + <usize>(h - h0) * ss, vh = vt0 + <usize>(h / group) * kh;
-        accum_v4(KV, o0 + ho, o1 + ho, o2 + ho, o3 + ho, ph, vh, ks, t0, t1, headDim, t0 == 0);
+      for (let h = h0, sh = scratch; h < h1; sh += ss) {
+        const c = set_lanes(ROWS, h, h1, group, rb), ob = oi + <usize>h * hs;
+        const l1 = <usize>min<i32>(1, c - 1) * ls, l2 = <usize>min<i32>(2, c - 1) * ls, l3 = <usize>(c - 1) * ls;
+        accum_v4(KV, ob, ob + l1, ob + l2, ob + l3, sh, vt0 + <usize>(h / group) * kh, ks, t0, t1, headDim, t0 == 0);
+        h += ROWS ? 1 : c;
       }
     }
-    for (let h = h0; h < h1; h++) {
-      const ho = <usize>h * hs;
-      const inv = v128.load(scratch + <usize>(h - h0) * ss + invo);
-      // each distinct row once (a repeated row shares its output)
-      scale_row(o0 + ho, f32x4.extract_lane(inv, 0), headDim);
-      if (rb > 1) scale_row(o1 + ho, f32x4.extract_lane(inv, 1), headDim);
-      if (rb > 2) scale_row(o2 + ho, f32x4.extract_lane(inv, 2), headDim);
-      if (rb > 3) scale_row(o3 + ho, f32x4.extract_lane(inv, 3), headDim);
+    for (let h = h0, sh = scratch; h < h1; sh += ss) {
+      const c = set_lanes(ROWS, h, h1, group, rb), ob = oi + <usize>h * hs;
+      const inv = v128.load(sh + invo);
+      // each distinct lane once (a repeated lane shares its output)
+      scale_row(ob, f32x4.extract_lane(inv, 0), headDim);
+      if (c > 1) scale_row(ob + ls, f32x4.extract_lane(inv, 1), headDim);
+      if (c > 2) scale_row(ob + 2 * ls, f32x4.extract_lane(inv, 2), headDim);
+      if (c > 3) scale_row(ob + 3 * ls, f32x4.extract_lane(inv, 3), headDim);
+      h += ROWS ? 1 : c;
     }
   }
 }
@@ -364,8 +378,9 @@ const TB4: i32 = 32;
   KV: i32, out: usize, q: usize, k: usize, v: usize, scratch: usize,
   n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
 ): void {
-  if (n == 1) attention_rows(KV, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
-  else attention_blocks(KV, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+  if (n > 1) attention_lanes(KV, true, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+  else if (nHeads >= 4 * nKv) attention_lanes(KV, false, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+  else attention_rows(KV, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
 }
 
 export function attention(
