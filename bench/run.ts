@@ -5,8 +5,11 @@
 // llama-bench on the same file (for the MoE, on a qwen2moe twin of the same shapes) and reports
 // the ratios of the medians.
 //
-//   npm run bench -- [--llama /tmp/llama.cpp/build] [--reps 3] [--threads 2] [-p 128] [-n 64] [--json FILE]
+//   npm run bench -- [--llama /tmp/llama.cpp/build] [--reps 3] [--threads 2] [-p 128] [-n 64] [-d 0] [--json FILE]
 //     [--type q8_0|q4_0|q4_k_m|…] [--variant simd|relaxed]
+//
+// -d: tokens of history in the cache before the prompt and before the generation, for both engines
+// (llama-bench's -d): long conversations, where attention over the cache weighs.
 //
 // --type: the GGUF weight type of every model, any type `pangu convert` writes (default Q8_0;
 // q4_k_m is llama-quantize's recipe; rows that a K-quant block does not divide, such as the MoE's
@@ -40,9 +43,9 @@ function median(xs: number[]): number {
 }
 
 /** The command as a user runs it (its #! line sets Node's flags); `variant`: PANGU_KERNELS_VARIANT, if given. */
-function ours(file: string, threads: number, p: number, n: number, variant: string | undefined): Sample {
+function ours(file: string, threads: number, p: number, n: number, depth: number, variant: string | undefined): Sample {
   const bin = path.join(REPO, 'bin', 'pangu.js');
-  const args = ['bench', '--model', file, '--threads', String(threads), '-p', String(p), '-n', String(n), '--reps', '1', '--json'];
+  const args = ['bench', '--model', file, '--threads', String(threads), '-p', String(p), '-n', String(n), '-d', String(depth), '--reps', '1', '--json'];
   const env = { ...process.env };
   if (variant) env['PANGU_KERNELS_VARIANT'] = variant;
   else delete env['PANGU_KERNELS_VARIANT'];
@@ -51,8 +54,8 @@ function ours(file: string, threads: number, p: number, n: number, variant: stri
   return JSON.parse(r.stdout.trim().split('\n').at(-1)!) as Sample;
 }
 
-function llama(bin: string, file: string, threads: number, p: number, n: number): Sample {
-  const args = ['-m', file, '-t', String(threads), '-p', String(p), '-n', String(n), '-r', '1', '-o', 'json'];
+function llama(bin: string, file: string, threads: number, p: number, n: number, depth: number): Sample {
+  const args = ['-m', file, '-t', String(threads), '-p', String(p), '-n', String(n), '-d', String(depth), '-r', '1', '-o', 'json'];
   const timed = fs.existsSync(GNU_TIME);
   const r = timed
     ? spawnSync(GNU_TIME, ['-f', 'maxrss_kb=%M', bin, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 })
@@ -72,7 +75,7 @@ async function main(): Promise<void> {
     args: process.argv.slice(2),
     options: {
       llama: { type: 'string' }, reps: { type: 'string' }, threads: { type: 'string' },
-      prompt: { type: 'string', short: 'p' }, gen: { type: 'string', short: 'n' }, json: { type: 'string' },
+      prompt: { type: 'string', short: 'p' }, gen: { type: 'string', short: 'n' }, depth: { type: 'string', short: 'd' }, json: { type: 'string' },
       type: { type: 'string' }, variant: { type: 'string' },
     },
   });
@@ -81,7 +84,7 @@ async function main(): Promise<void> {
   if (forced !== undefined && forced !== 'simd' && forced !== 'relaxed') throw new Error(`--variant must be simd or relaxed, got ${forced}`);
   let variant = forced ?? '';
   const reps = Number(values.reps ?? 3), threads = Number(values.threads ?? Math.min(2, os.availableParallelism()));
-  const p = Number(values.prompt ?? 128), n = Number(values.gen ?? 64);
+  const p = Number(values.prompt ?? 128), n = Number(values.gen ?? 64), depth = Number(values.depth ?? 0);
   const llamaBench = values.llama ? path.join(values.llama, 'bin', 'llama-bench') : undefined;
   if (llamaBench && !fs.existsSync(llamaBench)) throw new Error(`no llama-bench at ${llamaBench}`);
 
@@ -99,8 +102,8 @@ async function main(): Promise<void> {
     }
     const a: Sample[] = [], b: Sample[] = [];
     for (let r = 0; r < reps; r++) {
-      a.push(ours(file, threads, p, n, forced));
-      if (llamaBench) b.push(llama(llamaBench, peer, threads, p, n));
+      a.push(ours(file, threads, p, n, depth, forced));
+      if (llamaBench) b.push(llama(llamaBench, peer, threads, p, n, depth));
     }
     const last = a.at(-1)!;
     variant = /wasm (\w+)/.exec(last.backend ?? '')?.[1] ?? '?';
@@ -137,7 +140,7 @@ async function main(): Promise<void> {
     }
     process.stdout.write('\n');
   }
-  const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`, node: process.version, type, variant, bandwidth: bw, prompt_tokens: p, gen_tokens: n, results };
+  const report = { date: new Date().toISOString(), machine: `${os.cpus()[0]?.model ?? 'cpu'} x${os.cpus().length}`, node: process.version, type, variant, bandwidth: bw, prompt_tokens: p, gen_tokens: n, depth, results };
   if (values.json) fs.writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
   process.stdout.write(JSON.stringify(report) + '\n');
 }

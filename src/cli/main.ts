@@ -15,7 +15,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   run: { run: runRun, help: 'run [--model DIR|FILE.gguf] [--max-tokens N] [--raw] [sampling flags] "prompt"      generate text' },
   chat: { run: runChat, help: 'chat [--model DIR|FILE.gguf] [--system TEXT] [sampling flags]      interactive chat' },
   logits: { run: runLogits, help: 'logits --model DIR|FILE.gguf --tokens 1,5,9      logits of every position, as JSON' },
-  bench: { run: runBench, help: 'bench --model DIR|FILE.gguf [--quant q8_0|q4_0] [--threads N] [--kv-type f32|f16|bf16] [-p 128] [-n 64] [--json]      speed and bandwidth' },
+  bench: { run: runBench, help: 'bench --model DIR|FILE.gguf [--quant q8_0|q4_0] [--threads N] [--kv-type f32|f16|bf16] [-p 128] [-n 64] [-d 0] [--json]      speed and bandwidth (-d: tokens already in the cache)' },
   tokenize: { run: runTokenize, help: 'tokenize --model DIR|FILE.gguf TEXT | --jsonl      token ids of TEXT (or of each JSON string line on stdin)' },
   generate: { run: runGenerate, help: 'generate --model DIR|FILE.gguf --tokens 1,5,9 --max-tokens N [--temperature T --top-k K --top-p P --seed S]' },
   convert: { run: runConvert, help: CONVERT_HELP },

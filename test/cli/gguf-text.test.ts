@@ -59,6 +59,17 @@ test('a GGUF without vocabulary: text commands name the file and say so; token-i
     assert.ok(Number.isFinite(report[key]) && report[key]! > 0, `${key}: ${report[key]}`);
   }
   assert.equal(report['gen_tokens'], 2);
+  assert.equal(report['depth'], 0);
+  // -d: timed after tokens of history; beyond the model's positions, a usage error that says so
+  const deep = runCli(['bench', '--model', file, '-p', '4', '-n', '2', '-d', '40', '--reps', '1', '--threads', '1', '--json']);
+  assert.equal(deep.status, 0, deep.stderr);
+  assert.match(deep.stdout, /^depth {6}40 tokens in the cache/m);
+  const deepReport = JSON.parse(deep.stdout.trim().split('\n').at(-1)!) as Record<string, number>;
+  assert.equal(deepReport['depth'], 40);
+  assert.ok(deepReport['kv_cache_bytes']! > report['kv_cache_bytes']!, 'the cache holds the history');
+  const tooDeep = runCli(['bench', '--model', file, '-p', '4', '-n', '2', '-d', '4093', '--threads', '1']);
+  assert.equal(tooDeep.status, 2, tooDeep.stderr);
+  assert.match(tooDeep.stderr, /-d 4093 with -p 4 \/ -n 2 needs 4097 positions, more than the model's 4096 \(max_position_embeddings\)/);
 });
 
 test('--kv-type: f16 and bf16 caches generate; another type is refused by name', () => {
