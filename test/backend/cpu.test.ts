@@ -13,6 +13,7 @@ import type { MixtureOfExperts } from '../../src/models/layers/moe.js';
 import { panguEmbeddedConfig, panguMoeConfig, writeSyntheticModel } from '../../src/models/synthetic.js';
 import { FIXTURES, forwardSteps, maxAbsDiff, tempDir } from '../helpers.js';
 import { writeClearModel } from '../models/gguf-helpers.js';
+import { randn, rng } from '../kernels/helpers.js';
 
 interface Expected { tokens: number[]; logits: number[][] }
 
@@ -122,6 +123,20 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
       }
       runs[0]!.forEach((want, i) => assert.deepEqual(runs[1]![i], want, `${threads} threads, ${shards} shards, ${quant ?? 'float'}: output ${i}`));
     }
+  });
+
+  test(`${name}: whichever thread runs which piece (prompt experts claimed task by task), 1, 2 and 3 threads on 3 shards compute the same bits`, async () => {
+    const tokens = Array.from({ length: 40 }, (_, i) => (i * 53 + 7) % 256);
+    const runs: Float32Array[][] = [];
+    for (const threads of [1, 2, 3]) {
+      const backend = await CpuBackend.create({ threads, shards: 3, smallMatrixBytes: 0 });
+      try {
+        runs.push(forwardSteps(loadModel(dir, { backend }), tokens, 30, 3, 64));
+      } finally {
+        await backend.close();
+      }
+    }
+    for (const run of runs.slice(1)) runs[0]!.forEach((want, i) => assert.deepEqual(run[i], want, `output ${i}`));
   });
 
   if (name === 'moe-tiny') {
@@ -268,3 +283,32 @@ for (const [name, config, extra] of [
     }
   });
 }
+
+test('prompt experts: when one shard holds every expert chosen, the other thread takes over tasks of its share, and the output is the same bits as on one thread', async () => {
+  // 8 experts in 2 groups (experts 0-3 on shard 0, 4-7 on shard 1); every pick is on shard 0, so
+  // the worker, its own share empty, claims shard 0's tasks while the main thread runs them too.
+  const hidden = 128, inter = 256, n = 48, k = 2, r = rng(97);
+  const tensor = (name: string, shape: number[]) => {
+    const values = randn(r, shape[0]! * shape[1]!, 0.1);
+    return { name, dtype: 'F32' as const, shape, bytes: new Uint8Array(values.buffer) };
+  };
+  const weightsOf = Array.from({ length: 8 }, (_, e) => [tensor(`g${e}`, [inter, hidden]), tensor(`u${e}`, [inter, hidden]), tensor(`d${e}`, [hidden, inter])] as const);
+  const x = randn(r, n * hidden);
+  const ids = Int32Array.from({ length: n * k }, (_, i) => (i * 7 + Math.floor(i / 5)) % 4);
+  for (let i = 0; i < n; i++) if (ids[2 * i] === ids[2 * i + 1]) ids[2 * i + 1] = (ids[2 * i + 1]! + 1) % 4;
+  const wts = Float32Array.from({ length: n * k }, (_, i) => 0.25 + (i % 3) * 0.2);
+  const outs: Float32Array[] = [];
+  for (const threads of [1, 2]) {
+    const backend = await CpuBackend.create({ threads, shards: 2 });
+    try {
+      const experts = weightsOf.map(([g, u, d], e) => backend.mlp(g, u, d, { group: Math.floor(e / 4), groups: 2 }));
+      const out = new Float32Array(n * hidden);
+      for (let rep = 0; rep < 3; rep++) backend.experts(out, x, n, experts, ids, wts, k);
+      outs.push(out);
+    } finally {
+      await backend.close();
+    }
+  }
+  assert.deepEqual(outs[1], outs[0]);
+  assert.ok(outs[0]!.some((v) => v !== 0));
+});

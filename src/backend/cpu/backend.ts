@@ -765,13 +765,15 @@ export class CpuBackend extends HostActivations implements Backend {
 
 
   /**
-   * Shard p's I/O of the Experts op (argument slots 0..15, see ops.ts experts), cut from its I/O
-   * region: x [n, hidden] copied in (when there are tasks), the partial output, a table for `tasks`
-   * tasks, tokens and weights for `rows` rows, xe / ye of `bufRows` rows, xeq of `xeqRows`, g / u /
-   * aq of `elems` elements. The task and row counts (slots 5, 15) are left at 0 for the caller.
+   * Shard p's I/O of the Experts op (argument slots 0..15 and 28, see ops.ts experts), cut from its
+   * I/O region: x [n, hidden] copied in (when there are tasks), the partial output, a table for
+   * `tasks` tasks, tokens and weights for `rows` rows, ye of `rows` rows; xe / xeq of `bufRows`
+   * rows and g / u / aq of `elems` elements once per thread (`perThread`: prompt processing, where
+   * any thread may run any task) or once (generation: every task has its own rows in them). The
+   * task and row counts (slots 5, 15) are left at 0 for the caller.
    */
   private expertsIO(p: number, x: Float32Array, n: number, hidden: number,
-    size: { tasks: number; rows: number; bufRows: number; xeqRows: number; elems: number; chunked: boolean }): Float64Array {
+    size: { tasks: number; rows: number; bufRows: number; elems: number; chunked: boolean }): Float64Array {
     const a = this.pool.args(p);
     const xp = this.buf(p, 'x', n * hidden * 4);
     if (size.tasks > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
@@ -779,15 +781,19 @@ export class CpuBackend extends HostActivations implements Backend {
     a[4] = this.buf(p, 'moe.table', size.tasks * TASK_WORDS * 4 + 4); a[5] = 0;
     a[6] = this.buf(p, 'moe.tokens', size.rows * 4 + 4);
     a[7] = this.buf(p, 'moe.weights', size.rows * 4 + 4);
+    a[13] = this.buf(p, 'moe.ye', size.rows * hidden * 4 + 64);
+    a[14] = size.chunked ? 1 : 0; a[15] = 0;
+    // one thread's buffers, laid out back to back; the other threads' follow at a[28] bytes apart
     a[8] = this.buf(p, 'moe.xe', size.bufRows * hidden * 4 + 64);
-    a[9] = this.buf(p, 'moe.xeq', q8Bytes(size.xeqRows * hidden));
-    a[XK_SLOT] = this.buf(p, 'moe.xek', q8kBytes(size.xeqRows * hidden));
+    a[9] = this.buf(p, 'moe.xeq', q8Bytes(size.bufRows * hidden));
+    a[XK_SLOT] = this.buf(p, 'moe.xek', q8kBytes(size.bufRows * hidden));
     a[10] = this.buf(p, 'moe.g', size.elems * 4 + 64);
     a[11] = this.buf(p, 'moe.u', size.elems * 4 + 64);
     a[12] = this.buf(p, 'moe.aq', q8Bytes(size.elems));
     a[AK_SLOT] = this.buf(p, 'moe.ak', q8kBytes(size.elems));
-    a[13] = this.buf(p, 'moe.ye', size.bufRows * hidden * 4 + 64);
-    a[14] = size.chunked ? 1 : 0; a[15] = 0;
+    const threads = size.chunked ? 1 : this.pool.participants;
+    a[28] = threads > 1 ? this.buf(p, 'moe.end', 0) - a[8]! : 0;
+    if (threads > 1) this.buf(p, 'moe.threads', (threads - 1) * a[28]!);
     return a;
   }
 
@@ -826,7 +832,7 @@ export class CpuBackend extends HostActivations implements Backend {
       const sharedSlice = b.shared?.slices.find((sl) => sl.p === p), sharedInter = sharedSlice ? sharedSlice.i1 - sharedSlice.i0 : 0;
       const picks = n * b.picks[p]!, rows = picks + (sharedInter > 0 ? n : 0), elems = picks * widest + n * sharedInter;
       // 0..15: the Experts op's; the routing phase fills in the tasks and rows (xeq also takes x when the router is quantized)
-      this.expertsIO(p, x, n, hidden, { tasks: Math.min(picks, b.experts) + 1, rows, bufRows: rows, xeqRows: Math.max(rows, n), elems, chunked: true });
+      this.expertsIO(p, x, n, hidden, { tasks: Math.min(picks, b.experts) + 1, rows, bufRows: Math.max(rows, n), elems, chunked: true });
       // 16..27: routing (see ops.ts route)
       const router = b.gate.shards.find((r) => r.p === p && r.r1 > r.r0);
       const routerRows = router ? router.r1 - router.r0 : 0;
@@ -876,40 +882,46 @@ export class CpuBackend extends HostActivations implements Backend {
     for (let i = 0; i < picks; i++) order[at[expertIds[i]!]!++] = i;
     // Per shard: its experts that have tokens (a task each, by expert id), then its slice of the
     // shared expert over every token (partial outputs add up across shards like the experts' do).
+    // Generation: every task has its own buffers and the experts' products are cut into chunks;
+    // prompt processing: any thread runs any task whole, in buffers of its own sized for the
+    // largest, so a task of many rows (the shared expert's: every token) is cut into pieces of at
+    // most `pieceRows` rows, consecutive tasks over consecutive rows, claimed largest first.
+    const chunked = n <= 4 && this.pool.participants > 1 && this.chunkBytes > 0;
+    const pieceRows = chunked ? Infinity : Math.max(32, Math.ceil(n / (2 * this.pool.participants)));
     const tasks = new Int32Array(shards), rows = new Int32Array(shards), most = new Int32Array(shards), widest = new Int32Array(shards);
     // Elements of g / u, and weight bytes of gate/up and of down, of every shard's tasks (for chunks).
     const elems = new Int32Array(shards), upBytes = new Float64Array(shards), downBytes = new Float64Array(shards);
     const count = (m: CpuSwiGLU, p: number, c: number, inter: number) => {
-      tasks[p]!++; rows[p]! += c; most[p] = Math.max(most[p]!, c); widest[p] = Math.max(widest[p]!, inter);
+      tasks[p]! += chunked ? 1 : Math.ceil(c / pieceRows); rows[p]! += c; most[p] = Math.max(most[p]!, Math.min(c, pieceRows)); widest[p] = Math.max(widest[p]!, inter);
       elems[p]! += c * inter; upBytes[p]! += 2 * rowBytes(m.type, hidden) * inter; downBytes[p]! += rowBytes(m.downType, inter) * hidden;
     };
     for (let e = 0; e < all.length; e++) if (first[e + 1]! > first[e]!) count(all[e]!, all[e]!.slices[0]!.p, first[e + 1]! - first[e]!, all[e]!.intermediate);
     for (const sl of sharedSlices) count(shared as CpuSwiGLU, sl.p, n, sl.i1 - sl.i0);
-    // Generation: every task has its own buffers and the experts' products are cut into chunks;
-    // prompt processing: task after task in buffers sized for the largest (far less memory).
-    const chunked = n <= 4 && this.pool.participants > 1 && this.chunkBytes > 0;
-    const tables: Uint32Array[] = [], tokens: Uint32Array[] = [], wts: Float32Array[] = [];
+    const tables: Uint32Array[] = [], tokens: Uint32Array[] = [], wts: Float32Array[] = [], claims: Uint32Array[] = [];
     for (let p = 0; p < shards; p++) {
-      // Rows and g / u elements: of every task (chunked), or of the largest task.
-      const r = chunked ? rows[p]! : most[p]!;
       const a = this.expertsIO(p, x, n, hidden,
-        { tasks: tasks[p]!, rows: rows[p]!, bufRows: r, xeqRows: r, elems: chunked ? elems[p]! : most[p]! * widest[p]!, chunked });
+        { tasks: tasks[p]!, rows: rows[p]!, bufRows: chunked ? rows[p]! : most[p]!, elems: chunked ? elems[p]! : most[p]! * widest[p]!, chunked });
       a[5] = tasks[p]!;
       a[15] = rows[p]!;
-      const mem = this.shards[p]!.arena.memory.buffer;
+      a[29] = chunked ? 0 : this.buf(p, 'moe.claims', tasks[p]! * 4 + 4);
+      const mem = this.shards[p]!.arena.memory.buffer; // after the last buf(): the memory may have grown
       tables.push(new Uint32Array(mem, a[4]!, tasks[p]! * TASK_WORDS));
       tokens.push(new Uint32Array(mem, a[6]!, rows[p]!));
       wts.push(new Float32Array(mem, a[7]!, rows[p]!));
+      claims.push(chunked ? new Uint32Array(0) : new Uint32Array(mem, a[29]!, tasks[p]!));
     }
     // Fill the tables (see TASK_WORDS).
     tasks.fill(0); rows.fill(0); elems.fill(0);
     const task = (m: CpuSwiGLU, sl: MlpSlice, c: number): number => {
       const p = sl.p, inter = sl.i1 - sl.i0, row = rows[p]!;
       this.weightBytesRead += mlpBytes(m, inter);
-      tables[p]!.set([WEIGHT_TYPES.indexOf(m.type), sl.gate, sl.up, sl.down, inter, c, row, WEIGHT_TYPES.indexOf(m.downType), elems[p]!],
-        tasks[p]!++ * TASK_WORDS);
+      for (let r0 = 0; r0 < c; r0 += pieceRows) {
+        const piece = Math.min(pieceRows, c - r0);
+        tables[p]!.set([WEIGHT_TYPES.indexOf(m.type), sl.gate, sl.up, sl.down, inter, piece, row + r0, WEIGHT_TYPES.indexOf(m.downType), elems[p]!],
+          tasks[p]!++ * TASK_WORDS);
+        elems[p]! += piece * inter;
+      }
       rows[p]! += c;
-      elems[p]! += c * inter;
       return row;
     };
     for (let e = 0; e < all.length; e++) {
@@ -926,8 +938,16 @@ export class CpuBackend extends HostActivations implements Backend {
       const row = task(shared as CpuSwiGLU, sl, n);
       for (let i = 0; i < n; i++) { tokens[sl.p]![row + i] = i; wts[sl.p]![row + i] = 1; }
     }
+    // Claims, largest task first (rows x intermediate units): the last ones claimed are the shortest.
+    claims.forEach((claim, p) => {
+      const table = tables[p]!, cost = (t: number) => table[t * TASK_WORDS + 5]! * table[t * TASK_WORDS + 4]!;
+      const byCost = Array.from({ length: claim.length }, (_, t) => t).sort((a, b) => cost(b) - cost(a) || a - b);
+      claim.set(byCost);
+    });
     this.scratchFor(Math.max(...most), Math.max(hidden, ...widest));
-    this.run(Op.Experts, chunked ? [1, this.chunksFor(Math.max(...upBytes), n), this.chunksFor(Math.max(...downBytes), n), 1] : [1]);
+    this.run(Op.Experts, chunked
+      ? [1, this.chunksFor(Math.max(...upBytes), n), this.chunksFor(Math.max(...downBytes), n), 1]
+      : [Math.max(1, ...tasks), 1]);
     this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[3]!);
   }
 }

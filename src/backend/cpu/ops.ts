@@ -253,18 +253,27 @@ function selfAttention(ctx: JobContext, k: Kernels, a: Float64Array, unit: Unit)
 
 /**
  * A shard's experts, each over its tokens: out[n, hidden] = Σ weight · expert(x[token]).
- * a: n, hidden, x, out, table, tasks, tokens, weights, xe, xeq, g, u, aq, ye, chunked, rows.
- * One phase (a[14] = 0, prompt processing): task after task, reusing buffers sized for the largest.
+ * a: n, hidden, x, out, table, tasks, tokens, weights, xe, xeq, g, u, aq, ye, chunked, rows,
+ * and in prompt processing 28 the bytes between two threads' xe .. ak, 29 the tasks in the order
+ * they are claimed (u32 each: the largest first).
+ * Prompt processing (a[14] = 0): phase 0 runs the task that chunk `unit.chunk` claims whole (chunks:
+ * the most tasks of any share), on whichever thread claimed it, in that thread's xe .. ak (sized for
+ * the largest task), into its own rows of ye; phase 1 adds the weighted rows up into out, task
+ * after task.
  * Chunked (a[14] = 1, generation): every task has its own rows of xe / ye and elements of g / u;
  * phase 0 gathers and quantizes the rows, 1 runs gate/up by chunks of every expert's intermediate
  * units, 2 down by chunks of every expert's output rows, 3 adds the weighted outputs up.
+ * Either way the output is added up in task order: the same bits whichever thread ran what.
  */
 function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): void {
   const n = a[0]!, hidden = a[1]!, x = a[2]!, out = a[3]!, tasks = a[5]!, chunked = a[14] === 1, rows = a[15]!;
-  const xe = a[8]!, xeq = a[9]!, g = a[10]!, u = a[11]!, aq = a[12]!, ye = a[13]!, xek = a[XK_SLOT]!, ak = a[AK_SLOT]!;
   const scratch = scratchOf(a, unit);
   const { f32, u32 } = k.views();
-  const tableAt = a[4]! / 4, tokensAt = a[6]! / 4, weightsAt = a[7]! / 4;
+  const tableAt = a[4]! / 4, tokensAt = a[6]! / 4, weightsAt = a[7]! / 4, ye = a[13]!;
+  // this thread's xe .. ak (prompt processing), or the share's
+  const mine = chunked ? 0 : unit.participant * a[28]!;
+  const xe = a[8]! + mine, xeq = a[9]! + mine, g = a[10]! + mine, u = a[11]! + mine, aq = a[12]! + mine;
+  const xek = a[XK_SLOT]! + mine, ak = a[AK_SLOT]! + mine;
   const xqRow = (hidden / 32) * 34, xkRow = Math.floor(hidden / 256) * Q8_K_BYTES;
   // a task's g / u start at element `at`: its down projection's input at these (see Q8_K_BYTES_PER_32)
   const aqAt = (at: number) => aq + (at / 32) * 34, akAt = (at: number) => ak + (at / 32) * Q8_K_BYTES_PER_32;
@@ -275,20 +284,30 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
       f32.copyWithin(xeAt / 4 + i * hidden, src, src + hidden);
     }
   };
-  // out[token] += weight * ye[row]
-  const scatter = (yeAt: number, first: number, count: number) => {
-    for (let i = 0; i < count; i++) k.exports.axpy(out + u32[tokensAt + first + i]! * hidden * 4, yeAt + i * hidden * 4, f32[weightsAt + first + i]!, hidden);
-  };
-  if (!chunked && phase > 0) return;
-  if (phase === 0) f32.fill(0, out / 4, out / 4 + n * hidden);
-  if (!chunked) {
+  // out = Σ weight * ye[row] over every task's rows, in task order
+  const scatterAll = () => {
+    f32.fill(0, out / 4, out / 4 + n * hidden);
     for (let t = 0; t < tasks; t++) {
       const o = tableAt + t * TASK_WORDS, count = u32[o + 5]!, first = u32[o + 6]!;
-      gather(xe, first, count);
-      swiglu(k, a, WEIGHT_TYPES[u32[o]!]!, WEIGHT_TYPES[u32[o + 7]!]!, u32[o + 1]!, u32[o + 2]!, u32[o + 3]!, hidden, u32[o + 4]!,
-        xe, xeq, xek, g, u, aq, ak, ye, count, scratch);
-      scatter(ye, first, count);
+      for (let i = 0; i < count; i++) {
+        k.exports.axpy(out + u32[tokensAt + first + i]! * hidden * 4, ye + (first + i) * hidden * 4, f32[weightsAt + first + i]!, hidden);
+      }
     }
+  };
+  if (!chunked) {
+    if (phase === 1) {
+      scatterAll();
+      return;
+    }
+    if (unit.chunk >= tasks) return;
+    const o = tableAt + u32[a[29]! / 4 + unit.chunk]! * TASK_WORDS, count = u32[o + 5]!, first = u32[o + 6]!;
+    gather(xe, first, count);
+    swiglu(k, a, WEIGHT_TYPES[u32[o]!]!, WEIGHT_TYPES[u32[o + 7]!]!, u32[o + 1]!, u32[o + 2]!, u32[o + 3]!, hidden, u32[o + 4]!,
+      xe, xeq, xek, g, u, aq, ak, ye + first * hidden * 4, count, scratch);
+    return;
+  }
+  if (phase === 3) {
+    scatterAll();
     return;
   }
   // Phases 1 and 2 cut the tasks' rows laid end to end (gate/up: intermediate units, in blocks of
@@ -322,11 +341,8 @@ function experts(k: Kernels, a: Float64Array, unit: Unit, phase = unit.phase): v
         swigluGateUp(k, a, type, downType, u32[o + 1]!, u32[o + 2]!, hidden, inter, xe + first * hidden * 4, xeq + first * xqRow,
           xek + first * xkRow, g + at * 4, u + at * 4, aqAt(at), akAt(at), count, r0, r1, scratch);
         break;
-      case 2:
-        matmul(k, downType, ye + first * hidden * 4, g + at * 4, aqAt(at), akAt(at), u32[o + 3]!, count, inter, hidden, r0, r1, scratch);
-        break;
       default:
-        scatter(ye + first * hidden * 4, first, count);
+        matmul(k, downType, ye + first * hidden * 4, g + at * 4, aqAt(at), akAt(at), u32[o + 3]!, count, inter, hidden, r0, r1, scratch);
     }
   }
   // every row in both formats if the tasks read both (Q8_K: those of fewer than 3 rows)
