@@ -186,6 +186,7 @@ describe('attention', () => {
     [1, 300, 2, 1, 80],
     [2, 6, 12, 2, 12], // groups of 6: batches of 4 + 2
     [1, 17, 5, 1, 7], // group of 5: 4 + 1, head_dim < 8
+    [1, 50, 6, 2, 32], // one row, groups of 3: four lanes, the last repeated
     // prompt rows in blocks of four: whole blocks, and a last block of 1, 2 or 3 rows
     [9, 0, 4, 2, 16],
     [6, 11, 10, 2, 128],

@@ -379,7 +379,7 @@ const TB4: i32 = 32;
   n: i32, p0: i32, nHeads: i32, nKv: i32, headDim: i32, scale: f32, h0: i32, h1: i32,
 ): void {
   if (n > 1) attention_lanes(KV, true, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
-  else if (nHeads >= 4 * nKv) attention_lanes(KV, false, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
+  else if (nHeads >= 3 * nKv) attention_lanes(KV, false, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
   else attention_rows(KV, out, q, k, v, scratch, n, p0, nHeads, nKv, headDim, scale, h0, h1);
 }
 
