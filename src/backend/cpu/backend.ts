@@ -887,7 +887,8 @@ export class CpuBackend extends HostActivations implements Backend {
     // largest, so a task of many rows (the shared expert's: every token) is cut into pieces of at
     // most `pieceRows` rows, consecutive tasks over consecutive rows, claimed largest first.
     const chunked = n <= 4 && this.pool.participants > 1 && this.chunkBytes > 0;
-    const pieceRows = chunked ? Infinity : Math.max(32, Math.ceil(n / (2 * this.pool.participants)));
+    // (the pieces do not depend on the thread count, so neither do the bits)
+    const pieceRows = chunked ? Infinity : Math.max(32, Math.ceil(n / 4));
     const tasks = new Int32Array(shards), rows = new Int32Array(shards), most = new Int32Array(shards), widest = new Int32Array(shards);
     // Elements of g / u, and weight bytes of gate/up and of down, of every shard's tasks (for chunks).
     const elems = new Int32Array(shards), upBytes = new Float64Array(shards), downBytes = new Float64Array(shards);
