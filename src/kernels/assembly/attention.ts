@@ -4,15 +4,19 @@
 //   k, v     [>= p0+n][nKv][headDim]   KV cache, rows 0..p0+n-1 filled: f32 (attention),
 //                                      f16 bits (attention_f16kv) or bf16 bits (attention_bf16kv),
 //                                      read as f32
-//   scratch  [h1 - h0][p0 + n + 1]     f32, per calling thread (scores, then 1/sum last)
+//   scratch  [h1 - h0][p0 + n + 1][4]  f32, per calling thread (scores, then probabilities, 1/sum
+//                                      last; attentionScratchBytes)
 //
 // Query head h reads KV head h / (nHeads / nKv). Row i attends to positions
 // 0..p0+i: softmax(q . k_t * scale) weighted sum of v_t, all in f32.
 //
 // The cache is walked position by position (each K / V row holds all KV
 // heads contiguously), so it streams sequentially instead of striding by
-// nKv * headDim per head; every K and V row is read once per query row for
-// all heads in the range.
+// nKv * headDim per head. Query vectors go four at a time, one f32 lane each
+// (attention_lanes): four prompt rows of a head, or in generation four heads
+// of a KV group, so each K / V row read serves four of them; generation with
+// KV groups of 1 or 2 reads each K / V row once per query row for all heads in
+// the range (attention_rows).
 
 import { exp_f32, exp_f32x4, f16_to_f32, f16x4_to_f32x4, fmadd, hsum, hsum4 } from "./common";
 
