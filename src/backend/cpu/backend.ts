@@ -768,9 +768,9 @@ export class CpuBackend extends HostActivations implements Backend {
    * Shard p's I/O of the Experts op (argument slots 0..15 and 28, see ops.ts experts), cut from its
    * I/O region: x [n, hidden] copied in (when there are tasks), the partial output, a table for
    * `tasks` tasks, tokens and weights for `rows` rows, ye of `rows` rows; xe / xeq of `bufRows`
-   * rows and g / u / aq of `elems` elements once per thread (`perThread`: prompt processing, where
-   * any thread may run any task) or once (generation: every task has its own rows in them). The
-   * task and row counts (slots 5, 15) are left at 0 for the caller.
+   * rows and g / u / aq of `elems` elements, once (generation, `chunked`: every task has its own
+   * rows in them) or once per thread (prompt processing: any thread may run any task), a[28] bytes
+   * apart. The task and row counts (slots 5, 15) are left at 0 for the caller.
    */
   private expertsIO(p: number, x: Float32Array, n: number, hidden: number,
     size: { tasks: number; rows: number; bufRows: number; elems: number; chunked: boolean }): Float64Array {
@@ -783,17 +783,18 @@ export class CpuBackend extends HostActivations implements Backend {
     a[7] = this.buf(p, 'moe.weights', size.rows * 4 + 4);
     a[13] = this.buf(p, 'moe.ye', size.rows * hidden * 4 + 64);
     a[14] = size.chunked ? 1 : 0; a[15] = 0;
-    // one thread's buffers, laid out back to back; the other threads' follow at a[28] bytes apart
-    a[8] = this.buf(p, 'moe.xe', size.bufRows * hidden * 4 + 64);
-    a[9] = this.buf(p, 'moe.xeq', q8Bytes(size.bufRows * hidden));
-    a[XK_SLOT] = this.buf(p, 'moe.xek', q8kBytes(size.bufRows * hidden));
-    a[10] = this.buf(p, 'moe.g', size.elems * 4 + 64);
-    a[11] = this.buf(p, 'moe.u', size.elems * 4 + 64);
-    a[12] = this.buf(p, 'moe.aq', q8Bytes(size.elems));
-    a[AK_SLOT] = this.buf(p, 'moe.ak', q8kBytes(size.elems));
+    // One thread's xe, xeq, xek, g, u, aq, ak back to back (64-byte aligned), in one buffer that
+    // holds every thread's.
+    const slots = [8, 9, XK_SLOT, 10, 11, 12, AK_SLOT];
+    const bytes = [size.bufRows * hidden * 4 + 64, q8Bytes(size.bufRows * hidden), q8kBytes(size.bufRows * hidden),
+      size.elems * 4 + 64, size.elems * 4 + 64, q8Bytes(size.elems), q8kBytes(size.elems)];
+    const at: number[] = [];
+    let stride = 0;
+    for (const b of bytes) { at.push(stride); stride += (b + 63) & ~63; }
     const threads = size.chunked ? 1 : this.pool.participants;
-    a[28] = threads > 1 ? this.buf(p, 'moe.end', 0) - a[8]! : 0;
-    if (threads > 1) this.buf(p, 'moe.threads', (threads - 1) * a[28]!);
+    const base = this.buf(p, 'moe.threads', stride * threads);
+    slots.forEach((slot, i) => { a[slot] = base + at[i]!; });
+    a[28] = threads > 1 ? stride : 0;
     return a;
   }
 
