@@ -79,6 +79,14 @@ export interface MogeBlock {
   readonly k: number;
 }
 
+/** A decoder layer's feed-forward block as a backend may take it into the layer (see `Backend.layerBlock`). */
+export type FeedForwardBlock = { kind: 'moge'; block: MogeBlock } | { kind: 'swiglu'; mlp: SwiGLU };
+
+/** A decoder layer whose norms, blocks and residual additions a backend took over (see `Backend.layerBlock`). */
+export interface LayerBlock {
+  readonly hidden: number;
+}
+
 /** The rows [start, start+n) of a batch that are one sequence at positions pos0.., with its layer's K/V store. */
 export interface AttentionSegment {
   start: number;
@@ -154,4 +162,19 @@ export interface Backend {
    * (the model then routes and calls `experts`).
    */
   moge?(out: Float32Array, h: Float32Array, n: number, block: MogeBlock): Int32Array | null;
+
+  /**
+   * Optional fusion: a whole decoder layer, x += attention(norm(x)); x += ffn(norm(x)), from its
+   * norms' weights (vectors of this backend), its attention block and its feed-forward block,
+   * to run in one pass with the next layers (`decoderLayers`), e.g. the residual stream kept in
+   * the threads' memory from layer to layer. Null when the blocks do not allow it.
+   */
+  layerBlock?(inputNorm: Float32Array, attention: AttentionBlock, postNorm: Float32Array, ffn: FeedForwardBlock, eps: number): LayerBlock | null;
+  /**
+   * x[n, hidden] through the layers in order, in place, bit for bit as the composed layers compute
+   * it (segments[i]: the sequences' segments with layer i's K/V stores); returns each MoGE layer's
+   * expert ids [n, k] in the router's order (null for a dense one). Null, with x untouched, when it
+   * does not take n rows at once (the model then runs the layers one block at a time).
+   */
+  decoderLayers?(x: Float32Array, n: number, segments: readonly (readonly AttentionSegment[])[], layers: readonly LayerBlock[]): (Int32Array | null)[] | null;
 }

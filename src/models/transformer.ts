@@ -1,7 +1,7 @@
 // The decoder stack shared by both Pangu architectures (a Llama layout with biased attention):
 // embed -> L x [x += attn(norm(x)); x += ffn(norm(x))] -> norm -> lm_head.
 // Architecture files supply the args and the feed-forward block of each layer.
-import type { AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, Linear, SwiGLU } from '../backend/backend.js';
+import type { AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, LayerBlock, Linear, SwiGLU } from '../backend/backend.js';
 import { expectShape } from '../formats/checkpoint.js';
 import type { TensorSource } from '../formats/tensor-source.js';
 import { KVCache } from '../engine/kv-cache.js';
@@ -123,6 +123,8 @@ export type LogitsMode = 'all' | 'last';
 
 export class Transformer {
   private readonly scratch: Scratch;
+  /** Every layer taken whole by the backend (Backend.layerBlock), or null: the layers run block by block. */
+  private readonly fused: LayerBlock[] | null;
 
   constructor(
     readonly args: DecoderArgs,
@@ -133,6 +135,7 @@ export class Transformer {
     readonly lm_head: Linear,             // [vocab, hidden]
   ) {
     this.scratch = new Scratch(backend);
+    this.fused = fuseLayers(backend, layers, args.rms_norm_eps);
   }
 
   /** Loads the layers common to both architectures; `ffn(i)` builds layer i's feed-forward block. */
@@ -191,14 +194,20 @@ export class Transformer {
     const h = s.get('h', n * d);     // [n, hidden] normed input of a block
     const y = s.get('y', n * d);     // [n, hidden] output of a block
     be.embed(x, ids, this.embed_tokens);
-    this.layers.forEach((layer, i) => {
-      be.rmsnorm(h, x, n, layer.input_layernorm, eps);
-      layer.self_attn.forward(be, y, h, n, segments.map((g) => ({ ...g, kv: g.cache.layers[i]! })), s);
-      addInPlace(x, y, n * d);
-      be.rmsnorm(h, x, n, layer.post_attention_layernorm, eps);
-      layer.mlp.forward(be, y, h, n, s);
-      addInPlace(x, y, n * d);
-    });
+    const layerSegments = (i: number): AttentionSegment[] => segments.map((g) => ({ ...g, kv: g.cache.layers[i]! }));
+    // The same layers taken whole by the backend where it can (a few rows: generation).
+    const expertIds = this.fused && be.decoderLayers!(x, n, this.layers.map((_, i) => layerSegments(i)), this.fused);
+    if (expertIds) this.layers.forEach((layer, i) => layer.mlp.ranFused?.(expertIds[i]!));
+    else {
+      this.layers.forEach((layer, i) => {
+        be.rmsnorm(h, x, n, layer.input_layernorm, eps);
+        layer.self_attn.forward(be, y, h, n, layerSegments(i), s);
+        addInPlace(x, y, n * d);
+        be.rmsnorm(h, x, n, layer.post_attention_layernorm, eps);
+        layer.mlp.forward(be, y, h, n, s);
+        addInPlace(x, y, n * d);
+      });
+    }
     for (const g of segments) g.cache.length = g.pos0 + g.n;
     // Rows whose logits are wanted: every row, or the last of each sequence.
     const rows = mode === 'all' ? Array.from({ length: n }, (_, r) => r) : segments.map((g) => g.start + g.n - 1);
@@ -220,6 +229,19 @@ interface Segment {
   n: number;
   pos0: number;
   cache: KVCache;
+}
+
+/** Each layer as the backend takes it whole, or null when the backend cannot take every one. */
+function fuseLayers(be: Backend, layers: readonly DecoderLayer[], eps: number): LayerBlock[] | null {
+  if (!be.layerBlock || !be.decoderLayers) return null;
+  const blocks: LayerBlock[] = [];
+  for (const l of layers) {
+    const attention = l.self_attn.block, ffn = l.mlp.block;
+    const block = attention && ffn ? be.layerBlock(l.input_layernorm, attention, l.post_attention_layernorm, ffn, eps) : null;
+    if (!block) return null;
+    blocks.push(block);
+  }
+  return blocks;
 }
 
 function addInPlace(x: Float32Array, y: Float32Array, len: number): void {

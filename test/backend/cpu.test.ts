@@ -168,6 +168,46 @@ for (const name of ['moe-tiny', 'embedded-tiny']) {
     });
   }
 
+  // 4 shards on 2 kv heads: shards without heads; Q8_0 on 2 shards: o_proj cut by output rows (its
+  // columns of the second shard's heads start at 48, inside a block of 32).
+  const layerRuns: readonly (readonly [threads: number, shards: number, kvType: 'f32' | 'f16' | 'bf16', quant?: 'q8_0'])[] =
+    [[1, 1, 'f32'], [2, 2, 'f32'], [3, 3, 'f16'], [2, 4, 'bf16'], ...(name === 'embedded-tiny' ? [[2, 2, 'f32', 'q8_0']] as const : [])];
+  test(`${name}: each decoder layer in one job (the residual stream and the norms inside it) computes the very same logits and expert choices as a job per block`, async () => {
+    const tokens = Array.from({ length: 24 }, (_, i) => (i * 29 + 5) % 256);
+    for (const [threads, shards, kvType, quant] of layerRuns) {
+      const runs: { logits: Float32Array[]; ids: Int32Array[]; jobsPerToken: number }[] = [];
+      let layers = 0;
+      for (const fuseLayers of [false, true]) {
+        const backend = await CpuBackend.create({ threads, shards, kvType, fuseLayers, ...(quant ? { quant } : {}) });
+        try {
+          const model = loadModel(dir, { backend });
+          layers = model.layers.length;
+          const run = { logits: [] as Float32Array[], ids: [] as Int32Array[], jobsPerToken: 0 };
+          const moe = model.layers.map((l) => l.mlp).filter((m): m is MixtureOfExperts => 'lastExpertIds' in m);
+          const cache = model.newCache(64), other = model.newCache(64);
+          run.logits.push(model.forward(tokens.slice(0, 12), cache, 'all'), model.forward(tokens.slice(0, 5), other, 'all'));
+          const steps = [tokens.slice(12, 15), ...tokens.slice(15).map((t) => [t])];
+          const jobs0 = backend.poolStats.jobs;
+          for (const step of steps) {
+            run.logits.push(model.forward(step, cache, 'all'));
+            for (const m of moe) run.ids.push(m.lastExpertIds);
+          }
+          run.jobsPerToken = (backend.poolStats.jobs - jobs0) / steps.length;
+          // two sequences in one step (segments of other caches, at other positions)
+          run.logits.push(...model.forwardBatch([{ tokens: [7], cache }, { tokens: [9, 11], cache: other }], 'all'));
+          runs.push(run);
+        } finally {
+          await backend.close();
+        }
+      }
+      const what = `${threads} threads, ${shards} shards, ${kvType} cache${quant ? `, ${quant}` : ''}`;
+      runs[0]!.logits.forEach((want, i) => assert.deepEqual(runs[1]!.logits[i], want, `${what}: output ${i}`));
+      runs[0]!.ids.forEach((want, i) => assert.deepEqual(runs[1]!.ids[i], want, `${what}: expert ids ${i}`));
+      // the layers did run whole: one job each, and at most one more (the output projection)
+      assert.ok(runs[1]!.jobsPerToken <= layers + 1 && runs[1]!.jobsPerToken < runs[0]!.jobsPerToken, `${what}: ${runs[1]!.jobsPerToken} jobs per step`);
+    }
+  });
+
   test(`${name} in its own bf16: a token's logits are the same bits alone and in a batch with other sequences`, () => batchInvariance(dir));
   // Only this fixture has widths Q8_0 can take (a multiple of 32); the MoE GGUF above is generated so.
   if (name === 'embedded-tiny') {

@@ -5,7 +5,17 @@
 import type { Unit } from '../../src/backend/cpu/pool.js';
 
 export const MAX_TEST_CHUNKS = 64;
-export const PHASE_WORDS = 8;
+export const PHASE_WORDS = 16;
+
+/** Words of the buffer for `shares` shares: the counters of PHASE_WORDS phases, then each phase's expected count. */
+export function testWords(shares: number): number {
+  return chunkWord(shares, PHASE_WORDS, 0, PHASE_WORDS);
+}
+
+/** Where the test stores how many chunks phase f has in all. */
+export function expectedWord(shares: number, phase: number): number {
+  return chunkWord(shares, PHASE_WORDS, 0, phase);
+}
 
 export function chunkWord(shares: number, phase: number, share: number, chunk: number): number {
   return 1 + PHASE_WORDS + (phase * shares + share) * MAX_TEST_CHUNKS + chunk;
@@ -13,9 +23,9 @@ export function chunkWord(shares: number, phase: number, share: number, chunk: n
 
 export function recordChunk(buf: SharedArrayBuffer, shares: number, share: number, unit: Unit): void {
   const w = new Int32Array(buf);
-  // Every chunk of the earlier phases has finished: phase f's count is shares * chunks(f), stored by the test in the args.
+  // Every chunk of the earlier phases has finished: phase f's count is shares * chunks(f), stored by the test.
   for (let f = 0; f < unit.phase; f++) {
-    if (Atomics.load(w, 1 + f) !== Atomics.load(w, chunkWord(shares, 4, 0, f))) Atomics.add(w, 0, 1);
+    if (Atomics.load(w, 1 + f) !== Atomics.load(w, expectedWord(shares, f))) Atomics.add(w, 0, 1);
   }
   const t = performance.now();
   while (performance.now() - t < 0.02 * ((share * 7 + unit.chunk) % 5));

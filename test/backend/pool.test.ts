@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ThreadPool } from '../../src/backend/cpu/pool.js';
-import { chunkWord, MAX_TEST_CHUNKS, PHASE_WORDS, recordChunk } from './pool-chunks.js';
+import { chunkWord, expectedWord, recordChunk, testWords } from './pool-chunks.js';
 
 const script = new URL('./pool-worker.js', import.meta.url);
 
@@ -61,16 +61,17 @@ test('a pool of one participant runs on the main thread alone', async () => {
   await pool.close();
 });
 
-for (const [participants, shares, chunks, jobs] of [[2, 2, [1, 7, 3], 300], [2, 4, [5, 1, 64, 2], 60], [3, 3, [2, 9], 40], [1, 2, [3, 4], 20]] as const) {
+for (const [participants, shares, chunks, jobs] of [[2, 2, [1, 7, 3], 300], [2, 4, [5, 1, 64, 2], 60], [3, 3, [2, 9], 40], [1, 2, [3, 4], 20],
+  [2, 2, [1, 3, 1, 3, 1, 1, 4, 4, 1, 2, 1, 1, 5, 1, 1, 2], 60]] as const) {
   test(`${participants} participants, ${shares} shares, chunks ${chunks.join('/')} per phase: every chunk runs exactly once, each phase after the previous one finished`, async () => {
-    const buf = new SharedArrayBuffer(Math.ceil((1 + PHASE_WORDS + 5 * shares * MAX_TEST_CHUNKS) / 2) * 8);
+    const buf = new SharedArrayBuffer(Math.ceil(testWords(shares) / 2) * 8);
     const pool = await ThreadPool.start(participants, script, buf, shares);
     const w = new Int32Array(buf);
     let mainChunks = 0;
     try {
       for (let j = 0; j < jobs; j++) {
         w.fill(0);
-        chunks.forEach((k, f) => { w[chunkWord(shares, 4, 0, f)] = shares * k; });
+        chunks.forEach((k, f) => { w[expectedWord(shares, f)] = shares * k; });
         pool.run(3, (share, unit) => { mainChunks++; recordChunk(buf, shares, share, unit); }, chunks);
         assert.equal(w[0], 0, `job ${j}: a chunk ran before the previous phase had finished`);
         chunks.forEach((k, f) => {
@@ -91,8 +92,8 @@ for (const [participants, shares, chunks, jobs] of [[2, 2, [1, 7, 3], 300], [2, 
 test('a job of no phase, too many phases or bad chunk counts is refused, and the pool keeps working', async () => {
   const pool = await ThreadPool.start(2, script, new SharedArrayBuffer(16));
   try {
-    assert.throws(() => pool.run(1, () => {}, []), /1 to 8 phases/);
-    assert.throws(() => pool.run(1, () => {}, new Array(9).fill(1)), /1 to 8 phases/);
+    assert.throws(() => pool.run(1, () => {}, []), /1 to 16 phases/);
+    assert.throws(() => pool.run(1, () => {}, new Array(17).fill(1)), /1 to 16 phases/);
     assert.throws(() => pool.run(1, () => {}, [0]), /chunks per share/);
     assert.throws(() => pool.run(1, () => {}, [1.5]), /chunks per share/);
     let ran = 0;

@@ -9,6 +9,26 @@ test('temperature 0 is greedy', () => {
   assert.equal(argmax(logits), 1);
 });
 
+test('argmax: the first of equal maxima, whatever its lane; -Infinity and NaN; what a plain scan finds on random logits', () => {
+  assert.equal(argmax([1, 3, 2, 3, 0, 3, 3, 1, 3]), 1);
+  assert.equal(argmax([0, 0, 0, 0, 0, 5, 1, 5, 5]), 5);
+  assert.equal(argmax([1, 2, 3, 4, 5, 6, 7, 8, 9]), 8); // in the tail
+  assert.equal(argmax([-Infinity, -Infinity, -Infinity, -Infinity, -Infinity]), 0);
+  assert.equal(argmax([-Infinity, -Infinity, -Infinity, -Infinity, -3]), 4);
+  assert.equal(argmax([NaN, 1, NaN, 2, NaN, 2]), 3);
+  assert.equal(argmax([NaN, NaN, NaN, NaN, NaN]), 0);
+  assert.equal(argmax([7]), 0);
+  assert.equal(argmax([]), 0);
+  const rng = new Rng(3);
+  for (let t = 0; t < 200; t++) {
+    // a small range of values so that ties are common
+    const v = Float32Array.from({ length: 1 + Math.floor(rng.next() * 40) }, () => Math.floor(rng.next() * 6));
+    let want = 0;
+    for (let i = 1; i < v.length; i++) if (v[i]! > v[want]!) want = i;
+    assert.equal(argmax(v), want, Array.from(v).join(','));
+  }
+});
+
 test('the same seed gives the same draws; different seeds differ', () => {
   const draw = (seed: number) => Array.from({ length: 50 }, (() => { const s = new Sampler({ temperature: 1, seed }); return () => s.sample(logits); })());
   assert.deepEqual(draw(7), draw(7));

@@ -11,15 +11,17 @@
 //     shard runs the same number of experts for every token);
 //   - the KV cache: a range of kv heads on every shard, with their query heads' attention.
 // Activations stay in main-thread Float32Arrays; inputs are copied into each shard's memory
-// before a job and outputs gathered after it (a few KB per op when generating).
+// before a job and outputs gathered after it (a few KB per op when generating). When generating,
+// a decoder layer runs as one job (decoderLayers), the residual stream kept in every shard's memory
+// from layer to layer: the main thread posts a job per layer and little else.
 import * as os from 'node:os';
-import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, HostTensor, KVStore, Linear, MogeBlock, SwiGLU } from '../backend.js';
+import type { AttentionBlock, AttentionSegment, AttentionShape, AttentionTensors, Backend, Embedding, ExpertPlacement, FeedForwardBlock, HostTensor, KVStore, LayerBlock, Linear, MogeBlock, SwiGLU } from '../backend.js';
 import { HostActivations } from '../host.js';
 import { f32ToBf16, f32ToF16 } from '../../formats/dtype.js';
 import { decodeToFloat32 } from '../../formats/ggml-quants.js';
 import { FormatError } from '../../formats/safetensors.js';
 import { Arena, attentionScratchBytes, compileKernels, createSharedMemory, Kernels, KV_TYPES, rowBytes, type KernelVariant, type KVType, type WasmMemory, type WasmModule, type WeightType } from '../../kernels/wasm.js';
-import { AK_SLOT, chunkAlign, cut, DIR_WORDS, isQuantized, Op, PHASES_OF, q8kBytes, ROW_ALIGN, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, XK_SLOT, type JobContext } from './ops.js';
+import { AK_SLOT, chunkAlign, cut, DIR_WORDS, isQuantized, jobContext, LayerSlot, Op, PHASES_OF, q8kBytes, ROW_ALIGN, runOp, SCRATCH_BYTES_SLOT, SCRATCH_SLOT, SEGMENT_WORDS, TASK_WORDS, WEIGHT_TYPES, XK_SLOT, type JobContext } from './ops.js';
 import { ThreadPool, type PoolStats, type Unit } from './pool.js';
 import { blockBytes, blockOf, EncodeScratch, encodeBlockInto, TYPE_OF } from './weights.js';
 import { interleavedRow, type InterleavedType } from '../../kernels/interleave.js';
@@ -39,6 +41,11 @@ export interface CpuBackendOptions {
   fuseAttention?: boolean;
   /** Route MoGE layers inside the experts' job when generating (default true; false: the model routes). */
   fuseMoge?: boolean;
+  /**
+   * Run each decoder layer as one job when generating, the residual stream and the norms inside it
+   * (default true, where the attention and the feed-forward are fused; false: a job per block).
+   */
+  fuseLayers?: boolean;
   /** Matrices up to this many bytes live whole on shard 0 and run on the main thread (default SMALL_MATRIX_BYTES). */
   smallMatrixBytes?: number;
   /**
@@ -87,6 +94,38 @@ interface CpuSwiGLU extends SwiGLU {
 
 interface KVPart { p: number; kv0: number; kv1: number; k: number; v: number }
 
+/** A decoder layer taken whole (see decoderLayers): its blocks, and per shard its norms' weights and o_proj's bias (0: none) in that shard's memory. */
+interface CpuLayerBlock extends LayerBlock {
+  attention: CpuAttentionBlock;
+  moge: CpuMogeBlock | null;
+  mlp: CpuSwiGLU | null;
+  vectors: { input: number; post: number; oBias: number }[];
+  eps: number;
+  /** The widest input of its matrices (for the matmul scratch). */
+  widest: number;
+  /** Its arguments as the last step of a new shape wrote them (see decoderLayers). */
+  args: LayerArgs | null;
+}
+
+/** What decoderLayers wrote for a layer, to write again as it was for the next steps of that shape. */
+interface LayerArgs {
+  /** The rows, the segments and the positions the attention's scratch holds. */
+  key: string;
+  phases: number[];
+  /** Per shard: its I/O region and how much of it the step cut (the pointers below point into it). */
+  io: { ptr: number; used: number }[];
+  /** Per shard: every argument slot. */
+  args: Float64Array[];
+  /** Weight bytes the setup counted. */
+  bytes: number;
+}
+
+/** Per shard, the buffers [4, hidden] of the decoder layers' residual stream (see ops.ts LayerSlot). */
+interface LayerIO { hidden: number; shards: { x: number; h: number; f: number; t: number; t2: number }[]; sum: Float32Array }
+
+/** An op's input: a host array that each shard gets a copy of, or where it already is in each shard's memory. */
+type Input = Float32Array | readonly number[];
+
 interface CpuKVStore extends KVStore {
   kvHeads: number;
   headDim: number;
@@ -131,6 +170,11 @@ interface CpuMogeBlock extends MogeBlock {
   dirs: number[];
   /** Per shard: its groups' picks per token. */
   picks: number[];
+  /** The widest expert's intermediate size. */
+  widest: number;
+  /** Weight bytes of each expert, and of the shared expert's slices. */
+  expertBytes: Float64Array;
+  sharedBytes: number;
 }
 
 interface CpuEmbedding extends Embedding {
@@ -192,6 +236,10 @@ export class CpuBackend extends HostActivations implements Backend {
   private readonly allShards: readonly number[];
   private readonly fuseAttention: boolean;
   private readonly fuseMoge: boolean;
+  private readonly fuseLayers: boolean;
+  /** The width of the layer blocks (0: none yet), and their residual buffers, made when first used. */
+  private layerHidden = 0;
+  private layerIO: LayerIO | null = null;
   private readonly smallMatrixBytes: number;
   private readonly chunkBytes: number;
   private readonly interleave: boolean;
@@ -214,10 +262,11 @@ export class CpuBackend extends HostActivations implements Backend {
       index, arena: new Arena(memory), kernels: new Kernels(module, memory, variant), io: { ptr: 0, bytes: 0, used: 0 },
     }));
     this.allShards = this.shards.map((p) => p.index);
-    this.ctx = { kernels: this.shards.map((p) => p.kernels), args: this.shards.map((_, p) => pool.args(p)) };
+    this.ctx = jobContext(this.shards.map((p) => p.kernels), this.shards.map((_, p) => pool.args(p)));
     this.quant = opts.quant;
     this.fuseAttention = opts.fuseAttention ?? true;
     this.fuseMoge = opts.fuseMoge ?? true;
+    this.fuseLayers = opts.fuseLayers ?? true;
     this.smallMatrixBytes = opts.smallMatrixBytes ?? SMALL_MATRIX_BYTES;
     this.chunkBytes = opts.chunkBytes ?? CHUNK_BYTES;
     this.interleave = opts.interleave ?? true;
@@ -480,9 +529,11 @@ export class CpuBackend extends HostActivations implements Backend {
     const k = this.shards[0]!.kernels;
     const bytes = n > 1 ? (Math.max(k.qmatmulScratchBytes(n, Math.ceil(inDim / 32) * 32), k.floatMatmulScratchBytes(n, inDim)) + 15) & ~15 : 0;
     for (let p = 0; p < this.shards.length; p++) {
-      const a = this.pool.args(p);
-      a[SCRATCH_SLOT] = bytes > 0 ? this.buf(p, 'qscratch', bytes * this.pool.participants) : 0;
-      a[SCRATCH_BYTES_SLOT] = bytes;
+      const ptr = bytes > 0 ? this.buf(p, 'qscratch', bytes * this.pool.participants) : 0;
+      // both blocks of arguments: a decoder layer's feed-forward runs on the second (same scratch, later phases)
+      const a = this.ctx.args[p]!, f = this.ctx.ffn!.args[p]!;
+      a[SCRATCH_SLOT] = f[SCRATCH_SLOT] = ptr;
+      a[SCRATCH_BYTES_SLOT] = f[SCRATCH_BYTES_SLOT] = bytes;
     }
   }
 
@@ -584,31 +635,43 @@ export class CpuBackend extends HostActivations implements Backend {
 
   selfAttention(out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], block: AttentionBlock): void {
     this.beginOp();
-    const b = block as CpuAttentionBlock;
+    const b = block as CpuAttentionBlock, hidden = b.hidden;
+    const { busy, chunks } = this.attentionArgs(this.ctx, h, n, segments, b);
+    this.scratchFor(n, Math.max(hidden, b.shape.heads * b.shape.headDim));
+    this.run(Op.SelfAttention, [1, chunks[0], 1, chunks[1]]);
+    if (b.oRows) {
+      for (const { p, o0, o1 } of b.parts) {
+        const rows = o1 - o0, src = this.f32(p, this.pool.args(p)[25]!, n * rows);
+        for (let i = 0; i < n; i++) out.set(src.subarray(i * rows, (i + 1) * rows), i * hidden + o0);
+      }
+    } else {
+      this.sumPartials(out, n * hidden, busy, (p) => this.pool.args(p)[25]!);
+    }
+    if (b.oBias) for (let i = 0; i < n; i++) for (let c = 0; c < hidden; c++) out[i * hidden + c]! += b.oBias[c]!;
+  }
+
+  /**
+   * Every shard's arguments of the SelfAttention op (see ops.ts selfAttention) in ctx, over the
+   * input h: copied into each shard, or (an array of pointers) already there. Returns the shards
+   * with heads, and the chunks of the q/k/v and o_proj phases.
+   */
+  private attentionArgs(ctx: JobContext, h: Input, n: number, segments: readonly AttentionSegment[], b: CpuAttentionBlock,
+    positions?: number): { busy: number[]; chunks: [number, number] } {
     const { heads, kvHeads, headDim, ropeTheta } = b.shape;
     const group = heads / kvHeads, hidden = b.hidden;
     const busy: number[] = [];
     const kv = KV_TYPES.indexOf(segments.length > 0 ? (segments[0]!.kv as CpuKVStore).kv : 'f32');
     for (const part of b.parts) {
       const { p, kv0, kv1 } = part;
-      const a = this.pool.args(p);
+      const a = ctx.args[p]!;
       const hLocal = (kv1 - kv0) * group, qd = hLocal * headDim, kvd = (kv1 - kv0) * headDim;
       a[4] = hLocal;
       if (hLocal === 0) continue;
       busy.push(p);
       this.weightBytesRead += part.bytes;
-      const xp = this.buf(p, 'x', n * hidden * 4);
-      this.f32(p, xp, n * hidden).set(h.subarray(0, n * hidden));
       const tableP = this.buf(p, 'attn.segments', segments.length * SEGMENT_WORDS * 4);
-      const table = new Uint32Array(this.shards[p]!.arena.memory.buffer, tableP, segments.length * SEGMENT_WORDS);
-      let longest = 0;
-      segments.forEach(({ start, n: m, pos0, kv }, i) => {
-        const cache = (kv as CpuKVStore).parts[p]!;
-        if (cache.kv0 !== kv0 || cache.kv1 !== kv1) throw new Error('KV store and attention block split the kv heads differently');
-        table.set([start, m, pos0, cache.k, cache.v], i * SEGMENT_WORDS);
-        longest = Math.max(longest, pos0 + m);
-      });
-      a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'xq', q8Bytes(n * hidden));
+      const longest = this.segmentTable(part, tableP, segments);
+      a[0] = n; a[1] = hidden; a[2] = this.input(p, h, n * hidden); a[3] = this.buf(p, 'xq', q8Bytes(n * hidden));
       a[XK_SLOT] = this.buf(p, 'xk', q8kBytes(n * hidden));
       a[5] = kv1 - kv0; a[6] = headDim; a[7] = ropeTheta;
       a[8] = WEIGHT_TYPES.indexOf(b.q); a[9] = part.q; a[10] = part.qBias;
@@ -624,13 +687,12 @@ export class CpuBackend extends HostActivations implements Backend {
       a[22] = this.buf(p, 'attn.y', n * qd * 4);
       a[23] = this.buf(p, 'attn.yq', q8Bytes(n * oIn));
       a[AK_SLOT] = this.buf(p, 'attn.yk', q8kBytes(n * oIn));
-      a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(longest, 0, hLocal));
+      a[24] = this.buf(p, 'attn.scratch', attentionScratchBytes(positions ?? longest, 0, hLocal));
       a[25] = this.buf(p, 'attn.out', n * (b.oRows ? part.o1 - part.o0 : hidden) * 4);
       a[26] = segments.length; a[27] = tableP; a[28] = kv;
       a[29] = b.oRows ? 1 : 0; a[30] = width; a[31] = kv0 * group * headDim; a[33] = part.o1 - part.o0;
       a[32] = b.oRows ? this.buf(p, 'attn.yAll', n * width * 4) : 0;
     }
-    this.scratchFor(n, Math.max(hidden, heads * headDim));
     // q/k/v and o_proj are cut into chunks by the bytes of the largest part (o_proj by rows: one
     // chunk per share, which first quantizes the gathered heads).
     let qkvBytes = 0, oBytes = 0;
@@ -640,16 +702,31 @@ export class CpuBackend extends HostActivations implements Backend {
       oBytes = Math.max(oBytes, o);
       qkvBytes = Math.max(qkvBytes, part.bytes - o);
     }
-    this.run(Op.SelfAttention, [1, this.chunksFor(qkvBytes, n), 1, b.oRows ? 1 : this.chunksFor(oBytes, n)]);
-    if (b.oRows) {
-      for (const { p, o0, o1 } of b.parts) {
-        const rows = o1 - o0, src = this.f32(p, this.pool.args(p)[25]!, n * rows);
-        for (let i = 0; i < n; i++) out.set(src.subarray(i * rows, (i + 1) * rows), i * hidden + o0);
-      }
-    } else {
-      this.sumPartials(out, n * hidden, busy, (p) => this.pool.args(p)[25]!);
-    }
-    if (b.oBias) for (let i = 0; i < n; i++) for (let c = 0; c < hidden; c++) out[i * hidden + c]! += b.oBias[c]!;
+    return { busy, chunks: [this.chunksFor(qkvBytes, n), b.oRows ? 1 : this.chunksFor(oBytes, n)] };
+  }
+
+  /**
+   * The SelfAttention op's table of segments for a part with heads (SEGMENT_WORDS each: start, n,
+   * pos0, its K and V cache in the part's shard) at tableP; returns the most positions any reaches.
+   */
+  private segmentTable(part: AttentionPart, tableP: number, segments: readonly AttentionSegment[]): number {
+    const u32 = this.shards[part.p]!.kernels.views().u32;
+    let longest = 0;
+    segments.forEach(({ start, n: m, pos0, kv }, i) => {
+      const cache = (kv as CpuKVStore).parts[part.p]!, at = tableP / 4 + i * SEGMENT_WORDS;
+      if (cache.kv0 !== part.kv0 || cache.kv1 !== part.kv1) throw new Error('KV store and attention block split the kv heads differently');
+      u32[at] = start; u32[at + 1] = m; u32[at + 2] = pos0; u32[at + 3] = cache.k; u32[at + 4] = cache.v;
+      longest = Math.max(longest, pos0 + m);
+    });
+    return longest;
+  }
+
+  /** Shard p's copy of an input of `count` floats: the host array copied into its I/O region, or the pointer given for p. */
+  private input(p: number, x: Input, count: number): number {
+    if (!(x instanceof Float32Array)) return x[p]!;
+    const ptr = this.buf(p, 'x', count * 4);
+    this.f32(p, ptr, count).set(x.subarray(0, count));
+    return ptr;
   }
 
   attention(out: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cache: KVStore,
@@ -704,28 +781,36 @@ export class CpuBackend extends HostActivations implements Backend {
       return;
     }
     this.beginOp();
+    const chunks = this.swigluArgs(this.ctx, x, n, m, null);
+    this.scratchFor(n, Math.max(m.hidden, m.intermediate));
+    this.run(Op.SwiGLU, [1, ...chunks]);
+    this.sumPartials(out, n * m.hidden, this.allShards, (p) => this.pool.args(p)[12]!);
+  }
+
+  /**
+   * Every shard's arguments of the SwiGLU op (see ops.ts runOp) in ctx, over the input x (copied
+   * into each shard, or pointers already there), each slice's partial output [n, hidden] into its
+   * I/O region or at out[p]. Returns the chunks of the gate/up and down phases.
+   */
+  private swigluArgs(ctx: JobContext, x: Input, n: number, m: CpuSwiGLU, out: number[] | null): [number, number] {
     const hidden = m.hidden;
     for (const s of m.slices) {
-      const a = this.pool.args(s.p), inter = s.i1 - s.i0;
+      const a = ctx.args[s.p]!, inter = s.i1 - s.i0;
       this.weightBytesRead += mlpBytes(m, inter);
-      const xp = this.buf(s.p, 'x', n * hidden * 4);
-      this.f32(s.p, xp, n * hidden).set(x.subarray(0, n * hidden));
       a[0] = n; a[1] = hidden; a[2] = inter; a[3] = WEIGHT_TYPES.indexOf(m.type);
-      a[4] = s.gate; a[5] = s.up; a[6] = s.down; a[7] = xp;
+      a[4] = s.gate; a[5] = s.up; a[6] = s.down; a[7] = this.input(s.p, x, n * hidden);
       a[8] = this.buf(s.p, 'xq', q8Bytes(n * hidden));
       a[XK_SLOT] = this.buf(s.p, 'xk', q8kBytes(n * hidden));
       a[9] = this.buf(s.p, 'g', n * inter * 4 + 64);
       a[10] = this.buf(s.p, 'u', n * inter * 4 + 64);
       a[11] = this.buf(s.p, 'aq', q8Bytes(n * inter));
       a[AK_SLOT] = this.buf(s.p, 'ak', q8kBytes(n * inter));
-      a[12] = this.buf(s.p, 'mlp.out', n * hidden * 4);
+      a[12] = out ? out[s.p]! : this.buf(s.p, 'mlp.out', n * hidden * 4);
       a[13] = WEIGHT_TYPES.indexOf(m.downType);
       a[14] = chunkAlign(m.downType, n, n > 1); // gate/up chunks cut the intermediate units on whole blocks of aq / ak (n > 1: a scratch)
     }
-    this.scratchFor(n, Math.max(hidden, m.intermediate));
     const widest = Math.max(...m.slices.map((s) => s.i1 - s.i0));
-    this.run(Op.SwiGLU, [1, this.chunksFor(2 * rowBytes(m.type, hidden) * widest, n), this.chunksFor(rowBytes(m.downType, widest) * hidden, n)]);
-    this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[12]!);
+    return [this.chunksFor(2 * rowBytes(m.type, hidden) * widest, n), this.chunksFor(rowBytes(m.downType, widest) * hidden, n)];
   }
 
   /**
@@ -765,19 +850,18 @@ export class CpuBackend extends HostActivations implements Backend {
 
 
   /**
-   * Shard p's I/O of the Experts op (argument slots 0..15 and 28, see ops.ts experts), cut from its
-   * I/O region: x [n, hidden] copied in (when there are tasks), the partial output, a table for
+   * Shard p's I/O of the Experts op (argument slots 0..15 and 28 of a, see ops.ts experts), cut
+   * from its I/O region: x [n, hidden] (when there are tasks: see input()), the partial output
+   * (at out[p] if given), a table for
    * `tasks` tasks, tokens and weights for `rows` rows, ye of `rows` rows; xe / xeq of `bufRows`
    * rows and g / u / aq of `elems` elements, once (generation, `chunked`: every task has its own
    * rows in them) or once per thread (prompt processing: any thread may run any task), a[28] bytes
    * apart. The task and row counts (slots 5, 15) are left at 0 for the caller.
    */
-  private expertsIO(p: number, x: Float32Array, n: number, hidden: number,
-    size: { tasks: number; rows: number; bufRows: number; elems: number; chunked: boolean }): Float64Array {
-    const a = this.pool.args(p);
-    const xp = this.buf(p, 'x', n * hidden * 4);
-    if (size.tasks > 0) this.f32(p, xp, n * hidden).set(x.subarray(0, n * hidden));
-    a[0] = n; a[1] = hidden; a[2] = xp; a[3] = this.buf(p, 'moe.out', n * hidden * 4);
+  private expertsIO(a: Float64Array, p: number, x: Input, n: number, hidden: number,
+    size: { tasks: number; rows: number; bufRows: number; elems: number; chunked: boolean }, out: number[] | null): Float64Array {
+    a[0] = n; a[1] = hidden; a[2] = size.tasks > 0 ? this.input(p, x, n * hidden) : 0;
+    a[3] = out ? out[p]! : this.buf(p, 'moe.out', n * hidden * 4);
     a[4] = this.buf(p, 'moe.table', size.tasks * TASK_WORDS * 4 + 4); a[5] = 0;
     a[6] = this.buf(p, 'moe.tokens', size.rows * 4 + 4);
     a[7] = this.buf(p, 'moe.weights', size.rows * 4 + 4);
@@ -816,7 +900,12 @@ export class CpuBackend extends HostActivations implements Backend {
       return ptr;
     });
     const picks = this.shards.map((_, p) => Math.ceil((groups - p) / shards) * (k / groups));
-    const block: CpuMogeBlock = { experts: count, groups, k, hidden: mlps[0]!.hidden, gate: gate as CpuLinear, scale, mlps, shared: shared as CpuSwiGLU | null, dirs, picks };
+    const widest = Math.max(...mlps.map((m) => m.intermediate));
+    const expertBytes = Float64Array.from(mlps, (m) => mlpBytes(m, m.intermediate));
+    const sharedBytes = (sharedSlices ?? []).reduce((sum, sl) => sum + mlpBytes(shared as CpuSwiGLU, sl.i1 - sl.i0), 0);
+    const block: CpuMogeBlock = {
+      experts: count, groups, k, hidden: mlps[0]!.hidden, gate: gate as CpuLinear, scale, mlps, shared: shared as CpuSwiGLU | null, dirs, picks, widest, expertBytes, sharedBytes,
+    };
     return block;
   }
 
@@ -824,16 +913,34 @@ export class CpuBackend extends HostActivations implements Backend {
   moge(out: Float32Array, x: Float32Array, n: number, block: MogeBlock): Int32Array | null {
     if (n > 4) return null;
     this.beginOp();
-    const b = block as CpuMogeBlock, hidden = b.hidden, shards = this.shards.length;
-    const per = b.experts / b.groups, pick = b.k / b.groups;
-    const widest = Math.max(...b.mlps.map((m) => m.intermediate));
+    const b = block as CpuMogeBlock;
+    const chunks = this.mogeArgs(this.ctx, x, n, b, null);
+    this.scratchFor(n, this.mogeWidest(b));
+    this.run(Op.Moge, [1, 1, ...chunks, 1]);
+    const ids = this.mogePicks(this.ctx, n, b);
+    this.sumPartials(out, n * b.hidden, this.allShards, (p) => this.pool.args(p)[3]!);
+    return ids;
+  }
+
+  /** The widest input of a MoGE layer's matrices (for the matmul scratch). */
+  private mogeWidest(b: CpuMogeBlock): number {
+    return Math.max(b.hidden, b.widest, ...(b.shared?.slices.map((sl) => sl.i1 - sl.i0) ?? []));
+  }
+
+  /**
+   * Every shard's arguments of the Moge op (see ops.ts moge, route) in ctx, over the input x
+   * (copied into each shard, or pointers already there), the partial outputs into the I/O regions
+   * or at out[p]. Returns the chunks of the experts' gate/up and down phases.
+   */
+  private mogeArgs(ctx: JobContext, x: Input, n: number, b: CpuMogeBlock, out: number[] | null): [number, number] {
+    const hidden = b.hidden, shards = this.shards.length, widest = b.widest;
     let upBytes = 0, downBytes = 0;
     for (let p = 0; p < shards; p++) {
-      const a = this.pool.args(p);
+      const a = ctx.args[p]!;
       const sharedSlice = b.shared?.slices.find((sl) => sl.p === p), sharedInter = sharedSlice ? sharedSlice.i1 - sharedSlice.i0 : 0;
       const picks = n * b.picks[p]!, rows = picks + (sharedInter > 0 ? n : 0), elems = picks * widest + n * sharedInter;
       // 0..15: the Experts op's; the routing phase fills in the tasks and rows (xeq also takes x when the router is quantized)
-      this.expertsIO(p, x, n, hidden, { tasks: Math.min(picks, b.experts) + 1, rows, bufRows: Math.max(rows, n), elems, chunked: true });
+      this.expertsIO(a, p, x, n, hidden, { tasks: Math.min(picks, b.experts) + 1, rows, bufRows: Math.max(rows, n), elems, chunked: true }, out);
       // 16..27: routing (see ops.ts route)
       const router = b.gate.shards.find((r) => r.p === p && r.r1 > r.r0);
       const routerRows = router ? router.r1 - router.r0 : 0;
@@ -847,26 +954,125 @@ export class CpuBackend extends HostActivations implements Backend {
       upBytes = Math.max(upBytes, picks * 2 * rowBytes(m.type, hidden) * widest + (sh && sharedInter > 0 ? 2 * rowBytes(sh.type, hidden) * sharedInter : 0));
       downBytes = Math.max(downBytes, picks * rowBytes(m.downType, widest) * hidden + (sh && sharedInter > 0 ? rowBytes(sh.downType, sharedInter) * hidden : 0));
     }
-    this.scratchFor(n, Math.max(hidden, widest, ...(b.shared?.slices.map((sl) => sl.i1 - sl.i0) ?? [])));
-    this.run(Op.Moge, [1, 1, this.chunksFor(upBytes, n), this.chunksFor(downBytes, n), 1]);
-    // The picks, in the router's order: group by group, each from the shard that routed it.
+    return [this.chunksFor(upBytes, n), this.chunksFor(downBytes, n)];
+  }
+
+  /** After a Moge job: the picks [n, k] in the router's order, group by group, each from the shard that routed it; counts the experts' bytes read. */
+  private mogePicks(ctx: JobContext, n: number, b: CpuMogeBlock): Int32Array {
+    const shards = this.shards.length, per = b.experts / b.groups, pick = b.k / b.groups;
     const ids = new Int32Array(n * b.k), used = new Uint8Array(b.experts);
     for (let g = 0; g < b.groups; g++) {
       const q = g % shards, lg = (g - q) / shards, picksHere = b.picks[q]!;
-      const src = new Int32Array(this.shards[q]!.arena.memory.buffer, this.pool.args(q)[26]!, n * picksHere);
+      const src = this.shards[q]!.kernels.views().i32, at = ctx.args[q]![26]! / 4;
       for (let i = 0; i < n; i++) {
         for (let j = 0; j < pick; j++) {
-          const id = src[i * picksHere + lg * pick + j]!;
+          const id = src[at + i * picksHere + lg * pick + j]!;
           ids[i * b.k + g * pick + j] = id;
           if (id < g * per || id >= (g + 1) * per) throw new Error(`moge: shard ${q} picked expert ${id} for group ${g}`);
           used[id] = 1;
         }
       }
     }
-    used.forEach((u, e) => { if (u) this.weightBytesRead += mlpBytes(b.mlps[e]!, b.mlps[e]!.intermediate); });
-    for (const sl of b.shared?.slices ?? []) this.weightBytesRead += mlpBytes(b.shared!, sl.i1 - sl.i0);
-    this.sumPartials(out, n * hidden, this.allShards, (p) => this.pool.args(p)[3]!);
+    for (let e = 0; e < b.experts; e++) if (used[e]) this.weightBytesRead += b.expertBytes[e]!;
+    this.weightBytesRead += b.sharedBytes;
     return ids;
+  }
+
+  layerBlock(inputNorm: Float32Array, attention: AttentionBlock, postNorm: Float32Array, ffn: FeedForwardBlock, eps: number): LayerBlock | null {
+    const b = attention as CpuAttentionBlock, hidden = b.hidden;
+    const moge = ffn.kind === 'moge' ? ffn.block as CpuMogeBlock : null, mlp = ffn.kind === 'swiglu' ? ffn.mlp as CpuSwiGLU : null;
+    const input = this.vectorAt.get(inputNorm), post = this.vectorAt.get(postNorm);
+    if (!this.fuseLayers || input === undefined || post === undefined || inputNorm.length !== hidden || postNorm.length !== hidden) return null;
+    // a dense SwiGLU sliced across every shard, or a MoGE block, of the attention's width
+    if (mlp && (mlp.slices.length !== this.shards.length || mlp.hidden !== hidden)) return null;
+    if (moge && moge.hidden !== hidden) return null;
+    if (this.layerHidden !== 0 && this.layerHidden !== hidden) return null;
+    this.layerHidden = hidden;
+    // The norms (in shard 0's memory already) and o_proj's bias, in every shard's memory.
+    const vectors = this.shards.map((_, p) => ({
+      input: p === 0 ? input : this.placeFloats(p, inputNorm),
+      post: p === 0 ? post : this.placeFloats(p, postNorm),
+      oBias: b.oBias ? this.placeFloats(p, b.oBias) : 0,
+    }));
+    const ffnWidest = moge ? this.mogeWidest(moge) : mlp!.intermediate;
+    const block: CpuLayerBlock = { hidden, attention: b, moge, mlp, vectors, eps, widest: Math.max(hidden, b.shape.heads * b.shape.headDim, ffnWidest), args: null };
+    return block;
+  }
+
+  /**
+   * Generation (n <= 4): one job per layer (ops.ts decoderLayer), x kept in every shard's memory
+   * from one layer to the next; the composed layers' arithmetic in their order, so the same bits.
+   */
+  decoderLayers(x: Float32Array, n: number, segments: readonly (readonly AttentionSegment[])[], layers: readonly LayerBlock[]): (Int32Array | null)[] | null {
+    if (n > 4 || this.layerHidden === 0 || layers.length === 0) return null;
+    const io = this.layerIO ??= this.residualBuffers(this.layerHidden);
+    const hidden = io.hidden, count = n * hidden, shards = this.shards.length;
+    for (let p = 0; p < shards; p++) this.f32(p, io.shards[p]!.x, count).set(x.subarray(0, count));
+    const ids = (layers as readonly CpuLayerBlock[]).map((layer, i) => {
+      this.beginOp();
+      const segs = segments[i]!;
+      let longest = 0;
+      for (const g of segs) longest = Math.max(longest, g.pos0 + g.n);
+      // The attention's scratch for a power of two of positions: a step's arguments are then those
+      // of the step before (but for the segments' table) until the next power of two. Written
+      // again from what the setup wrote the first time: the setup's code and data are out of the
+      // cache after a job has streamed the weights, and cost ~3x more than the job's hand-off.
+      const positions = Math.max(64, 2 ** Math.ceil(Math.log2(longest)));
+      const key = `${n} ${segs.length} ${positions}`;
+      let c = layer.args;
+      if (c && c.key === key && c.io.every((r, p) => this.shards[p]!.io.ptr === r.ptr)) {
+        for (let p = 0; p < shards; p++) {
+          this.ctx.args[p]!.set(c.args[p]!);
+          this.shards[p]!.io.used = c.io[p]!.used;
+        }
+        for (const part of layer.attention.parts) if (part.kv1 > part.kv0) this.segmentTable(part, this.ctx.args[part.p]![27]!, segs);
+        this.weightBytesRead += c.bytes;
+      } else {
+        layer.args = c = this.layerArgs(layer, i, n, segs, positions, key);
+      }
+      this.run(Op.DecoderLayer, c.phases);
+      return layer.moge ? this.mogePicks(this.ctx.ffn!, n, layer.moge) : null;
+    });
+    // x = X + Σ F, as the composed model adds the last feed-forward's output
+    this.sumPartials(io.sum, count, this.allShards, (p) => io.shards[p]!.f);
+    x.set(this.f32(0, io.shards[0]!.x, count));
+    for (let i = 0; i < count; i++) x[i]! += io.sum[i]!;
+    return ids;
+  }
+
+  /** The decoder layers' residual stream buffers, [4, hidden] each, in every shard. */
+  private residualBuffers(hidden: number): LayerIO {
+    return {
+      hidden, sum: new Float32Array(4 * hidden),
+      shards: this.shards.map(({ arena }) => {
+        const [x, h, f, t, t2] = Array.from({ length: 5 }, () => arena.alloc(4 * hidden * 4));
+        return { x: x!, h: h!, f: f!, t: t!, t2: t2! };
+      }),
+    };
+  }
+
+  /** Writes layer i's arguments (both blocks, every shard; see ops.ts decoderLayer) for a step of n rows, and keeps a copy. */
+  private layerArgs(layer: CpuLayerBlock, i: number, n: number, segments: readonly AttentionSegment[], positions: number, key: string): LayerArgs {
+    const io = this.layerIO!, hidden = io.hidden, b = layer.attention, ffn = this.ctx.ffn!, shards = this.shards.length;
+    const bytes0 = this.weightBytesRead;
+    const hs = io.shards.map((s) => s.h), fs = io.shards.map((s) => s.f);
+    const [qkv, o] = this.attentionArgs(this.ctx, hs, n, segments, b, positions).chunks;
+    for (let p = 0; p < shards; p++) {
+      const a = this.ctx.args[p]!, s = io.shards[p]!, v = layer.vectors[p]!;
+      a[0] = n; a[1] = hidden; a[29] = b.oRows ? 1 : 0; // (attentionArgs sets them for the shards with heads only)
+      a[LayerSlot.X] = s.x; a[LayerSlot.H] = s.h; a[LayerSlot.F] = s.f; a[LayerSlot.T] = s.t; a[LayerSlot.T2] = s.t2;
+      a[LayerSlot.InputNorm] = v.input; a[LayerSlot.PostNorm] = v.post; a[LayerSlot.Eps] = layer.eps;
+      a[LayerSlot.AddPrevious] = i > 0 ? 1 : 0; a[LayerSlot.Ffn] = layer.moge ? Op.Moge : Op.SwiGLU;
+      a[LayerSlot.OBias] = v.oBias; a[LayerSlot.O0] = b.parts[p]!.o0;
+    }
+    const [up, down] = layer.moge ? this.mogeArgs(ffn, hs, n, layer.moge, fs) : this.swigluArgs(ffn, hs, n, layer.mlp!, fs);
+    this.scratchFor(n, layer.widest);
+    return {
+      key, phases: layer.moge ? [1, qkv, 1, o, 1, 1, up, down, 1] : [1, qkv, 1, o, 1, up, down],
+      io: this.shards.map((s) => ({ ptr: s.io.ptr, used: s.io.used })),
+      args: this.ctx.args.map((a) => a.slice()),
+      bytes: this.weightBytesRead - bytes0,
+    };
   }
 
   experts(out: Float32Array, x: Float32Array, n: number, experts: readonly SwiGLU[],
@@ -901,8 +1107,8 @@ export class CpuBackend extends HostActivations implements Backend {
     for (const sl of sharedSlices) count(shared as CpuSwiGLU, sl.p, n, sl.i1 - sl.i0);
     const tables: Uint32Array[] = [], tokens: Uint32Array[] = [], wts: Float32Array[] = [], claims: Uint32Array[] = [];
     for (let p = 0; p < shards; p++) {
-      const a = this.expertsIO(p, x, n, hidden,
-        { tasks: tasks[p]!, rows: rows[p]!, bufRows: chunked ? rows[p]! : most[p]!, elems: chunked ? elems[p]! : most[p]! * widest[p]!, chunked });
+      const a = this.expertsIO(this.pool.args(p), p, x, n, hidden,
+        { tasks: tasks[p]!, rows: rows[p]!, bufRows: chunked ? rows[p]! : most[p]!, elems: chunked ? elems[p]! : most[p]! * widest[p]!, chunked }, null);
       a[5] = tasks[p]!;
       a[15] = rows[p]!;
       a[29] = chunked ? 0 : this.buf(p, 'moe.claims', tasks[p]! * 4 + 4);

@@ -10,11 +10,24 @@ import { softmaxRows, topKInto } from '../../models/layers/moe.js';
 import { ropeNeox } from '../host.js';
 import type { Unit } from './pool.js';
 
-/** What a thread sees of a job beyond its share: every shard's kernels (on its memory) and every share's arguments. */
+/**
+ * What a thread sees of a job beyond its share: every shard's kernels (on its memory) and every
+ * share's arguments, whose second block of 64 slots a decoder layer gives its feed-forward.
+ */
 export interface JobContext {
   kernels: readonly Kernels[];
   args: readonly Float64Array[];
+  /** The same kernels over the second block of every share's arguments (absent in that context itself). */
+  ffn?: JobContext;
 }
+
+/** The context over the argument views of every share (the pool's). */
+export function jobContext(kernels: readonly Kernels[], args: readonly Float64Array[]): JobContext {
+  return { kernels, args, ffn: { kernels, args: args.map((a) => a.subarray(FFN_ARGS)) } };
+}
+
+/** First argument slot of a decoder layer's feed-forward block (its own slots 0..63, as its op reads them). */
+export const FFN_ARGS = 64;
 
 export const enum Op {
   /** Several matrices over one input: out_j[n, rows_j] = x[n, in] · W_jᵀ. */
@@ -29,6 +42,8 @@ export const enum Op {
   SelfAttention = 5,
   /** A MoGE layer: the shard's router rows, then it routes its own groups and runs their experts (a partial sum). */
   Moge = 6,
+  /** A whole decoder layer in generation: residual and norms, SelfAttention, then Moge or SwiGLU (see decoderLayer). */
+  DecoderLayer = 7,
 }
 
 /** Words per expert in a shard's MoGE directory (u32 each): gate/up type, gate, up, down, inter (0: not on this shard), down type. */
@@ -447,9 +462,76 @@ function moge(k: Kernels, a: Float64Array, unit: Unit, share: number, ctx: JobCo
   experts(k, a, unit, unit.phase - 1);
 }
 
-/** Phases of each op: in how many phases it runs (the backend gives each phase its chunks). */
+/**
+ * Slots of a decoder layer beyond its attention's (in the first block, see selfAttention): the
+ * residual stream X [n, hidden] of this shard (every shard holds the same bits), the normed input
+ * H of both blocks, F this shard's partial output of the feed-forward (read by every shard in the
+ * next layer), T and T2 [n, hidden] scratch, the two norms' weights, eps, whether F of the
+ * previous layer is still to be added to X, the feed-forward (Op.Moge or Op.SwiGLU), o_proj's
+ * bias (0: none), and with oRows this shard's first output row.
+ */
+export const enum LayerSlot { X = 34, H, F, T, T2, InputNorm, PostNorm, Eps, AddPrevious, Ffn, OBias, O0 }
+
+/**
+ * x += y, then h = rmsnorm(x, w), where y is what the composed model adds between two blocks: the
+ * shares' partial sums [n, hidden] at slot `at` of each (in share order, one after the other as
+ * sumPartials adds them), or with `rows` the rows [o0, o1) of the output each share computed;
+ * then + bias (0: none). Each f32 addition is correctly rounded, as the host's are: the same bits
+ * as the composed model, on this share's copy of x. Shares with `skip` set in their slot 4 (an
+ * attention part with no heads) add nothing. T / T2 are scratch.
+ */
+function residualNorm(ctx: JobContext, k: Kernels, a: Float64Array, w: number, at: number, rows: boolean, skip: boolean, bias: number): void {
+  const n = a[0]!, hidden = a[1]!, x = a[LayerSlot.X]!, h = a[LayerSlot.H]!, t = a[LayerSlot.T]!, t2 = a[LayerSlot.T2]!;
+  const f32 = k.views().f32, e = k.exports;
+  let first = true;
+  for (let q = 0; q < ctx.args.length && at >= 0; q++) {
+    const aq = ctx.args[q]!;
+    if (skip && aq[4] === 0) continue;
+    const src = ctx.kernels[q]!.views().f32, from = aq[at]! / 4;
+    if (rows) {
+      // T[:, o0 .. o0 + rows) = share q's rows of the output
+      const o0 = aq[LayerSlot.O0]!, r = aq[33]!;
+      for (let i = 0; i < n; i++) f32.set(src.subarray(from + i * r, from + (i + 1) * r), t / 4 + i * hidden + o0);
+    } else {
+      f32.set(src.subarray(from, from + n * hidden), (first ? t : t2) / 4);
+      if (!first) e.add(t, t, t2, n * hidden);
+    }
+    first = false;
+  }
+  if (!first) {
+    if (bias !== 0) for (let i = 0; i < n; i++) e.add(t + i * hidden * 4, t + i * hidden * 4, bias, hidden);
+    e.add(x, x, t, n * hidden);
+  }
+  e.rmsnorm_f64(h, x, w, hidden, a[LayerSlot.Eps]!, 0, n);
+}
+
+/** The feed-forward's piece of a decoder layer's chunk, one per thread (a layer runs per token: no allocation). */
+const ffnUnit: Unit = { phase: 0, chunk: 0, chunks: 1, participant: 0 };
+
+/**
+ * A decoder layer on one share, for a few rows (generation): x += attn(norm(x)); x += ffn(norm(x)),
+ * with x resident in every shard's memory from one layer to the next. Phase 0 adds the previous
+ * layer's feed-forward partial sums to x (every share's, in order) and norms it, then runs the
+ * attention's phase 0; 1-3 are the attention's; 4 adds the attention's output (its partial sums,
+ * or with oRows its rows) and o_proj's bias, norms, and runs the feed-forward's phase 0; the rest
+ * are the feed-forward's (Moge 1-4, SwiGLU 1-2), whose output F stays a partial sum.
+ * a: the attention's slots and LayerSlot's; ctx.ffn.args[share]: the feed-forward's.
+ */
+function decoderLayer(ctx: JobContext, k: Kernels, share: number, unit: Unit): void {
+  const a = ctx.args[share]!, phase = unit.phase;
+  if (phase === 0) residualNorm(ctx, k, a, a[LayerSlot.InputNorm]!, a[LayerSlot.AddPrevious] ? LayerSlot.F : -1, false, false, 0);
+  if (phase === 4) residualNorm(ctx, k, a, a[LayerSlot.PostNorm]!, 25, a[29] !== 0, true, a[LayerSlot.OBias]!); // 25: attention's out, 29: oRows
+  if (phase < 4) {
+    selfAttention(ctx, k, a, unit);
+    return;
+  }
+  ffnUnit.phase = phase - 4; ffnUnit.chunk = unit.chunk; ffnUnit.chunks = unit.chunks; ffnUnit.participant = unit.participant;
+  runOp(ctx.ffn!, a[LayerSlot.Ffn]!, share, ffnUnit);
+}
+
+/** Phases of each op: in how many phases it runs (the backend gives each phase its chunks; a decoder layer: at most). */
 export const PHASES_OF: Readonly<Record<Op, number>> = {
-  [Op.Matmuls]: 2, [Op.Attention]: 1, [Op.SwiGLU]: 3, [Op.Experts]: 4, [Op.SelfAttention]: 4, [Op.Moge]: 5,
+  [Op.Matmuls]: 2, [Op.Attention]: 1, [Op.SwiGLU]: 3, [Op.Experts]: 4, [Op.SelfAttention]: 4, [Op.Moge]: 5, [Op.DecoderLayer]: 9,
 };
 
 /** Runs chunk `unit` of share `share` of op on this thread. */
@@ -510,6 +592,9 @@ export function runOp(ctx: JobContext, op: Op, share: number, unit: Unit): void 
       return;
     case Op.Moge:
       moge(k, a, unit, share, ctx);
+      return;
+    case Op.DecoderLayer:
+      decoderLayer(ctx, k, share, unit);
       return;
     default:
       throw new Error(`unknown op ${op}`);

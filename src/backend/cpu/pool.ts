@@ -11,11 +11,11 @@
 // (its tag), so a worker still looping over a finished job can never claim a chunk of the next.
 import { Worker } from 'node:worker_threads';
 
-/** Float64 argument slots per share. */
-export const ARG_SLOTS = 64;
+/** Float64 argument slots per share: two blocks of 64 (a fused decoder layer passes its attention's and its feed-forward's). */
+export const ARG_SLOTS = 128;
 
 /** Phases of a job at most, and chunks of a share in one phase at most. */
-export const MAX_PHASES = 8;
+export const MAX_PHASES = 16;
 export const MAX_CHUNKS = (1 << 11) - 1;
 const CHUNK_BITS = 11;
 const TAG_MASK = (1 << 20) - 1;
@@ -27,9 +27,9 @@ const STOP = 2;     // 1: workers exit
 const FAILED = 3;   // share index + 1 of the first chunk that threw in a worker
 const PHASES = 4;   // phases of the job
 const CHUNKS = 8;   // CHUNKS + f: chunks per share in phase f
-const PENDING = 16; // PENDING + f: chunks of phase f not finished yet
+const PENDING = CHUNKS + MAX_PHASES; // PENDING + f: chunks of phase f not finished yet
 /** Claim counters, one per (phase, share), 64 bytes apart so that two threads claiming don't share a cache line. */
-const NEXT = 32;
+const NEXT = 64; // past PENDING + MAX_PHASES, on a 64-byte line of its own
 const NEXT_STRIDE = 16;
 const MAX_SHARES = 1024;
 

@@ -2,7 +2,7 @@
 // and runs the shares of the jobs the main thread posts that it claims (see ops.ts, pool.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { Kernels, type KernelVariant, type WasmMemory, type WasmModule } from '../../kernels/wasm.js';
-import { runOp, type JobContext } from './ops.js';
+import { jobContext, runOp } from './ops.js';
 import { argViews, serveJobs, type WorkerInit } from './pool.js';
 
 export interface CpuWorkerPayload {
@@ -15,7 +15,7 @@ export interface CpuWorkerPayload {
 const init = workerData as WorkerInit;
 try {
   const { module, memories, variant } = init.payload as CpuWorkerPayload;
-  const ctx: JobContext = { kernels: memories.map((memory) => new Kernels(module, memory, variant)), args: argViews(init.shared, init.shares) };
+  const ctx = jobContext(memories.map((memory) => new Kernels(module, memory, variant)), argViews(init.shared, init.shares));
   parentPort!.postMessage({ ready: true });
   serveJobs(init, (op, share, _args, unit) => runOp(ctx, op, share, unit));
 } catch (e) {

@@ -10,6 +10,8 @@ export interface SelfAttention {
    * sequence at positions pos0.., whose K/V go into its own store.
    */
   forward(be: Backend, out: Float32Array, h: Float32Array, n: number, segments: readonly AttentionSegment[], s: Scratch): void;
+  /** The block as the backend took it (Backend.attentionBlock), which a fused decoder layer can take in turn. */
+  readonly block?: AttentionBlock;
 }
 
 /** The block composed from the backend's primitives: what every backend can run. */

@@ -2,7 +2,7 @@
 // MoGE (Pangu Pro MoE): softmax over all experts, then the best k/groups experts inside each of
 // `groups` contiguous groups, weights = the chosen probabilities (not renormalised) times a learned
 // per-expert router_scale. Every group, hence every device holding one, gets the same load.
-import type { Backend, Linear, MogeBlock, SwiGLU } from '../../backend/backend.js';
+import type { Backend, FeedForwardBlock, Linear, MogeBlock, SwiGLU } from '../../backend/backend.js';
 import type { FeedForward } from './feed-forward.js';
 import type { Scratch } from './scratch.js';
 
@@ -88,7 +88,15 @@ export class MixtureOfExperts implements FeedForward {
     readonly router: Router,
     /** The same layer taken whole by the backend (MoGE routing and experts in one pass), if it could. */
     readonly fused: MogeBlock | null = null,
-  ) {}
+  ) {
+    this.block = fused ? { kind: 'moge', block: fused } : null;
+  }
+
+  readonly block: FeedForwardBlock | null;
+
+  ranFused(expertIds: Int32Array | null): void {
+    if (expertIds) this.lastExpertIds = expertIds;
+  }
 
   forward(be: Backend, out: Float32Array, h: Float32Array, n: number, s: Scratch): void {
     const chosen = this.fused ? be.moge!(out, h, n, this.fused) : null;
