@@ -32,3 +32,8 @@ export function recordChunk(buf: SharedArrayBuffer, shares: number, share: numbe
   Atomics.add(w, chunkWord(shares, unit.phase, share, unit.chunk), 1);
   Atomics.add(w, 1 + unit.phase, 1);
 }
+
+/** Adds one to the counter of (phase, share, chunk): how often it ran. */
+export function countChunk(buf: SharedArrayBuffer, shares: number, share: number, unit: Unit): void {
+  Atomics.add(new Int32Array(buf), chunkWord(shares, unit.phase, share, unit.chunk), 1);
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ThreadPool } from '../../src/backend/cpu/pool.js';
-import { chunkWord, expectedWord, recordChunk, testWords } from './pool-chunks.js';
+import { chunkWord, countChunk, expectedWord, MAX_TEST_CHUNKS, PHASE_WORDS, recordChunk, testWords } from './pool-chunks.js';
 
 const script = new URL('./pool-worker.js', import.meta.url);
 
@@ -88,6 +88,35 @@ for (const [participants, shares, chunks, jobs] of [[2, 2, [1, 7, 3], 300], [2, 
     assert.ok(mainChunks > 0 && (participants === 1 ? mainChunks === total : mainChunks < total), `${mainChunks} of ${total}`);
   });
 }
+
+test('jobs of other shapes back to back, a worker sometimes late: every chunk of every job runs exactly once', async () => {
+  // A worker woken late may join a job after the main thread has run all of it and is posting the
+  // next: it must then claim nothing (a chunk past the previous job's count, run on the next job's
+  // arguments, would finish twice and leave a count that never reaches 0: a hang).
+  const shapes = [[1, 3], [2, 40, 1, 5], [1], [3, 2, 60, 60, 1, 1, 1, 7, 2]] as const;
+  const shares = 2, buf = new SharedArrayBuffer(Math.ceil(testWords(shares) / 2) * 8), w = new Int32Array(buf);
+  const pool = await ThreadPool.start(2, script, buf, shares);
+  try {
+    const end = performance.now() + 2000;
+    for (let j = 0; performance.now() < end; j++) {
+      const chunks = shapes[j % shapes.length]!;
+      w.fill(0);
+      pool.run(4, (share, unit) => countChunk(buf, shares, share, unit), chunks);
+      for (let f = 0; f < PHASE_WORDS; f++) {
+        for (let s = 0; s < shares; s++) {
+          for (let c = 0; c < MAX_TEST_CHUNKS; c++) {
+            const want = f < chunks.length && c < chunks[f]! ? 1 : 0;
+            if (w[chunkWord(shares, f, s, c)] !== want) assert.fail(`job ${j} (chunks ${chunks.join('/')}): phase ${f}, share ${s}, chunk ${c} ran ${w[chunkWord(shares, f, s, c)]} times`);
+          }
+        }
+      }
+      // now and then a pause long enough for the worker to go to sleep: it then wakes late
+      if (j % 97 === 0) { const t = performance.now(); while (performance.now() - t < 3); }
+    }
+  } finally {
+    await pool.close();
+  }
+});
 
 test('a job of no phase, too many phases or bad chunk counts is refused, and the pool keeps working', async () => {
   const pool = await ThreadPool.start(2, script, new SharedArrayBuffer(16));

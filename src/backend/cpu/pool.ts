@@ -6,9 +6,10 @@
 // runs slower, or later, leaves its chunks to the others instead of making them wait.
 //
 // Hand-off goes through a SharedArrayBuffer: the main thread writes each share's arguments, the
-// job's phases and counters, bumps a sequence number and joins in; workers spin briefly on the
-// sequence number, then sleep in Atomics.wait. Each claim counter carries the job's sequence number
-// (its tag), so a worker still looping over a finished job can never claim a chunk of the next.
+// job's claim counters, then its phases and chunk counts, bumps a sequence number and joins in;
+// workers spin briefly on the sequence number, then sleep in Atomics.wait. Each claim counter
+// carries the job's sequence number (its tag), so a worker still looping over a finished job, or
+// joining it late, can never claim a chunk of the next.
 import { Worker } from 'node:worker_threads';
 
 /** Float64 argument slots per share: two blocks of 64 (a fused decoder layer passes its attention's and its feed-forward's). */
@@ -111,6 +112,12 @@ function work(control: Int32Array, seq: number, shares: number, own: number, uni
     let spins = 0;
     for (let left = Atomics.load(control, PENDING + f); left !== 0; left = Atomics.load(control, PENDING + f)) {
       if (Atomics.load(control, SEQ) !== seq) return -1;
+      // More chunks finished than the phase has: the count can never reach 0 again. The main
+      // thread says so instead of waiting for ever (a worker leaves the job to it).
+      if (left < 0) {
+        if (waitLast) throw new Error(`thread pool: phase ${f} of a job finished ${-left} chunk(s) more than it has`);
+        return -1;
+      }
       if (++spins >= SPIN) Atomics.wait(control, PENDING + f, left, 1);
     }
     waited += performance.now() - from;
@@ -174,6 +181,8 @@ export class ThreadPool {
   private readonly argViews: Float64Array[];
   private readonly unit: Unit = { phase: 0, chunk: 0, chunks: 1, participant: 0 };
   private closed = false;
+  /** Phases of the last job posted. */
+  private lastPhases = 0;
 
   private constructor(readonly participants: number, readonly shares: number, private readonly shared: PoolShared, private readonly workers: Worker[]) {
     this.control = new Int32Array(shared.control);
@@ -234,13 +243,19 @@ export class ThreadPool {
     const c = this.control, n = this.shares;
     const start = performance.now();
     const seq = (Atomics.load(c, SEQ) + 1) | 0, tag = seq & TAG_MASK;
+    // Every claim counter first, before the counts: a worker that joined the previous job late
+    // (its tag) may read this job's counts below, and must then find no counter of its tag left
+    // to claim from. (The other way round it could claim a chunk past the previous job's count,
+    // run it on this job's arguments and finish it twice: a count that never reaches 0.)
+    const phases = Math.max(chunks.length, this.lastPhases);
+    for (let f = 0; f < phases; f++) for (let s = 0; s < n; s++) Atomics.store(c, nextWord(f, s, n), tag << CHUNK_BITS);
     Atomics.store(c, OP, op);
     Atomics.store(c, PHASES, chunks.length);
     chunks.forEach((k, f) => {
       Atomics.store(c, CHUNKS + f, k);
       Atomics.store(c, PENDING + f, n * k);
-      for (let s = 0; s < n; s++) Atomics.store(c, nextWord(f, s, n), tag << CHUNK_BITS);
     });
+    this.lastPhases = chunks.length;
     Atomics.store(c, SEQ, seq);
     if (this.participants > 1) Atomics.notify(c, SEQ);
     let mainError: unknown;
