@@ -194,7 +194,7 @@ export class Transformer {
     const h = s.get('h', n * d);     // [n, hidden] normed input of a block
     const y = s.get('y', n * d);     // [n, hidden] output of a block
     be.embed(x, ids, this.embed_tokens);
-    const layerSegments = (i: number): AttentionSegment[] => segments.map((g) => ({ ...g, kv: g.cache.layers[i]! }));
+    const layerSegments = (i: number): AttentionSegment[] => segments.map((g) => ({ start: g.start, n: g.n, pos0: g.pos0, kv: g.cache.layers[i]! }));
     // The same layers taken whole by the backend where it can (a few rows: generation).
     const expertIds = this.fused && be.decoderLayers!(x, n, this.layers.map((_, i) => layerSegments(i)), this.fused);
     if (expertIds) this.layers.forEach((layer, i) => layer.mlp.ranFused?.(expertIds[i]!));
@@ -214,12 +214,12 @@ export class Transformer {
     const last = s.get('last', rows.length * d);
     rows.forEach((r, j) => last.set(x.subarray(r * d, (r + 1) * d), j * d));
     be.rmsnorm(h, last, rows.length, this.norm, eps);
-    const out = s.get('logits', rows.length * v);
+    // The caller's own array, not scratch: each sequence's logits are a view of it.
+    const out = new Float32Array(rows.length * v);
     be.matmul(out, h, rows.length, this.lm_head);
-    // Returned to the caller, so copied out of scratch.
     return segments.map((g, b) => mode === 'all'
-      ? out.slice(g.start * v, (g.start + g.n) * v)
-      : out.slice(b * v, (b + 1) * v));
+      ? out.subarray(g.start * v, (g.start + g.n) * v)
+      : out.subarray(b * v, (b + 1) * v));
   }
 }
 
