@@ -852,11 +852,11 @@ export class CpuBackend extends HostActivations implements Backend {
   /**
    * Shard p's I/O of the Experts op (argument slots 0..15 and 28 of a, see ops.ts experts), cut
    * from its I/O region: x [n, hidden] (when there are tasks: see input()), the partial output
-   * (at out[p] if given), a table for
-   * `tasks` tasks, tokens and weights for `rows` rows, ye of `rows` rows; xe / xeq of `bufRows`
-   * rows and g / u / aq of `elems` elements, once (generation, `chunked`: every task has its own
-   * rows in them) or once per thread (prompt processing: any thread may run any task), a[28] bytes
-   * apart. The task and row counts (slots 5, 15) are left at 0 for the caller.
+   * (at out[p] if given), a table for `tasks` tasks, tokens and weights for `rows` rows, ye of
+   * `rows` rows; xe / xeq of `bufRows` rows and g / u / aq of `elems` elements, once (generation,
+   * `chunked`: every task has its own rows in them) or once per thread (prompt processing: any
+   * thread may run any task), a[28] bytes apart. The task and row counts (slots 5, 15) are left at
+   * 0 for the caller.
    */
   private expertsIO(a: Float64Array, p: number, x: Input, n: number, hidden: number,
     size: { tasks: number; rows: number; bufRows: number; elems: number; chunked: boolean }, out: number[] | null): Float64Array {
