@@ -109,8 +109,10 @@ interface CpuLayerBlock extends LayerBlock {
 
 /** What decoderLayers wrote for a layer, to write again as it was for the next steps of that shape. */
 interface LayerArgs {
-  /** The rows, the segments and the positions the attention's scratch holds. */
-  key: string;
+  /** The step's shape: its rows, its segments, the positions the attention's scratch holds. */
+  n: number;
+  segments: number;
+  positions: number;
   phases: number[];
   /** Per shard: its I/O region and how much of it the step cut (the pointers below point into it). */
   io: { ptr: number; used: number }[];
@@ -120,7 +122,7 @@ interface LayerArgs {
   bytes: number;
 }
 
-/** Per shard, the buffers [4, hidden] of the decoder layers' residual stream (see ops.ts LayerSlot). */
+/** Per shard, the buffers [STEP_ROWS, hidden] of the decoder layers' residual stream (see ops.ts LayerSlot). */
 interface LayerIO { hidden: number; shards: { x: number; h: number; f: number; t: number; t2: number }[]; sum: Float32Array }
 
 /** An op's input: a host array that each shard gets a copy of, or where it already is in each shard's memory. */
@@ -219,6 +221,11 @@ export function splitRange(total: number, parts: number, align = 1): [number, nu
 const CHUNK_BYTES = 256 * 1024;
 /** Chunks of a share in prompt processing: each chunk repacks the activations again, so fewer. */
 const PROMPT_CHUNKS = 4;
+/**
+ * The most rows a generation step has (one token of each of a few sequences): up to this many,
+ * matrix products are cut by bytes, MoGE routes inside the job and a decoder layer is one job.
+ */
+const STEP_ROWS = 4;
 const MAX_CHUNKS = 64;
 
 export class CpuBackend extends HostActivations implements Backend {
@@ -558,7 +565,7 @@ export class CpuBackend extends HostActivations implements Backend {
   /** Chunks per share for a phase whose largest share streams `bytes` of weights over n rows. */
   private chunksFor(bytes: number, n: number): number {
     if (this.pool.participants === 1 || this.chunkBytes === 0) return 1;
-    return n <= 4 ? Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(bytes / this.chunkBytes))) : PROMPT_CHUNKS;
+    return n <= STEP_ROWS ? Math.min(MAX_CHUNKS, Math.max(1, Math.ceil(bytes / this.chunkBytes))) : PROMPT_CHUNKS;
   }
 
   // ------------------------------------------------------------------ operations
@@ -909,9 +916,9 @@ export class CpuBackend extends HostActivations implements Backend {
     return block;
   }
 
-  /** Generation only (n <= 4): each shard routes its own groups inside the job (see ops.ts route), bit for bit what the model computes. */
+  /** Generation only (n <= STEP_ROWS): each shard routes its own groups inside the job (see ops.ts route), bit for bit what the model computes. */
   moge(out: Float32Array, x: Float32Array, n: number, block: MogeBlock): Int32Array | null {
-    if (n > 4) return null;
+    if (n > STEP_ROWS) return null;
     this.beginOp();
     const b = block as CpuMogeBlock;
     const chunks = this.mogeArgs(this.ctx, x, n, b, null);
@@ -1000,11 +1007,11 @@ export class CpuBackend extends HostActivations implements Backend {
   }
 
   /**
-   * Generation (n <= 4): one job per layer (ops.ts decoderLayer), x kept in every shard's memory
+   * Generation (n <= STEP_ROWS): one job per layer (ops.ts decoderLayer), x kept in every shard's memory
    * from one layer to the next; the composed layers' arithmetic in their order, so the same bits.
    */
   decoderLayers(x: Float32Array, n: number, segments: readonly (readonly AttentionSegment[])[], layers: readonly LayerBlock[]): (Int32Array | null)[] | null {
-    if (n > 4 || this.layerHidden === 0 || layers.length === 0) return null;
+    if (n > STEP_ROWS || this.layerHidden === 0 || layers.length === 0) return null;
     const io = this.layerIO ??= this.residualBuffers(this.layerHidden);
     const hidden = io.hidden, count = n * hidden, shards = this.shards.length;
     for (let p = 0; p < shards; p++) this.f32(p, io.shards[p]!.x, count).set(x.subarray(0, count));
@@ -1018,9 +1025,8 @@ export class CpuBackend extends HostActivations implements Backend {
       // again from what the setup wrote the first time: the setup's code and data are out of the
       // cache after a job has streamed the weights, and cost ~3x more than the job's hand-off.
       const positions = Math.max(64, 2 ** Math.ceil(Math.log2(longest)));
-      const key = `${n} ${segs.length} ${positions}`;
       let c = layer.args;
-      if (c && c.key === key && c.io.every((r, p) => this.shards[p]!.io.ptr === r.ptr)) {
+      if (c && c.n === n && c.segments === segs.length && c.positions === positions && c.io.every((r, p) => this.shards[p]!.io.ptr === r.ptr)) {
         for (let p = 0; p < shards; p++) {
           this.ctx.args[p]!.set(c.args[p]!);
           this.shards[p]!.io.used = c.io[p]!.used;
@@ -1028,7 +1034,7 @@ export class CpuBackend extends HostActivations implements Backend {
         for (const part of layer.attention.parts) if (part.kv1 > part.kv0) this.segmentTable(part, this.ctx.args[part.p]![27]!, segs);
         this.weightBytesRead += c.bytes;
       } else {
-        layer.args = c = this.layerArgs(layer, i, n, segs, positions, key);
+        layer.args = c = this.layerArgs(layer, i, n, segs, positions);
       }
       this.run(Op.DecoderLayer, c.phases);
       return layer.moge ? this.mogePicks(this.ctx.ffn!, n, layer.moge) : null;
@@ -1040,19 +1046,19 @@ export class CpuBackend extends HostActivations implements Backend {
     return ids;
   }
 
-  /** The decoder layers' residual stream buffers, [4, hidden] each, in every shard. */
+  /** The decoder layers' residual stream buffers, [STEP_ROWS, hidden] each, in every shard. */
   private residualBuffers(hidden: number): LayerIO {
     return {
-      hidden, sum: new Float32Array(4 * hidden),
+      hidden, sum: new Float32Array(STEP_ROWS * hidden),
       shards: this.shards.map(({ arena }) => {
-        const [x, h, f, t, t2] = Array.from({ length: 5 }, () => arena.alloc(4 * hidden * 4));
+        const [x, h, f, t, t2] = Array.from({ length: 5 }, () => arena.alloc(STEP_ROWS * hidden * 4));
         return { x: x!, h: h!, f: f!, t: t!, t2: t2! };
       }),
     };
   }
 
   /** Writes layer i's arguments (both blocks, every shard; see ops.ts decoderLayer) for a step of n rows, and keeps a copy. */
-  private layerArgs(layer: CpuLayerBlock, i: number, n: number, segments: readonly AttentionSegment[], positions: number, key: string): LayerArgs {
+  private layerArgs(layer: CpuLayerBlock, i: number, n: number, segments: readonly AttentionSegment[], positions: number): LayerArgs {
     const io = this.layerIO!, hidden = io.hidden, b = layer.attention, ffn = this.ctx.ffn!, shards = this.shards.length;
     const bytes0 = this.weightBytesRead;
     const hs = io.shards.map((s) => s.h), fs = io.shards.map((s) => s.f);
@@ -1068,7 +1074,7 @@ export class CpuBackend extends HostActivations implements Backend {
     const [up, down] = layer.moge ? this.mogeArgs(ffn, hs, n, layer.moge, fs) : this.swigluArgs(ffn, hs, n, layer.mlp!, fs);
     this.scratchFor(n, layer.widest);
     return {
-      key, phases: layer.moge ? [1, qkv, 1, o, 1, 1, up, down, 1] : [1, qkv, 1, o, 1, up, down],
+      n, segments: segments.length, positions, phases: layer.moge ? [1, qkv, 1, o, 1, 1, up, down, 1] : [1, qkv, 1, o, 1, up, down],
       io: this.shards.map((s) => ({ ptr: s.io.ptr, used: s.io.used })),
       args: this.ctx.args.map((a) => a.slice()),
       bytes: this.weightBytesRead - bytes0,
@@ -1093,7 +1099,7 @@ export class CpuBackend extends HostActivations implements Backend {
     // prompt processing: any thread runs any task whole, in buffers of its own sized for the
     // largest, so a task of many rows (the shared expert's: every token) is cut into pieces of at
     // most `pieceRows` rows, consecutive tasks over consecutive rows, claimed largest first.
-    const chunked = n <= 4 && this.pool.participants > 1 && this.chunkBytes > 0;
+    const chunked = n <= STEP_ROWS && this.pool.participants > 1 && this.chunkBytes > 0;
     // (the pieces do not depend on the thread count, so neither do the bits)
     const pieceRows = chunked ? Infinity : Math.max(32, Math.ceil(n / 4));
     const tasks = new Int32Array(shards), rows = new Int32Array(shards), most = new Int32Array(shards), widest = new Int32Array(shards);

@@ -478,7 +478,8 @@ export const enum LayerSlot { X = 34, H, F, T, T2, InputNorm, PostNorm, Eps, Add
  * sumPartials adds them), or with `rows` the rows [o0, o1) of the output each share computed;
  * then + bias (0: none). Each f32 addition is correctly rounded, as the host's are: the same bits
  * as the composed model, on this share's copy of x. Shares with `skip` set in their slot 4 (an
- * attention part with no heads) add nothing. T / T2 are scratch.
+ * attention part with no heads) add nothing; `at` < 0: nothing to add, only the norm. T / T2 are
+ * scratch.
  */
 function residualNorm(ctx: JobContext, k: Kernels, a: Float64Array, w: number, at: number, rows: boolean, skip: boolean, bias: number): void {
   const n = a[0]!, hidden = a[1]!, x = a[LayerSlot.X]!, h = a[LayerSlot.H]!, t = a[LayerSlot.T]!, t2 = a[LayerSlot.T2]!;
